@@ -1,0 +1,17 @@
+"""tinygrad_cnn: NumPy tensors with reverse-mode autograd and Numba-jitted CNN kernels."""
+import numpy as _np
+
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
+from .gradcheck import GradcheckError, gradcheck
+from .rng import manual_seed
+from .tensor import Tensor, where
+
+float32 = _np.float32
+float64 = _np.float64
+int64 = _np.int64
+int32 = _np.int32
+uint8 = _np.uint8
+bool_ = _np.bool_
+
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
+           "manual_seed", "where", "float32", "float64", "int64", "int32", "uint8", "bool_"]

@@ -1,0 +1,241 @@
+"""Reverse-mode autograd: `Function`, its context, grad mode and the backward walk.
+
+Every op, built-in or user-defined, is a `Function` subclass with a static `forward` and `backward`
+on NumPy arrays. `Function.apply` runs the forward on the arrays behind its Tensor arguments and,
+when grad mode is on and an input requires grad, records a node that `backward` later walks.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+
+import numpy as np
+
+_grad_state = threading.local()
+_make_tensor = None  # set by tensor.py: builds the output Tensors of `Function.apply`
+
+
+def set_tensor_factory(factory) -> None:
+    """Register how `Function.apply` wraps output arrays (tensor.py calls this once at import)."""
+    global _make_tensor
+    _make_tensor = factory
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record a graph (the default)."""
+    return getattr(_grad_state, "enabled", True)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode and restores the previous one on exit."""
+
+    enabled: bool
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _grad_state.enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _grad_state.enabled = self._previous
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Ops run inside record no graph: `with tc.no_grad(): ...` or `@tc.no_grad()`."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Turn graph recording back on inside a `no_grad` region."""
+
+    enabled = True
+
+
+class Context:
+    """What a Function's forward leaves for its backward: saved arrays and any attributes set on it."""
+
+    def __init__(self, function, needs_input_grad):
+        self.function = function
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self._released = False
+
+    def save_for_backward(self, *arrays) -> None:
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._released:
+            raise RuntimeError(
+                f"{self.function.__name__}: backward through a graph that was already released; "
+                "pass retain_graph=True to the first backward() to go through it twice")
+        return self._saved
+
+
+class Node:
+    """One recorded Function call: its context, its Tensor inputs and facts about its outputs."""
+
+    __slots__ = ("ctx", "inputs", "output_shapes", "output_dtypes", "saved_versions", "trace")
+
+    def __init__(self, ctx, inputs, outputs):
+        self.ctx = ctx
+        self.inputs = inputs  # one entry per forward argument: a Tensor, or None for a constant
+        self.output_shapes = [o.shape for o in outputs]
+        self.output_dtypes = [o.dtype for o in outputs]
+        self.saved_versions = []  # (tensor, version) for every saved array that is a tensor's data
+        self.trace = None  # where user code created this node (filled in by anomaly mode)
+
+
+class Function:
+    """Base class of every op. Subclasses define static `forward(ctx, *args)` and `backward(ctx, *grads)`.
+
+    `forward` receives NumPy arrays for Tensor arguments and everything else unchanged, and returns an
+    array or a tuple of arrays. `backward` receives one gradient array per output and returns one
+    gradient (or None) per forward argument, each of that argument's shape.
+    """
+
+    differentiable = True  # False for ops like comparisons and argmax: they never record a graph
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on Tensors (and constants); return a Tensor, or a tuple for several outputs."""
+        arrays = [a.data if hasattr(a, "_node") else a for a in args]
+        needs = tuple(getattr(a, "requires_grad", False) is True for a in args)
+        record = cls.differentiable and any(needs) and is_grad_enabled()
+        ctx = Context(cls, needs)
+        result = cls.forward(ctx, *arrays, **kwargs)
+        single = not isinstance(result, tuple)
+        outputs = [np.asarray(r) for r in ((result,) if single else result)]
+        node = None
+        if record:
+            inputs = tuple(a if hasattr(a, "_node") else None for a in args)
+            node = Node(ctx, inputs, outputs)
+        if _anomaly_hook is not None:
+            _anomaly_hook.on_forward(cls, node, outputs)
+        tensors = tuple(_make_tensor(o, node, i) for i, o in enumerate(outputs))
+        if node is not None and ctx._saved:
+            _remember_saved_versions(node, tensors)
+        return tensors[0] if single else tensors
+
+
+_anomaly_hook = None  # an object with on_forward/on_backward while `detect_anomaly` is active
+
+
+def set_anomaly_hook(hook) -> None:
+    """Install (or, with None, remove) the checker that anomaly mode runs on every op; free when off."""
+    global _anomaly_hook
+    _anomaly_hook = hook
+
+
+def _remember_saved_versions(node, outputs):
+    """Note the version of every tensor whose array was saved, so in-place edits are caught in backward."""
+    candidates = [t for t in node.inputs if t is not None] + list(outputs)
+    for array in node.ctx._saved:
+        for tensor in candidates:
+            if tensor.data is array:
+                node.saved_versions.append((weakref.ref(tensor), tensor._version))
+
+
+def _check_saved_versions(node):
+    for ref, version in node.saved_versions:
+        tensor = ref()
+        if tensor is not None and tensor._version != version:
+            raise RuntimeError(
+                f"{node.ctx.function.__name__}: an input it saved for backward (shape {tensor.shape}) was "
+                f"modified in place after the op ran (version {tensor._version}, expected {version}); "
+                "make a copy before changing it")
+
+
+def _topological_order(root_node):
+    """Nodes reachable from `root_node`, each after every node that consumes its outputs (no recursion)."""
+    order, visited = [], {id(root_node)}
+    stack = [(root_node, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for tensor in node.inputs:
+            parent = tensor._node if tensor is not None else None
+            if parent is not None and id(parent) not in visited:
+                visited.add(id(parent))
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _check_gradient(node, index, grad):
+    tensor = node.inputs[index]
+    if grad.shape != tensor.shape:
+        raise RuntimeError(
+            f"{node.ctx.function.__name__}.backward returned a gradient of shape {grad.shape} for input {index}, "
+            f"which has shape {tensor.shape}")
+    if grad.dtype != tensor.dtype:
+        grad = grad.astype(tensor.dtype)
+    return grad
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Walk the graph behind `root` in reverse topological order and accumulate leaf gradients."""
+    node = root._node
+    if node is None:
+        raise RuntimeError("backward() on a tensor that has no graph (it does not require grad or was made under no_grad)")
+    pending = {(id(node), root._output_index): grad}
+    for node in _topological_order(node):
+        ctx = node.ctx
+        if ctx._released:
+            raise RuntimeError(
+                f"{ctx.function.__name__}: backward through a graph that was already released; "
+                "pass retain_graph=True to the first backward() to go through it twice")
+        grads = [pending.pop((id(node), i), None) for i in range(len(node.output_shapes))]
+        if all(g is None for g in grads):
+            continue
+        grads = [np.zeros(s, d) if g is None else g for g, s, d in zip(grads, node.output_shapes, node.output_dtypes)]
+        _check_saved_versions(node)
+        input_grads = ctx.function.backward(ctx, *grads)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(node.inputs):
+            raise RuntimeError(
+                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients for "
+                f"{len(node.inputs)} forward arguments")
+        if _anomaly_hook is not None:
+            _anomaly_hook.on_backward(node, input_grads)
+        for index, (tensor, g) in enumerate(zip(node.inputs, input_grads)):
+            if tensor is None or g is None or not tensor.requires_grad:
+                continue
+            g = _check_gradient(node, index, np.asarray(g))
+            if tensor._node is None:
+                tensor._accumulate_grad(g)
+            else:
+                key = (id(tensor._node), tensor._output_index)
+                pending[key] = g if key not in pending else pending[key] + g
+        if not retain_graph:
+            _release(node)
+
+
+def _release(node):
+    """Free what a node holds once its backward has run: saved arrays and the links to its inputs."""
+    ctx = node.ctx
+    kept = {"function": ctx.function, "needs_input_grad": ctx.needs_input_grad}
+    ctx.__dict__.clear()  # saved arrays and whatever else forward left on ctx
+    ctx.__dict__.update(kept, _saved=(), _released=True)
+    node.inputs = tuple(None for _ in node.inputs)
+    node.saved_versions = []

@@ -1,0 +1,81 @@
+"""Check analytical gradients against central finite differences."""
+import warnings
+
+import numpy as np
+
+from .autograd import no_grad
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Raised by `gradcheck` when an analytical gradient disagrees with the numerical one."""
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, n_projections=3, seed=0):
+    """True if the gradients of `fn(*inputs)` match central differences for every input that requires grad.
+
+    A non-scalar output y is checked through `n_projections` random projections: for a random array v
+    (seeded by `seed`), backward(v) must equal the finite-difference derivative of ⟨v, y⟩ — one backward
+    per projection and two forward calls per input element. Every Jacobian entry takes part, so a wrong
+    entry is caught unless it happens to cancel for every v, which has probability zero. A scalar output
+    is checked with v = 1. Inputs should be float64; float32 gives a warning (eps is then too small).
+    On a mismatch raises `GradcheckError` naming the input, the first bad index, both values and the
+    largest error, or returns False when `raise_exception=False`.
+    """
+    inputs = tuple(inputs)
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input requires grad")
+    if any(inputs[i].dtype != np.float64 for i in checked):
+        warnings.warn("gradcheck: inputs should be float64; float32 finite differences are unreliable", stacklevel=2)
+    with no_grad():
+        output_shape = fn(*inputs).shape
+    rng = np.random.default_rng(seed)
+    projections = [np.ones(output_shape)] if output_shape in ((), (1,)) else \
+        [rng.standard_normal(output_shape) for _ in range(n_projections)]
+
+    for v in projections:
+        analytical = _analytical(fn, inputs, checked, v)
+        for i in checked:
+            numerical = _numerical(fn, inputs, inputs[i], v, eps)
+            error = np.abs(analytical[i] - numerical)
+            bad = error > atol + rtol * np.abs(numerical)
+            if bad.any():
+                if not raise_exception:
+                    return False
+                index = tuple(int(k) for k in np.argwhere(bad)[0])
+                raise GradcheckError(
+                    f"gradcheck: gradient of input {i} (shape {inputs[i].shape}) is wrong at index {index}: "
+                    f"analytical {analytical[i][index]:.8g}, numerical {numerical[index]:.8g}; "
+                    f"largest error {error.max():.3g} (atol={atol}, rtol={rtol})")
+    return True
+
+
+def _analytical(fn, inputs, checked, v):
+    saved = {i: inputs[i].grad for i in checked}
+    for i in checked:
+        inputs[i].grad = None
+    try:
+        out = fn(*inputs)
+        out.backward(v.astype(out.dtype).reshape(out.shape))
+        return {i: (np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad.data.astype(np.float64))
+                for i in checked}
+    finally:
+        for i in checked:
+            inputs[i].grad = saved[i]
+
+
+def _numerical(fn, inputs, tensor, v, eps):
+    """d⟨v, fn⟩/d tensor by central differences, one element at a time."""
+    flat = tensor.data.reshape(-1)  # a view: edits reach the tensor's data
+    result = np.zeros(flat.size)
+    with no_grad():
+        for k in range(flat.size):
+            original = flat[k]
+            flat[k] = original + eps
+            plus = np.sum(fn(*inputs).data * v)
+            flat[k] = original - eps
+            minus = np.sum(fn(*inputs).data * v)
+            flat[k] = original
+            result[k] = (plus - minus) / (2 * eps)
+    return result.reshape(tensor.shape)

@@ -1,0 +1,1 @@
+"""Built-in ops, one module per family; each op is a `Function` on NumPy arrays."""

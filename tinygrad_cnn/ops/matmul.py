@@ -1,0 +1,39 @@
+"""Matrix product for 1-D, 2-D and batched operands, with NumPy's matmul rules."""
+import numpy as np
+
+from ..autograd import Function
+from .broadcast import unbroadcast
+
+
+class MatMul(Function):
+    """a @ b. Backward: dA = g · Bᵀ and dB = Aᵀ · g, with 1-D operands treated as a row / column
+    vector and broadcast batch axes summed away."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0 or a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of the first "
+                             "must equal the second-to-last axis (or only axis) of the second")
+        try:
+            out = a @ b
+        except ValueError:
+            raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast "
+                             "together") from None
+        ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            grad = np.expand_dims(grad, -2)
+        if b.ndim == 1:
+            grad = np.expand_dims(grad, -1)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ grad, b2.shape).reshape(b.shape)
+        return grad_a, grad_b

@@ -1,0 +1,99 @@
+"""Movement ops: they change shape or pick elements, and their backward puts gradients back in place."""
+import numpy as np
+
+from ..autograd import Function
+from .broadcast import unbroadcast
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) "
+                             f"into shape {tuple(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            raise ValueError(f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of shape {x.shape}")
+        ctx.axes = axes
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.transpose(grad, np.argsort([a % grad.ndim for a in ctx.axes])), None
+
+
+class Expand(Function):
+    """Broadcast to a larger shape (a view); backward sums over the stretched axes."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return np.broadcast_to(x, shape)
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {tuple(shape)}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return unbroadcast(grad, ctx.shape), None
+
+
+class Pad(Function):
+    """Constant padding with NumPy's `pad_width` (one (before, after) pair per axis)."""
+
+    @staticmethod
+    def forward(ctx, x, pad_width, value):
+        ctx.crop = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape))
+        return np.pad(x, pad_width, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.crop], None, None
+
+
+class Concatenate(Function):
+    """Join tensors along an existing axis; backward splits the gradient at the same places."""
+
+    @staticmethod
+    def forward(ctx, axis, *arrays):
+        try:
+            out = np.concatenate(arrays, axis=axis)
+        except ValueError:
+            raise ValueError(f"cat: along axis {axis} the other dimensions must match; got shapes "
+                             f"{[a.shape for a in arrays]}") from None
+        ctx.axis, ctx.splits = axis, np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None, *np.split(grad, ctx.splits, axis=ctx.axis))
+
+
+class GetItem(Function):
+    """x[index] for ints, slices, None, Ellipsis, bool masks and int arrays; backward scatter-adds,
+    so repeated indices accumulate."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        try:
+            return x[index]
+        except IndexError as error:
+            raise IndexError(f"getitem: {error} (tensor of shape {x.shape})") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.shape, grad.dtype)
+        np.add.at(out, ctx.index, grad)
+        return out, None

@@ -1,0 +1,132 @@
+"""Reductions over NumPy-style `axis` (int, tuple or None) with `keepdims`, and the softmax family."""
+import numpy as np
+
+from ..autograd import Function
+
+
+def normalize_axes(axis, ndim: int) -> tuple:
+    """`axis` as a sorted tuple of non-negative axes (None means all); out-of-range axes raise."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    for a in axes:
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted({a % max(ndim, 1) for a in axes})) if ndim else ()
+
+
+def _expand_to_input(grad, axes, keepdims, shape):
+    """Bring a reduced gradient back to the input's shape (a broadcast view, no copy)."""
+    if not keepdims:
+        grad = np.expand_dims(grad, axes)
+    return np.broadcast_to(grad, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.axes, ctx.keepdims, ctx.shape = normalize_axes(axis, x.ndim), keepdims, x.shape
+        return np.sum(x, axis=ctx.axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand_to_input(grad, ctx.axes, ctx.keepdims, ctx.shape), None, None
+
+
+class Max(Function):
+    """Largest value over `axis`. Tied maxima share the gradient equally (each gets grad / count)."""
+
+    reduce = staticmethod(np.max)
+
+    @classmethod
+    def forward(cls, ctx, x, axis, keepdims):
+        axes = normalize_axes(axis, x.ndim)
+        if x.size == 0:
+            raise ValueError(f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape {x.shape}")
+        out = cls.reduce(x, axis=axes, keepdims=True)
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out if keepdims else np.squeeze(out, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        winners = (x == out)
+        if not ctx.keepdims:
+            grad = np.expand_dims(grad, ctx.axes)
+        share = grad / winners.sum(axis=ctx.axes, keepdims=True)
+        return np.where(winners, share, np.zeros((), grad.dtype)), None, None
+
+
+class Min(Max):
+    """Smallest value over `axis`. Tied minima share the gradient equally."""
+
+    reduce = staticmethod(np.min)
+
+
+class ArgReduce(Function):
+    """argmax / argmin over one axis (None: the flattened array); no gradient."""
+
+    differentiable = False
+
+    @staticmethod
+    def forward(ctx, x, pick, axis, keepdims):
+        return pick(x, axis=axis, keepdims=keepdims)
+
+
+def _stable_logsumexp(x, axes):
+    """log Σ e^x with the maximum taken out first, so ±1000 stays finite (kept dims)."""
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
+    return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
+
+
+class LogSumExp(Function):
+    """log Σ exp(x) over `axis`; its gradient is softmax(x)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        axes = normalize_axes(axis, x.ndim)
+        out = _stable_logsumexp(x, axes)
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out if keepdims else np.squeeze(out, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        if not ctx.keepdims:
+            grad = np.expand_dims(grad, ctx.axes)
+        return grad * np.exp(x - out), None, None
+
+
+class Softmax(Function):
+    """e^x / Σ e^x along `axis`; backward: s · (g − Σ g·s)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = np.exp(x - _stable_logsumexp(x, axis))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return s * (grad - np.sum(grad * s, axis=ctx.axis, keepdims=True)), None
+
+
+class LogSoftmax(Function):
+    """x − logsumexp(x) along `axis`; backward: g − softmax · Σ g."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = x - _stable_logsumexp(x, axis)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True), None

@@ -1,0 +1,454 @@
+"""The user-facing Tensor: an ndarray, its gradient, and the graph node that made it.
+
+Every differentiable method calls a `Function`; this module does no maths of its own.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from . import autograd
+from .autograd import is_grad_enabled
+from .ops import elementwise as E, matmul as M, movement as V, reduce as R
+from .rng import generator
+
+
+def _resolve_dtype(data, dtype):
+    """The dtype a new Tensor gets: `dtype` if given, else float32 for floating data unless it is float64."""
+    if dtype is not None:
+        return np.dtype(dtype)
+    source = data.dtype if isinstance(data, np.ndarray) else np.asarray(data).dtype
+    if source.kind == "f":
+        return source if source == np.float64 else np.dtype(np.float32)
+    if source.kind in "biu":
+        return source
+    raise TypeError(f"Tensor: cannot hold data of dtype {source}; give numbers, bools or a numeric array")
+
+
+def _shape_args(shape) -> tuple:
+    """Shapes given as separate ints or as one tuple/list, as PyTorch accepts them."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it, so `backward()` can find gradients."""
+
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_output_index", "_version", "__weakref__")
+    __array_ufunc__ = None  # so `ndarray + Tensor` calls Tensor.__radd__ instead of NumPy's loop
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = np.array(data, dtype=_resolve_dtype(data, dtype))
+        self.grad = None
+        self._node = None
+        self._output_index = 0
+        self._version = 0
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, array, node=None, index=0):
+        """A Tensor around an existing array, without a copy (used for op outputs)."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t._node, t._output_index, t._version = array, None, node, index, 0
+        t._requires_grad = node is not None
+        return t
+
+    # ---- attributes -------------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool):
+        if value and self.data.dtype.kind != "f":
+            raise TypeError(f"Tensor of dtype {self.data.dtype} cannot require grad: only floating tensors can "
+                            "(convert with .astype('float32'))")
+        if not value and self._node is not None:
+            raise RuntimeError("requires_grad cannot be turned off on a tensor made by an op; use .detach()")
+        self._requires_grad = bool(value)
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def op(self):
+        """Name of the Function that made this tensor, or None for a leaf."""
+        return None if self._node is None else self._node.ctx.function.__name__
+
+    def numpy(self) -> np.ndarray:
+        """The array behind this tensor (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element converts to a Python number; shape is {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def astype(self, dtype) -> Tensor:
+        return E.Cast.apply(self, np.dtype(dtype))
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extra = f", op={self.op}" if self._node is not None else (", requires_grad=True" if self.requires_grad else "")
+        return f"Tensor({body}, dtype={self.dtype}{extra})"
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
+        return bool(self.data)
+
+    # ---- gradients -------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) · grad into `.grad` of every leaf that requires grad."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the ops that made it "
+                               "requires grad, or it was made under no_grad()")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() of a non-scalar tensor of shape {self.shape} needs grad=, an array "
+                                   "of the same shape (the gradient of the final result with respect to it)")
+            grad = np.ones(self.shape, self.dtype)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
+        if self._node is None:
+            self._accumulate_grad(grad)
+        else:
+            autograd.run_backward(self, grad, retain_graph)
+
+    def _accumulate_grad(self, grad: np.ndarray) -> None:
+        if self.grad is None:
+            self.grad = Tensor._wrap(np.array(grad, dtype=self.dtype))  # own copy: later sums go in place
+        else:
+            self.grad.data += grad
+
+    # ---- in-place changes (no graph; refused where they would corrupt one) -------------------
+    def _modify(self, name, change):
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{name}: in-place change of a tensor that requires grad; do it inside "
+                               "tc.no_grad() (as optimizers do) or use the out-of-place op")
+        change(self.data)
+        self._version += 1
+        return self
+
+    def __setitem__(self, index, value):
+        index = index.data if isinstance(index, Tensor) else index
+        value = value.data if isinstance(value, Tensor) else value
+        self._modify("setitem", lambda a: a.__setitem__(index, value))
+
+    def zero_(self):
+        return self._modify("zero_", lambda a: a.fill(0))
+
+    def fill_(self, value):
+        return self._modify("fill_", lambda a: a.fill(value))
+
+    def copy_(self, source):
+        source = source.data if isinstance(source, Tensor) else np.asarray(source)
+        if source.shape != self.shape:
+            raise ValueError(f"copy_: source has shape {source.shape}, expected {self.shape}")
+        return self._modify("copy_", lambda a: np.copyto(a, source, casting="unsafe"))
+
+    def __iadd__(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return self._modify("+=", lambda a: np.add(a, other, out=a, casting="unsafe"))
+
+    def __isub__(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return self._modify("-=", lambda a: np.subtract(a, other, out=a, casting="unsafe"))
+
+    def __imul__(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return self._modify("*=", lambda a: np.multiply(a, other, out=a, casting="unsafe"))
+
+    def __itruediv__(self, other):
+        other = other.data if isinstance(other, Tensor) else other
+        return self._modify("/=", lambda a: np.divide(a, other, out=a, casting="unsafe"))
+
+    # ---- factories -------------------------------------------------------------------------
+    @classmethod
+    def _new(cls, array, dtype, requires_grad):
+        return cls(array, requires_grad=requires_grad, dtype=np.float32 if dtype is None else dtype)
+
+    @classmethod
+    def zeros(cls, *shape, dtype=None, requires_grad=False):
+        return cls._new(np.zeros(_shape_args(shape)), dtype, requires_grad)
+
+    @classmethod
+    def ones(cls, *shape, dtype=None, requires_grad=False):
+        return cls._new(np.ones(_shape_args(shape)), dtype, requires_grad)
+
+    @classmethod
+    def full(cls, shape, fill_value, dtype=None, requires_grad=False):
+        return cls._new(np.full(_shape_args((shape,)), fill_value), dtype, requires_grad)
+
+    @classmethod
+    def empty(cls, *shape, dtype=None, requires_grad=False):
+        return cls._new(np.empty(_shape_args(shape)), dtype, requires_grad)
+
+    @classmethod
+    def rand(cls, *shape, dtype=None, requires_grad=False):
+        """Uniform on [0, 1)."""
+        return cls._new(generator().random(_shape_args(shape)), dtype, requires_grad)
+
+    @classmethod
+    def randn(cls, *shape, dtype=None, requires_grad=False):
+        """Standard normal."""
+        return cls._new(generator().standard_normal(_shape_args(shape)), dtype, requires_grad)
+
+    @classmethod
+    def uniform(cls, *shape, low=0.0, high=1.0, dtype=None, requires_grad=False):
+        return cls._new(generator().uniform(low, high, _shape_args(shape)), dtype, requires_grad)
+
+    @classmethod
+    def arange(cls, start, stop=None, step=1, dtype=None, requires_grad=False):
+        """Like np.arange; integer arguments give an int64 tensor, as PyTorch's."""
+        values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+        return cls(values, requires_grad=requires_grad, dtype=dtype)
+
+    @classmethod
+    def eye(cls, n, m=None, dtype=None, requires_grad=False):
+        return cls._new(np.eye(n, m), dtype, requires_grad)
+
+    @classmethod
+    def zeros_like(cls, other, dtype=None, requires_grad=False):
+        return cls._new(np.zeros(other.shape), dtype or other.dtype, requires_grad)
+
+    @classmethod
+    def ones_like(cls, other, dtype=None, requires_grad=False):
+        return cls._new(np.ones(other.shape), dtype or other.dtype, requires_grad)
+
+    # ---- arithmetic ------------------------------------------------------------------------
+    def _operand(self, other):
+        """A Python number or array as a constant Tensor; numbers take this tensor's dtype (no upcast)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float, bool)):
+            return Tensor._wrap(np.asarray(other, dtype=self.dtype if self.dtype.kind == "f" else None))
+        return Tensor._wrap(np.asarray(other))
+
+    def _binary(self, function, other, reflected=False):
+        a, b = self, self._operand(other)
+        if reflected:
+            a, b = b, a
+        try:
+            return function.apply(a, b)
+        except ValueError as error:
+            if "broadcast" not in str(error):
+                raise
+            raise ValueError(f"{function.__name__.lower()}: shapes {a.shape} and {b.shape} cannot be broadcast "
+                             "together (NumPy rules: trailing axes must be equal or 1)") from None
+
+    def __add__(self, other): return self._binary(E.Add, other)
+    def __radd__(self, other): return self._binary(E.Add, other, reflected=True)
+    def __sub__(self, other): return self._binary(E.Sub, other)
+    def __rsub__(self, other): return self._binary(E.Sub, other, reflected=True)
+    def __mul__(self, other): return self._binary(E.Mul, other)
+    def __rmul__(self, other): return self._binary(E.Mul, other, reflected=True)
+    def __truediv__(self, other): return self._binary(E.Div, other)
+    def __rtruediv__(self, other): return self._binary(E.Div, other, reflected=True)
+    def __pow__(self, other): return self._binary(E.Pow, other)
+    def __rpow__(self, other): return self._binary(E.Pow, other, reflected=True)
+    def __matmul__(self, other): return M.MatMul.apply(self, self._operand(other))
+    def __rmatmul__(self, other): return M.MatMul.apply(self._operand(other), self)
+    def __neg__(self): return E.Neg.apply(self)
+
+    def matmul(self, other): return self @ other
+    def add(self, other): return self + other
+    def sub(self, other): return self - other
+    def mul(self, other): return self * other
+    def div(self, other): return self / other
+    def pow(self, other): return self ** other
+    def neg(self): return -self
+
+    def maximum(self, other): return self._binary(E.Maximum, other)
+    def minimum(self, other): return self._binary(E.Minimum, other)
+
+    def _compare(self, other, op):
+        other = self._operand(other)
+        return E.Compare.apply(self, other, op)
+
+    def __eq__(self, other): return self._compare(other, operator.eq)
+    def __ne__(self, other): return self._compare(other, operator.ne)
+    def __lt__(self, other): return self._compare(other, operator.lt)
+    def __le__(self, other): return self._compare(other, operator.le)
+    def __gt__(self, other): return self._compare(other, operator.gt)
+    def __ge__(self, other): return self._compare(other, operator.ge)
+
+    # ---- unary maths and activations -------------------------------------------------------
+    def abs(self): return E.Abs.apply(self)
+    def exp(self): return E.Exp.apply(self)
+    def log(self): return E.Log.apply(self)
+    def sqrt(self): return E.Sqrt.apply(self)
+    def tanh(self): return E.Tanh.apply(self)
+    def sigmoid(self): return E.Sigmoid.apply(self)
+    def relu(self): return E.LeakyReLU.apply(self, 0.0)
+    def leaky_relu(self, negative_slope=0.01): return E.LeakyReLU.apply(self, negative_slope)
+
+    def clip(self, low=None, high=None):
+        """Clamp values to [low, high]; either bound may be None."""
+        return E.Clip.apply(self, low, high)
+
+    def _axis(self, axis) -> int:
+        return R.normalize_axes(axis, self.ndim)[0]
+
+    def softmax(self, axis=-1): return R.Softmax.apply(self, self._axis(axis))
+    def log_softmax(self, axis=-1): return R.LogSoftmax.apply(self, self._axis(axis))
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return R.LogSumExp.apply(self, axis, keepdims)
+
+    # ---- reductions ------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return R.Sum.apply(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim)]))
+        return self.sum(axis, keepdims) / count
+
+    def max(self, axis=None, keepdims=False):
+        """Largest values over `axis` (values only, as NumPy). Tied maxima share the gradient equally."""
+        return R.Max.apply(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        """Smallest values over `axis`. Tied minima share the gradient equally."""
+        return R.Min.apply(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        """Variance over `axis`; `ddof` as NumPy (0: divide by n; PyTorch's default is ddof=1)."""
+        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim)]))
+        centred = self - self.mean(axis, keepdims=True)
+        return (centred * centred).sum(axis, keepdims) / max(count - ddof, 0)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return self.var(axis, keepdims, ddof).sqrt()
+
+    def argmax(self, axis=None, keepdims=False):
+        return R.ArgReduce.apply(self, np.argmax, axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return R.ArgReduce.apply(self, np.argmin, axis, keepdims)
+
+    # ---- movement --------------------------------------------------------------------------
+    def reshape(self, *shape): return V.Reshape.apply(self, _shape_args(shape))
+    view = reshape
+
+    def flatten(self, start_axis=0, end_axis=-1):
+        """Merge axes start_axis..end_axis into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_axis % self.ndim, end_axis % self.ndim
+        merged = int(np.prod(self.shape[start:end + 1]))
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
+    def permute(self, *axes): return V.Permute.apply(self, _shape_args(axes))
+
+    def transpose(self, axis0=-2, axis1=-1):
+        axes = list(range(self.ndim))
+        axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
+        return self.permute(axes)
+
+    @property
+    def T(self):
+        """All axes reversed, as NumPy's `.T`."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def squeeze(self, axis=None):
+        axes = R.normalize_axes(axis, self.ndim) if axis is not None else \
+            tuple(i for i, n in enumerate(self.shape) if n == 1)
+        if any(self.shape[a] != 1 for a in axes):
+            raise ValueError(f"squeeze: axis {axis} of shape {self.shape} does not have size 1")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def unsqueeze(self, axis):
+        return self.reshape(np.expand_dims(np.empty(self.shape, bool), axis).shape)
+
+    def expand(self, *shape):
+        """Broadcast to `shape` without copying; -1 keeps an axis's size, as PyTorch's."""
+        shape = _shape_args(shape)
+        lead = len(shape) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+        return V.Expand.apply(self, shape)
+
+    def pad(self, pad_width, value=0.0):
+        """Constant padding; `pad_width` as NumPy's: an int, one (before, after) pair, or a pair per axis."""
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (self.ndim, 2))
+        if (widths < 0).any():
+            raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
+        return V.Pad.apply(self, tuple(map(tuple, widths.tolist())), value)
+
+    @staticmethod
+    def cat(tensors, axis=0):
+        """Join tensors along an existing axis."""
+        tensors = list(tensors)
+        if not tensors:
+            raise ValueError("cat: needs at least one tensor")
+        return V.Concatenate.apply(R.normalize_axes(axis, tensors[0].ndim)[0], *tensors)
+
+    @staticmethod
+    def stack(tensors, axis=0):
+        """Join tensors of one shape along a new axis."""
+        tensors = list(tensors)
+        if not tensors:
+            raise ValueError("stack: needs at least one tensor")
+        if len({t.shape for t in tensors}) != 1:
+            raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+        axis = axis % (tensors[0].ndim + 1)
+        return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis)
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return V.GetItem.apply(self, index)
+
+
+def where(condition, x, y) -> Tensor:
+    """Elements of x where condition holds, else of y (broadcasting); the condition takes no gradient."""
+    condition = condition.data if isinstance(condition, Tensor) else condition
+    template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
+    return E.Where.apply(condition, template._operand(x), template._operand(y))
+
+
+autograd.set_tensor_factory(Tensor._wrap)
