@@ -1,0 +1,367 @@
+"""Module, Parameter and the containers (Sequential, ModuleList, Identity).
+
+A Module registers the Parameters, sub-Modules and buffers assigned to it as attributes, which is what
+`parameters()`, `state_dict()` and `train()` walk. Names follow PyTorch's, dotted by path ('features.0.weight'),
+so state dicts exchange with PyTorch models of the same structure.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that requires grad (by default) and registers itself when assigned to a Module attribute."""
+
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad: bool = True, dtype=None):
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict` found: expected keys absent from the dict, and keys the model does not have."""
+    missing_keys: list
+    unexpected_keys: list
+
+
+class Module:
+    """Base class of every layer and model: subclasses set attributes in `__init__` and define `forward`."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- registration ----------------------------------------------------------------------
+    def _registries(self):
+        try:
+            return self.__dict__["_parameters"], self.__dict__["_buffers"], self.__dict__["_modules"]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes") \
+                from None
+
+    def __setattr__(self, name, value):
+        parameters, buffers, modules = self._registries()
+        if isinstance(value, Parameter):
+            self._forget(name)
+            parameters[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            modules[name] = value
+        elif name in parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' "
+                                "(nn.Parameter or None expected)")
+            parameters[name] = None
+        elif name in buffers:
+            buffers[name] = _as_buffer(name, value)
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module '{name}' "
+                                "(nn.Module or None expected)")
+            modules[name] = None
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):  # called only when normal lookup fails
+        for registry in self._registries():
+            if name in registry:
+                return registry[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name):
+        for registry in self._registries():
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def _forget(self, name):
+        """Remove `name` from wherever it is registered or set, before it is registered anew."""
+        for registry in self._registries():
+            registry.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    @staticmethod
+    def _check_name(kind, name):
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{kind} name must be a non-empty string without '.', got {name!r}")
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        self._check_name("parameter", name)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: '{name}' must be an nn.Parameter or None, got {type(param).__name__}")
+        self._forget(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, value) -> None:
+        """Register state that is saved in `state_dict` but not trained (e.g. BatchNorm's running mean).
+
+        `value` is a Tensor (kept as is), an array (copied into a new Tensor) or None (registered but left
+        out of `state_dict`).
+        """
+        self._check_name("buffer", name)
+        self._forget(name)
+        self._buffers[name] = _as_buffer(name, value)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        self._check_name("module", name)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: '{name}' must be an nn.Module or None, got {type(module).__name__}")
+        self._forget(name)
+        self._modules[name] = module
+
+    # ---- traversal -------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every descendant, depth first, each module once."""
+        seen, stack = set(), [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        return (m for _, m in self.named_modules())
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return ((n, m) for n, m in self._modules.items() if m is not None)
+
+    def children(self) -> Iterator[Module]:
+        return (m for _, m in self.named_children())
+
+    def _named_members(self, registry_name, recurse):
+        seen = set()
+        modules = self.named_modules() if recurse else [("", self)]
+        for prefix, module in modules:
+            for name, member in getattr(module, registry_name).items():
+                if member is None or id(member) in seen:
+                    continue
+                seen.add(id(member))
+                yield (f"{prefix}.{name}" if prefix else name), member
+
+    def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules appears once."""
+        return self._named_members("_parameters", recurse)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters(recurse))
+
+    def named_buffers(self, recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", recurse)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        return (b for _, b in self.named_buffers(recurse))
+
+    def apply(self, fn) -> Module:
+        """Call `fn(module)` on every descendant and then on this module (e.g. to initialise weights)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and gradients ---------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (batch statistics, active dropout) on this module and all descendants."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: `train(False)`."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear the gradients of all parameters: set them to None (PyTorch's default) or to zeros."""
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def to(self, dtype) -> Module:
+        """Convert floating parameters and buffers to `dtype` in place (e.g. float64 for gradcheck)."""
+        dtype = np.dtype(dtype)
+        for tensor in list(self.parameters()) + list(self.buffers()):
+            if tensor.dtype.kind == "f":
+                tensor.data = tensor.data.astype(dtype)
+                tensor._version += 1
+                if tensor.grad is not None:
+                    tensor.grad = Tensor(tensor.grad.data, dtype=dtype)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # ---- state -----------------------------------------------------------------------------
+    def _state_items(self, prefix: str = ""):
+        """(dotted name, tensor) for every parameter and buffer, in PyTorch's state_dict order.
+
+        Unlike `named_parameters`, a shared tensor appears under every name that reaches it, as in PyTorch.
+        """
+        for registry in (self._parameters, self._buffers):
+            for name, tensor in registry.items():
+                if tensor is not None:
+                    yield prefix + name, tensor
+        for name, module in self.named_children():
+            yield from module._state_items(f"{prefix}{name}.")
+
+    def state_dict(self) -> OrderedDict:
+        """Name → ndarray copy of every parameter and buffer ('features.0.weight', 'bn.running_mean', ...)."""
+        return OrderedDict((name, tensor.data.copy()) for name, tensor in self._state_items())
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy the values of `state_dict` (arrays, Tensors, or anything np.asarray accepts) into this model.
+
+        Every check runs before any value is copied: a shape mismatch always raises, naming the key and both
+        shapes; with `strict`, missing and unexpected keys raise, listing them all. Values are cast to each
+        tensor's dtype. Returns the missing and unexpected keys.
+        """
+        own = OrderedDict(self._state_items())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        values = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in state_dict.items() if k in own}
+        problems = [f"size mismatch for {k}: copying a param with shape {v.shape} from checkpoint, the shape in "
+                    f"current model is {own[k].shape}" for k, v in values.items() if v.shape != own[k].shape]
+        if strict:
+            if unexpected:
+                problems.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(map(repr, unexpected)))
+            if missing:
+                problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(map(repr, missing)))
+        if problems:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
+        with no_grad():
+            for key, value in values.items():
+                own[key].copy_(value)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ---- repr ------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The arguments shown inside this module's parentheses in its repr; layers override it."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(lines) == 1 and not self._modules:
+            return f"{type(self).__name__}({lines[0]})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _as_buffer(name, value):
+    if value is None:
+        return None
+    if isinstance(value, Parameter):
+        raise TypeError(f"buffer '{name}': got an nn.Parameter; register it with register_parameter instead")
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable by int and slice. Built from modules or one OrderedDict of them."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for index, module in enumerate(modules):
+                self.add_module(str(index), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        return items[_list_index(index, len(items))][1]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters register with the parent (named '0', '1', ...)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        self.extend(modules or [])
+
+    def __getitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(modules[index])
+        return modules[_list_index(index, len(modules))]
+
+    def __setitem__(self, index, module: Module) -> None:
+        self.add_module(str(_list_index(index, len(self))), module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules) -> ModuleList:
+        for module in modules:
+            self.append(module)
+        return self
+
+
+def _list_index(index, length: int) -> int:
+    """`index` as a position in [0, length), negative indices counted from the end, as a list's."""
+    if not isinstance(index, (int, np.integer)):
+        raise TypeError(f"indices must be integers or slices, not {type(index).__name__}")
+    if not -length <= index < length:
+        raise IndexError(f"index {index} is out of range for a container of {length} modules")
+    return int(index) % length
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. to remove a layer from a model)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x

@@ -1,0 +1,27 @@
+"""Gradient utilities."""
+import numpy as np
+
+from ..tensor import Tensor
+
+
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> Tensor:
+    """Scale all gradients in place so their joint norm is at most max_norm; return the norm before clipping.
+
+    The joint norm is the norm of all gradients concatenated: (Σ_p ‖g_p‖^k)^(1/k), or max |g| for k = inf.
+    Gradients are multiplied by max_norm / (norm + 1e-6) when that is below 1, as PyTorch does.
+    """
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return Tensor(0.0)
+    norm_type = float(norm_type)
+    if norm_type == np.inf:
+        total = max(float(np.max(np.abs(g.data))) if g.size else 0.0 for g in grads)
+    else:
+        total = sum(float(np.sum(np.abs(g.data, dtype=np.float64) ** norm_type)) for g in grads) ** (1 / norm_type)
+    clip_coef = max_norm / (total + 1e-6)
+    if clip_coef < 1:
+        for g in grads:
+            g *= clip_coef
+    return Tensor(total, dtype=grads[0].dtype)

@@ -1,0 +1,36 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay."""
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """PyTorch's update, per parameter p with gradient g at step t:
+
+        g ← g + λ·p                                  (weight_decay λ)
+        b_1 = g;  b_t = μ·b_{t−1} + (1 − τ)·g        (momentum μ, dampening τ)
+        g ← g + μ·b_t if nesterov else b_t
+        p ← p − lr·g
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got lr={lr}, momentum={momentum}, "
+                             f"weight_decay={weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov))
+
+    def _update(self, param, grad, state, group):
+        momentum = group["momentum"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * param.data
+        if momentum:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = grad.copy()
+            else:
+                buffer *= momentum
+                buffer += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        param -= group["lr"] * grad

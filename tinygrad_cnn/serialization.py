@@ -1,0 +1,192 @@
+"""`save(state, path)` and `load(path)`: nested dicts, lists and tuples of arrays and plain values, as one .npz.
+
+Format: each leaf is one array in the .npz, named by its path of keys joined with '/' ('model/0.weight',
+'optimizer/state/3/exp_avg'), so `np.load` alone can read a checkpoint. One more entry, '__tinygrad_cnn__',
+holds a JSON manifest: the tree's shape, each dict key's type (str or int, as PyTorch's optimizer state uses
+int keys) and each leaf's type, so that ints, floats, bools, strings, None, tuples, NumPy scalars and Tensors
+come back as exactly what was saved. Plain values are stored as 0-d arrays (ints beyond int64, such as a
+random generator's 128-bit state, as decimal strings).
+
+Loading reads with `allow_pickle=False`, so a file can never run code. Saving is atomic: the data goes to a
+temporary file in the target directory, is flushed to disk, and then renamed over the target, so a crash
+mid-save leaves any previous file whole.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import struct
+import zipfile
+
+import numpy as np
+
+from .tensor import Tensor
+
+MANIFEST = "__tinygrad_cnn__"
+FORMAT_VERSION = 1
+_INT64 = np.iinfo(np.int64)
+
+
+class CheckpointError(ValueError):
+    """A file that `load` cannot read as a tinygrad_cnn checkpoint (truncated, corrupt or foreign)."""
+
+
+def save(state, path) -> None:
+    """Write `state` (nested dicts/lists/tuples of arrays, Tensors, numbers, strings, bools and None) to `path`.
+
+    The file is written exactly at `path` (no suffix is added), atomically.
+    """
+    arrays: dict = {}
+    tree = _encode(state, [], arrays)
+    arrays[MANIFEST] = np.array(json.dumps({"format": "tinygrad_cnn", "version": FORMAT_VERSION, "tree": tree}))
+    _write_atomically(os.fspath(path), arrays)
+
+
+def load(path):
+    """Read a checkpoint written by `save`; arrays come back as ndarrays, Tensors as Tensors (no grad)."""
+    path = os.fspath(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"load: {path} holds a single .npy array, not a tinygrad_cnn checkpoint")
+        with archive:
+            if MANIFEST not in archive.files:
+                raise CheckpointError(f"load: {path} is an .npz file but not a tinygrad_cnn checkpoint "
+                                      f"(it has no '{MANIFEST}' entry)")
+            manifest = json.loads(str(archive[MANIFEST]))
+            if manifest.get("format") != "tinygrad_cnn" or manifest.get("version") != FORMAT_VERSION:
+                raise CheckpointError(f"load: {path} has an unknown checkpoint format {manifest.get('format')!r} "
+                                      f"version {manifest.get('version')!r}")
+            return _decode(manifest["tree"], archive)
+    except (zipfile.BadZipFile, ValueError, EOFError, KeyError, struct.error, NotImplementedError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise CheckpointError(f"load: {path} is not a readable tinygrad_cnn checkpoint (truncated, corrupt or "
+                              f"another format): {type(error).__name__}: {error}") from error
+
+
+# ---- encoding ---------------------------------------------------------------------------------
+def _encode(value, path: list, arrays: dict):
+    """The manifest node for `value`; its leaves are added to `arrays` under readable, unique names."""
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
+                raise TypeError(f"save: dict keys must be str or int, got {type(key).__name__} {key!r} at "
+                                f"{_display(path)}")
+            kind = "str" if isinstance(key, str) else "int"
+            items.append([kind, str(int(key)) if kind == "int" else key, _encode(item, path + [str(key)], arrays)])
+        return {"type": "dict", "items": items}
+    if isinstance(value, (list, tuple)):
+        return {"type": type(value).__name__,
+                "items": [_encode(item, path + [str(i)], arrays) for i, item in enumerate(value)]}
+    kind, array = _leaf(value, path)
+    name = _unique_name(path, arrays)
+    arrays[name] = array
+    return {"type": kind, "entry": name}
+
+
+def _leaf(value, path):
+    """(type tag, array) for one leaf value."""
+    if isinstance(value, Tensor):
+        return "tensor", _plain_array(value.data, path)
+    if isinstance(value, np.ndarray):
+        return "ndarray", _plain_array(value, path)
+    if isinstance(value, np.generic):
+        return "numpy_scalar", _plain_array(np.asarray(value), path)
+    if value is None:
+        return "none", np.array(False)
+    if isinstance(value, bool):
+        return "bool", np.array(value)
+    if isinstance(value, int):
+        return ("int", np.array(value, np.int64)) if _INT64.min <= value <= _INT64.max else ("bigint", np.array(str(value)))
+    if isinstance(value, float):
+        return "float", np.array(value, np.float64)
+    if isinstance(value, str):
+        return "str", np.array(value)
+    raise TypeError(f"save: cannot store a {type(value).__name__} at {_display(path)}; supported are dicts, lists, "
+                    "tuples, arrays, Tensors, numbers, strings, bools and None")
+
+
+def _plain_array(array, path):
+    if array.dtype.hasobject or array.dtype.kind == "V":
+        raise TypeError(f"save: the array at {_display(path)} has dtype {array.dtype}, which needs pickle; "
+                        "only numeric, bool and string arrays can be stored")
+    return array
+
+
+def _unique_name(path, arrays) -> str:
+    """The '/'-joined path ('%' and '/' inside keys escaped), made unique if two keys spell the same ('3' and 3)."""
+    base = "/".join(part.replace("%", "%25").replace("/", "%2F") for part in path) or "value"
+    name, n = base, 1
+    while name in arrays or name == MANIFEST:
+        name, n = f"{base}~{n}", n + 1
+    return name
+
+
+def _display(path) -> str:
+    return "/".join(path) or "the top level"
+
+
+# ---- decoding ---------------------------------------------------------------------------------
+def _decode(node, archive):
+    kind = node["type"]
+    if kind == "dict":
+        return {int(key) if key_kind == "int" else key: _decode(item, archive) for key_kind, key, item in node["items"]}
+    if kind in ("list", "tuple"):
+        items = [_decode(item, archive) for item in node["items"]]
+        return items if kind == "list" else tuple(items)
+    array = archive[node["entry"]]
+    if kind == "ndarray":
+        return array
+    if kind == "tensor":
+        return Tensor(array, dtype=array.dtype)
+    if kind == "numpy_scalar":
+        return array[()]
+    if kind == "none":
+        return None
+    if kind in ("bool", "int", "float", "str"):
+        return {"bool": bool, "int": int, "float": float, "str": str}[kind](array[()])
+    if kind == "bigint":
+        return int(str(array[()]))
+    raise CheckpointError(f"unknown leaf type {kind!r} in the manifest")
+
+
+# ---- atomic write -----------------------------------------------------------------------------
+def _write_atomically(path: str, arrays: dict) -> None:
+    """Write the .npz to a temporary file beside `path`, fsync it, then rename it over `path` (atomic on POSIX
+    and Windows), and fsync the directory so the rename itself survives a crash."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            _write_npz(file, arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+    _fsync_directory(directory)
+
+
+def _write_npz(file, arrays: dict) -> None:
+    """What np.savez writes (an uncompressed zip of .npy members), without its keyword-name clashes
+    ('file', 'allow_pickle') or the '.npz' it appends to file names, and refusing pickled members."""
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+def _fsync_directory(directory: str) -> None:
+    if os.name != "posix":
+        return  # Windows cannot open a directory for fsync; the rename is still atomic
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
