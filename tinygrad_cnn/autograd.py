@@ -32,6 +32,11 @@ class _GradMode:
 
     enabled: bool
 
+    def __new__(cls, fn=None):
+        """`@tc.no_grad` also decorates without parentheses, as PyTorch's does."""
+        mode = super().__new__(cls)
+        return mode if fn is None else mode(fn)
+
     def __enter__(self):
         self._previous = is_grad_enabled()
         _grad_state.enabled = self.enabled
@@ -128,7 +133,8 @@ class Function:
             node = Node(ctx, inputs, outputs)
         if _anomaly_hook is not None:
             _anomaly_hook.on_forward(cls, node, outputs)
-        tensors = tuple(_make_tensor(o, node, i) for i, o in enumerate(outputs))
+        # integer and bool outputs (astype(int), masks) never require grad, as in PyTorch
+        tensors = tuple(_make_tensor(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
         if node is not None and ctx._saved:
             _remember_saved_versions(node, tensors)
         return tensors[0] if single else tensors
@@ -164,18 +170,20 @@ def _check_saved_versions(node):
 
 def _topological_order(root_node):
     """Nodes reachable from `root_node`, each after every node that consumes its outputs (no recursion)."""
-    order, visited = [], {id(root_node)}
+    order, visited = [], set()
     stack = [(root_node, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
-            order.append(node)
+            order.append(node)  # post-order: after every node it consumes
             continue
+        if id(node) in visited:  # pushed twice before its first expansion; marked only when expanded,
+            continue             # so a node reached again later is never appended before its consumers
+        visited.add(id(node))
         stack.append((node, True))
         for tensor in node.inputs:
             parent = tensor._node if tensor is not None else None
             if parent is not None and id(parent) not in visited:
-                visited.add(id(parent))
                 stack.append((parent, False))
     order.reverse()
     return order

@@ -67,15 +67,15 @@ def _analytical(fn, inputs, checked, v):
 
 def _numerical(fn, inputs, tensor, v, eps):
     """d⟨v, fn⟩/d tensor by central differences, one element at a time."""
-    flat = tensor.data.reshape(-1)  # a view: edits reach the tensor's data
-    result = np.zeros(flat.size)
+    data = tensor.data  # edited in place, element by element (whatever its memory layout)
+    result = np.zeros(tensor.shape)
     with no_grad():
-        for k in range(flat.size):
-            original = flat[k]
-            flat[k] = original + eps
+        for index in np.ndindex(tensor.shape):
+            original = data[index]
+            data[index] = original + eps
             plus = np.sum(fn(*inputs).data * v)
-            flat[k] = original - eps
+            data[index] = original - eps
             minus = np.sum(fn(*inputs).data * v)
-            flat[k] = original
-            result[k] = (plus - minus) / (2 * eps)
-    return result.reshape(tensor.shape)
+            data[index] = original
+            result[index] = (plus - minus) / (2 * eps)
+    return result

@@ -15,12 +15,14 @@ from .rng import generator
 
 
 def _resolve_dtype(data, dtype):
-    """The dtype a new Tensor gets: `dtype` if given, else float32 for floating data unless it is float64."""
+    """The dtype a new Tensor gets: `dtype` if given, else float32 for floating data unless it is a float64
+    NumPy array or scalar (Python floats and lists of them are float64 to NumPy, but float32 here)."""
     if dtype is not None:
         return np.dtype(dtype)
-    source = data.dtype if isinstance(data, np.ndarray) else np.asarray(data).dtype
+    given = isinstance(data, (np.ndarray, np.generic))
+    source = data.dtype if given else np.asarray(data).dtype
     if source.kind == "f":
-        return source if source == np.float64 else np.dtype(np.float32)
+        return source if given and source == np.float64 else np.dtype(np.float32)
     if source.kind in "biu":
         return source
     raise TypeError(f"Tensor: cannot hold data of dtype {source}; give numbers, bools or a numeric array")
@@ -102,7 +104,8 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        """NumPy's conversion protocol: `np.array(t)` copies, `np.asarray(t)` shares when it can."""
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     def item(self):
         if self.data.size != 1:
@@ -242,8 +245,10 @@ class Tensor:
 
     @classmethod
     def arange(cls, start, stop=None, step=1, dtype=None, requires_grad=False):
-        """Like np.arange; integer arguments give an int64 tensor, as PyTorch's."""
-        values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+        """Like np.arange; integer arguments give an int64 tensor and floating ones float32, as PyTorch's."""
+        values = np.arange(start, stop, step)
+        if dtype is None and values.dtype.kind == "f":
+            dtype = np.float32
         return cls(values, requires_grad=requires_grad, dtype=dtype)
 
     @classmethod
@@ -260,19 +265,25 @@ class Tensor:
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _operand(self, other):
-        """A Python number or array as a constant Tensor; numbers take this tensor's dtype (no upcast)."""
+        """`other` as a constant Tensor. A Python number takes a float tensor's dtype, and an int takes an
+        integer tensor's (no upcast); NumPy arrays keep their dtype; lists follow the constructor."""
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (int, float, bool)):
-            return Tensor._wrap(np.asarray(other, dtype=self.dtype if self.dtype.kind == "f" else None))
-        return Tensor._wrap(np.asarray(other))
+        if isinstance(other, (int, float, bool)) and (
+                self.dtype.kind == "f" or (self.dtype.kind in "iu" and not isinstance(other, float))):
+            return Tensor._wrap(np.asarray(other, dtype=self.dtype))
+        if isinstance(other, (np.ndarray, np.generic)):
+            return Tensor._wrap(np.asarray(other))
+        return Tensor(other)
 
-    def _binary(self, function, other, reflected=False):
+    def _binary(self, function, other, reflected=False, *extra):
         a, b = self, self._operand(other)
         if reflected:
             a, b = b, a
+        if function is not E.Compare:  # PyTorch's rule: an integer or bool operand takes the float one's dtype
+            a, b = _to_float_of(a, b), _to_float_of(b, a)
         try:
-            return function.apply(a, b)
+            return function.apply(a, b, *extra)
         except ValueError as error:
             if "broadcast" not in str(error):
                 raise
@@ -305,8 +316,7 @@ class Tensor:
     def minimum(self, other): return self._binary(E.Minimum, other)
 
     def _compare(self, other, op):
-        other = self._operand(other)
-        return E.Compare.apply(self, other, op)
+        return self._binary(E.Compare, other, False, op)
 
     def __eq__(self, other): return self._compare(other, operator.eq)
     def __ne__(self, other): return self._compare(other, operator.ne)
@@ -442,6 +452,13 @@ class Tensor:
         elif isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
         return V.GetItem.apply(self, index)
+
+
+def _to_float_of(tensor, other):
+    """`tensor` cast to `other`'s floating dtype if `tensor` is integer or bool (it has no gradient to keep)."""
+    if tensor.dtype.kind in "biu" and other.dtype.kind == "f":
+        return Tensor._wrap(tensor.data.astype(other.dtype))
+    return tensor
 
 
 def where(condition, x, y) -> Tensor:

@@ -1,0 +1,298 @@
+"""Every op of the core: forward against NumPy in float32, gradients by gradcheck in float64, numerical
+stability, tie rules, indexing, joins, matmul shapes, non-differentiable ops and error messages."""
+import operator
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import Tensor
+
+from helpers import assert_forward_backward, random_array
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(x, axis):
+    return np.exp(x - _logsumexp(x, axis, keepdims=True))
+
+
+_MASK = np.random.default_rng(7).random((3, 4)) > 0.5
+_CONSTANT = np.random.default_rng(8).standard_normal((3, 4)).astype(np.float32)
+
+
+def case(fn, shapes, reference=None, domain="any", id=None):
+    """One op under test: `fn` on Tensors; `reference` on NumPy arrays (default: `fn` itself, for
+    expressions NumPy evaluates the same way); `domain` per input or one for all."""
+    domains = (domain,) * len(shapes) if isinstance(domain, str) else domain
+    return pytest.param(fn, shapes, reference or fn, domains, id=id)
+
+
+OPS = [
+    # arithmetic, with broadcasting and the reflected forms
+    case(lambda a, b: a + b, [(3, 4), (3, 4)], id="add"),
+    case(lambda a, b: a + b, [(2, 1, 4), (3, 1)], id="add-broadcast"),
+    case(lambda a, b: a - b, [(3, 4), (4,)], id="sub-broadcast"),
+    case(lambda a, b: a * b, [(4,), (2, 3, 4)], id="mul-broadcast"),
+    case(lambda a, b: a / b, [(2, 3), (2, 1)], domain=("any", "nonzero"), id="div-broadcast"),
+    case(lambda a, b: a ** b, [(2, 3), (3,)], domain=("positive", "any"), id="pow-tensors"),
+    case(lambda x: x ** 3, [(2, 3)], id="pow-int"),
+    case(lambda x: x ** 0.5, [(2, 3)], domain="positive", id="pow-float"),
+    case(lambda x: 2.5 ** x, [(2, 3)], id="rpow"),
+    case(lambda x: 2 - x, [(2, 3)], id="rsub-scalar"),
+    case(lambda x: 3 / x, [(2, 3)], domain="nonzero", id="rtruediv-scalar"),
+    case(lambda x: 1.5 + x * 2, [(2, 3)], id="radd-rmul-scalar"),
+    case(lambda x: _CONSTANT - x, [(4,)], id="rsub-array"),
+    case(lambda x: _CONSTANT * x, [(3, 1)], id="rmul-array"),
+    case(lambda x: -x, [(2, 3)], id="neg"),
+    case(lambda x: x.abs(), [(2, 3)], np.abs, "nonzero", id="abs"),
+    case(lambda x: x.exp(), [(2, 3)], np.exp, id="exp"),
+    case(lambda x: x.log(), [(2, 3)], np.log, "positive", id="log"),
+    case(lambda x: x.sqrt(), [(2, 3)], np.sqrt, "positive", id="sqrt"),
+    case(lambda a, b: a.maximum(b), [(3, 4), (4,)], np.maximum, id="maximum-broadcast"),
+    case(lambda a, b: a.minimum(b), [(2, 1), (2, 3)], np.minimum, id="minimum-broadcast"),
+    case(lambda x: x.maximum(0.3), [(2, 3)], lambda x: np.maximum(x, 0.3), id="maximum-scalar"),
+    case(lambda x: x.clip(-0.5, 0.5), [(3, 4)], lambda x: np.clip(x, -0.5, 0.5), id="clip"),
+    case(lambda x: x.clip(high=0.2), [(3, 4)], lambda x: np.minimum(x, 0.2), id="clip-high-only"),
+    case(lambda a, b: tc.where(_MASK, a, b), [(3, 4), (4,)], lambda a, b: np.where(_MASK, a, b), id="where"),
+    case(lambda a: tc.where(Tensor(_MASK), 0.5, a), [(3, 4)], lambda a: np.where(_MASK, 0.5, a),
+         id="where-scalar"),
+    # activations
+    case(lambda x: x.relu(), [(3, 4)], lambda x: np.maximum(x, 0), "nonzero", id="relu"),
+    case(lambda x: x.leaky_relu(0.1), [(3, 4)], lambda x: np.where(x > 0, x, 0.1 * x), "nonzero",
+         id="leaky_relu"),
+    case(lambda x: x.sigmoid(), [(3, 4)], lambda x: 1 / (1 + np.exp(-x)), id="sigmoid"),
+    case(lambda x: x.tanh(), [(3, 4)], np.tanh, id="tanh"),
+    case(lambda x: x.softmax(), [(3, 4)], lambda x: _softmax(x, -1), id="softmax"),
+    case(lambda x: x.softmax(axis=0), [(3, 4)], lambda x: _softmax(x, 0), id="softmax-axis0"),
+    case(lambda x: x.log_softmax(axis=-2), [(2, 3, 4)], lambda x: np.log(_softmax(x, -2)), id="log_softmax"),
+    case(lambda x: x.logsumexp(), [(3, 4)], _logsumexp, id="logsumexp-all"),
+    case(lambda x: x.logsumexp(axis=-1), [(3, 4)], lambda x: _logsumexp(x, -1), id="logsumexp-axis"),
+    case(lambda x: x.logsumexp(axis=(0, 2), keepdims=True), [(2, 3, 4)],
+         lambda x: _logsumexp(x, (0, 2), keepdims=True), id="logsumexp-tuple-keepdims"),
+    # reductions
+    case(lambda x: x.sum(), [(3, 4)], np.sum, id="sum-all"),
+    case(lambda x: x.sum(axis=-1, keepdims=True), [(2, 3, 4)],
+         lambda x: np.sum(x, axis=-1, keepdims=True), id="sum-negative-keepdims"),
+    case(lambda x: x.sum(axis=(0, 2)), [(2, 3, 4)], lambda x: np.sum(x, axis=(0, 2)), id="sum-tuple"),
+    case(lambda x: x.mean(axis=(0, -1)), [(2, 3, 4)], lambda x: np.mean(x, axis=(0, -1)), id="mean-tuple"),
+    case(lambda x: x.mean(axis=1, keepdims=True), [(3, 4)], lambda x: np.mean(x, 1, keepdims=True),
+         id="mean-keepdims"),
+    case(lambda x: x.max(), [(3, 4)], np.max, id="max-all"),
+    case(lambda x: x.max(axis=1), [(2, 3, 4)], lambda x: np.max(x, axis=1), id="max-axis"),
+    case(lambda x: x.max(axis=(0, -1), keepdims=True), [(2, 3, 4)],
+         lambda x: np.max(x, axis=(0, -1), keepdims=True), id="max-tuple-keepdims"),
+    case(lambda x: x.min(axis=-1), [(3, 4)], lambda x: np.min(x, axis=-1), id="min-axis"),
+    case(lambda x: x.var(), [(3, 4)], np.var, id="var-all"),
+    case(lambda x: x.var(axis=(0, 1), keepdims=True, ddof=1), [(2, 3, 4)],
+         lambda x: np.var(x, axis=(0, 1), keepdims=True, ddof=1), id="var-tuple-ddof1"),
+    case(lambda x: x.std(axis=-1), [(3, 4)], lambda x: np.std(x, axis=-1), id="std-axis"),
+    # movement
+    case(lambda x: x.reshape(4, 6), [(2, 3, 4)], lambda x: x.reshape(4, 6), id="reshape-ints"),
+    case(lambda x: x.reshape((6, -1)), [(2, 3, 4)], lambda x: x.reshape(6, -1), id="reshape-tuple"),
+    case(lambda x: x.view(-1), [(2, 3, 4)], lambda x: x.reshape(-1), id="view"),
+    case(lambda x: x.flatten(), [(2, 3, 4)], lambda x: x.reshape(-1), id="flatten"),
+    case(lambda x: x.flatten(1), [(2, 3, 4)], lambda x: x.reshape(2, 12), id="flatten-start"),
+    case(lambda x: x.transpose(0, 2), [(2, 3, 4)], lambda x: np.swapaxes(x, 0, 2), id="transpose"),
+    case(lambda x: x.transpose(), [(2, 3, 4)], lambda x: np.swapaxes(x, -1, -2), id="transpose-default"),
+    case(lambda x: x.permute(2, 0, 1), [(2, 3, 4)], lambda x: x.transpose(2, 0, 1), id="permute-ints"),
+    case(lambda x: x.permute((1, -1, 0)), [(2, 3, 4)], lambda x: x.transpose(1, 2, 0), id="permute-tuple"),
+    case(lambda x: x.T, [(2, 3, 4)], lambda x: x.T, id="T"),
+    case(lambda x: x.squeeze(), [(2, 1, 3, 1)], np.squeeze, id="squeeze-all"),
+    case(lambda x: x.squeeze(-1), [(2, 1, 3, 1)], lambda x: x[..., 0], id="squeeze-axis"),
+    case(lambda x: x.unsqueeze(0), [(2, 3)], lambda x: x[None], id="unsqueeze"),
+    case(lambda x: x.unsqueeze(-1), [(2, 3)], lambda x: x[..., None], id="unsqueeze-negative"),
+    case(lambda x: x.expand(2, 3, 4), [(3, 1)], lambda x: np.broadcast_to(x, (2, 3, 4)), id="expand"),
+    case(lambda x: x.expand((-1, 5)), [(3, 1)], lambda x: np.broadcast_to(x, (3, 5)), id="expand-keep"),
+    case(lambda x: x.pad(1), [(2, 3)], lambda x: np.pad(x, 1), id="pad-int"),
+    case(lambda x: x.pad(((1, 0), (2, 1)), value=0.5), [(2, 3)],
+         lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), id="pad-per-axis"),
+    case(lambda *xs: Tensor.cat(xs, axis=1), [(2, 1, 3), (2, 2, 3), (2, 3, 3)],
+         lambda *xs: np.concatenate(xs, axis=1), id="cat"),
+    case(lambda *xs: Tensor.cat(xs, axis=-1), [(2, 1), (2, 3)], lambda *xs: np.concatenate(xs, -1), id="cat-neg"),
+    case(lambda *xs: Tensor.stack(xs), [(2, 3), (2, 3)], lambda *xs: np.stack(xs), id="stack"),
+    case(lambda *xs: Tensor.stack(xs, axis=-1), [(2, 3)] * 3, lambda *xs: np.stack(xs, -1), id="stack-neg"),
+    case(lambda x: x[1], [(3, 4)], id="getitem-int"),
+    case(lambda x: x[-1, 1:3], [(3, 4)], id="getitem-int-slice"),
+    case(lambda x: x[None, ::2], [(3, 4)], id="getitem-none-step"),
+    case(lambda x: x[..., 1], [(2, 3, 4)], id="getitem-ellipsis"),
+    case(lambda x: x[_MASK], [(3, 4)], id="getitem-bool-mask"),
+    case(lambda x: x[Tensor(_MASK[0])], [(4, 2)], lambda x: x[_MASK[0]], id="getitem-tensor-mask"),
+    case(lambda x: x[[0, 0, 2]], [(3, 4)], id="getitem-repeated"),
+    case(lambda x: x[np.array([2, 0, 2]), np.array([1, 1, 1])], [(3, 4)], id="getitem-repeated-pairs"),
+    case(lambda x: x[:, [1, 1, 3]], [(3, 4)], id="getitem-slice-and-array"),
+    # matmul
+    case(lambda a, b: a @ b, [(3,), (3,)], id="matmul-1d-1d"),
+    case(lambda a, b: a @ b, [(3,), (3, 4)], id="matmul-1d-2d"),
+    case(lambda a, b: a @ b, [(2, 3), (3,)], id="matmul-2d-1d"),
+    case(lambda a, b: a @ b, [(2, 3), (3, 4)], id="matmul-2d"),
+    case(lambda a, b: a.matmul(b), [(5, 2, 3), (5, 3, 4)], lambda a, b: a @ b, id="matmul-batched"),
+    case(lambda a, b: a @ b, [(2, 1, 2, 3), (4, 3, 5)], id="matmul-broadcast-batch"),
+    case(lambda a, b: a @ b, [(5, 2, 3), (3,)], id="matmul-batched-1d"),
+    case(lambda a, b: a @ b, [(3,), (5, 3, 4)], id="matmul-1d-batched"),
+    case(lambda x: _CONSTANT.T @ x, [(3, 2)], id="rmatmul-array"),
+]
+
+
+@pytest.mark.parametrize("fn, shapes, reference, domains", OPS)
+def test_forward_matches_numpy_in_float32(fn, shapes, reference, domains):
+    rng = np.random.default_rng(0)
+    arrays = [random_array(rng, s, d, np.float32) for s, d in zip(shapes, domains)]
+    out = fn(*(Tensor(a) for a in arrays))
+    expected = reference(*(a.astype(np.float64) for a in arrays))
+    assert out.dtype == np.float32, "float32 inputs must give a float32 result"
+    assert out.shape == np.shape(expected)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fn, shapes, reference, domains", OPS)
+def test_gradcheck_in_float64(fn, shapes, reference, domains):
+    rng = np.random.default_rng(1)
+    tensors = [Tensor(random_array(rng, s, d), requires_grad=True) for s, d in zip(shapes, domains)]
+    assert tc.gradcheck(fn, tensors)
+
+
+# ---- numerical stability -----------------------------------------------------------------------
+
+_EXTREME = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -999.0], [1000.0, 1000.0, -1000.0]], np.float32)
+
+
+def _softmax_grad(g, x, axis=-1):
+    s = _softmax(x, axis)
+    return s * (g - np.sum(g * s, axis=axis, keepdims=True))
+
+
+STABLE = [
+    pytest.param(lambda x: x.softmax(), lambda x: _softmax(x, -1),
+                 lambda g, x: [_softmax_grad(g, x)], id="softmax"),
+    pytest.param(lambda x: x.softmax(axis=0), lambda x: _softmax(x, 0),
+                 lambda g, x: [_softmax_grad(g, x, 0)], id="softmax-axis0"),
+    pytest.param(lambda x: x.log_softmax(), lambda x: x - _logsumexp(x, -1, keepdims=True),
+                 lambda g, x: [g - _softmax(x, -1) * g.sum(-1, keepdims=True)], id="log_softmax"),
+    pytest.param(lambda x: x.logsumexp(axis=1), lambda x: _logsumexp(x, 1),
+                 lambda g, x: [g[:, None] * _softmax(x, 1)], id="logsumexp"),
+    pytest.param(lambda x: x.sigmoid(), lambda x: 0.5 * (1 + np.tanh(x / 2)),
+                 lambda g, x: [g * 0.25 * (1 - np.tanh(x / 2) ** 2)], id="sigmoid"),
+    pytest.param(lambda x: x.tanh(), np.tanh, lambda g, x: [g * (1 - np.tanh(x) ** 2)], id="tanh"),
+]
+
+
+@pytest.mark.parametrize("fn, reference, reference_grads", STABLE)
+@pytest.mark.filterwarnings("error")  # an overflow warning inside the op is a failure too
+def test_stable_at_plus_minus_1000(fn, reference, reference_grads):
+    assert_forward_backward(fn, [_EXTREME], reference, reference_grads, np.random.default_rng(2),
+                            rtol=1e-6, atol=1e-6)
+
+
+def test_stable_values_are_the_exact_limits():
+    x = Tensor(_EXTREME)
+    np.testing.assert_allclose(x.softmax().numpy()[0], [1, 0, 0])
+    np.testing.assert_allclose(x.logsumexp(axis=1).numpy(), [1000, -999 + np.log1p(2 * np.exp(-1.0)), 1000 + np.log(2)])
+    np.testing.assert_array_equal(x.sigmoid().numpy()[0], [1, 0, 0.5])
+
+
+# ---- ties, indexing accumulation, casts ---------------------------------------------------------
+
+def test_max_and_min_share_the_gradient_equally_between_ties():
+    """Documented rule: each of k tied extremes gets grad / k."""
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    assert_forward_backward(lambda t: t.max(axis=1), [x], lambda a: a.max(axis=1),
+                            lambda g, a: [np.array([[0, g[0] / 2, g[0] / 2], [g[1] / 3] * 3])],
+                            np.random.default_rng(3))
+    assert_forward_backward(lambda t: t.min(), [x], np.min,
+                            lambda g, a: [np.where(a == 1.0, g, 0.0)], np.random.default_rng(3))
+    assert "share the gradient" in Tensor.max.__doc__ and "share the gradient" in Tensor.min.__doc__
+
+
+def test_maximum_and_minimum_split_ties_in_half():
+    a, b = np.array([1.0, 2.0, 5.0]), np.array([1.0, 3.0, 4.0])
+    for method, pick in (("maximum", np.maximum), ("minimum", np.minimum)):
+        assert_forward_backward(lambda s, t: getattr(s, method)(t), [a, b], pick,
+                                lambda g, a, b: [g * np.where(a == b, 0.5, pick(a, b) == a),
+                                                 g * np.where(a == b, 0.5, pick(a, b) == b)],
+                                np.random.default_rng(4))
+
+
+def test_getitem_repeated_indices_accumulate():
+    index = np.array([0, 2, 0, 0])
+    x = np.random.default_rng(5).standard_normal((3, 2))
+
+    def scatter(g, a):
+        grad = np.zeros_like(a)
+        for row, i in enumerate(index):
+            grad[i] += g[row]
+        return [grad]
+
+    assert_forward_backward(lambda t: t[index], [x], lambda a: a[index], scatter, np.random.default_rng(5))
+
+
+def test_astype_casts_the_gradient_back_to_the_input_dtype():
+    x = Tensor(np.arange(3.0), requires_grad=True)  # float64
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32 and y.requires_grad
+    upstream = np.random.default_rng(6).standard_normal(3).astype(np.float32)
+    y.backward(upstream)
+    assert x.grad.dtype == np.float64
+    np.testing.assert_allclose(x.grad.numpy(), upstream)
+
+
+# ---- non-differentiable ops ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("op", [operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge])
+@pytest.mark.parametrize("other", [np.array([0.0, 1.0, 2.0]), 1.0, "tensor"], ids=["array", "scalar", "tensor"])
+def test_comparisons_give_bool_tensors_without_grad(op, other):
+    values = np.array([[0.0, 1.0, 3.0], [1.0, 1.0, -2.0]])
+    x = Tensor(values, requires_grad=True)
+    other = Tensor(np.array([1.0, 1.0, 2.0]), requires_grad=True) if isinstance(other, str) else other
+    result = op(x, other)
+    assert isinstance(result, Tensor) and result.dtype == np.bool_
+    assert not result.requires_grad and result.is_leaf
+    np.testing.assert_array_equal(result.numpy(), op(values, np.asarray(other)))
+
+
+@pytest.mark.parametrize("method, reference", [("argmax", np.argmax), ("argmin", np.argmin)])
+@pytest.mark.parametrize("kwargs", [{}, {"axis": 1}, {"axis": -1, "keepdims": True}])
+def test_argmax_argmin_match_numpy_without_grad(method, reference, kwargs):
+    values = np.random.default_rng(9).standard_normal((2, 3, 4))
+    result = getattr(Tensor(values, requires_grad=True), method)(**kwargs)
+    assert not result.requires_grad and result.dtype.kind == "i"
+    np.testing.assert_array_equal(result.numpy(), reference(values, **kwargs))
+
+
+# ---- errors name what was received ----------------------------------------------------------------
+
+@pytest.mark.parametrize("make, shapes", [
+    (lambda a, b: a @ b, [(3, 4), (5, 6)]),
+    (lambda a, b: a @ b, [(4,), (3,)]),
+    (lambda a, b: a @ b, [(2, 3, 4), (5, 4, 2)]),
+    (lambda a, b: a + b, [(2, 3), (4,)]),
+    (lambda a, b: a * b, [(2, 3, 4), (3, 2)]),
+    (lambda a, b: a.maximum(b), [(3,), (2,)]),
+    (lambda a, b: a < b, [(2, 3), (4,)]),
+], ids=["matmul", "matmul-1d", "matmul-batch", "add", "mul", "maximum", "compare"])
+def test_shape_mismatch_error_names_both_shapes(make, shapes):
+    a, b = (Tensor(np.ones(s)) for s in shapes)
+    with pytest.raises(ValueError) as error:
+        make(a, b)
+    assert str(shapes[0]) in str(error.value) and str(shapes[1]) in str(error.value)
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda x: x.reshape(5, 5), "(2, 3, 4)"),
+    (lambda x: x.permute(0, 1, 5), "permute"),
+    (lambda x: x.permute(0, 0, 1), "permute"),
+    (lambda x: x.expand(5, 4), "expand"),
+    (lambda x: x.squeeze(0), "squeeze"),
+    (lambda x: x.sum(axis=3), "axis 3"),
+    (lambda x: Tensor.cat([x, Tensor.ones(2, 2, 4)], axis=0), "cat"),
+    (lambda x: Tensor.stack([x, Tensor.ones(2, 3)]), "stack"),
+    (lambda x: x.pad(-1), "pad"),
+], ids=["reshape", "permute-range", "permute-repeat", "expand", "squeeze", "axis", "cat", "stack", "pad"])
+def test_bad_arguments_raise_clear_errors(make, fragment):
+    with pytest.raises(ValueError, match=None) as error:
+        make(Tensor(np.ones((2, 3, 4))))
+    assert fragment in str(error.value)
