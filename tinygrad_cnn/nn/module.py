@@ -59,10 +59,10 @@ class Module:
     def __setattr__(self, name, value):
         parameters, buffers, modules = self._registries()
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=parameters)
             parameters[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=modules)
             modules[name] = value
         elif name in parameters:
             if value is not None:
@@ -92,10 +92,12 @@ class Module:
                 return
         object.__delattr__(self, name)
 
-    def _forget(self, name):
-        """Remove `name` from wherever it is registered or set, before it is registered anew."""
+    def _forget(self, name, keep):
+        """Remove `name` from every registry but `keep` (where it is about to be set, keeping its position)
+        and from the plain attributes."""
         for registry in self._registries():
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self.__dict__.pop(name, None)
 
     @staticmethod
@@ -107,7 +109,7 @@ class Module:
         self._check_name("parameter", name)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: '{name}' must be an nn.Parameter or None, got {type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, value) -> None:
@@ -117,14 +119,14 @@ class Module:
         out of `state_dict`).
         """
         self._check_name("buffer", name)
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = _as_buffer(name, value)
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._check_name("module", name)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: '{name}' must be an nn.Module or None, got {type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     # ---- traversal -------------------------------------------------------------------------
