@@ -50,6 +50,7 @@ OPS = [
     case(lambda x: _CONSTANT * x, [(3, 1)], id="rmul-array"),
     case(lambda x: -x, [(2, 3)], id="neg"),
     case(lambda x: x.abs(), [(2, 3)], np.abs, "nonzero", id="abs"),
+    case(lambda x: abs(x), [(2, 3)], np.abs, "nonzero", id="abs-builtin"),
     case(lambda x: x.exp(), [(2, 3)], np.exp, id="exp"),
     case(lambda x: x.log(), [(2, 3)], np.log, "positive", id="log"),
     case(lambda x: x.sqrt(), [(2, 3)], np.sqrt, "positive", id="sqrt"),
@@ -70,6 +71,7 @@ OPS = [
     case(lambda x: x.softmax(), [(3, 4)], lambda x: _softmax(x, -1), id="softmax"),
     case(lambda x: x.softmax(axis=0), [(3, 4)], lambda x: _softmax(x, 0), id="softmax-axis0"),
     case(lambda x: x.log_softmax(axis=-2), [(2, 3, 4)], lambda x: np.log(_softmax(x, -2)), id="log_softmax"),
+    case(lambda x: x.softmax(axis=(0, 2)), [(2, 3, 4)], lambda x: _softmax(x, (0, 2)), id="softmax-tuple"),
     case(lambda x: x.logsumexp(), [(3, 4)], _logsumexp, id="logsumexp-all"),
     case(lambda x: x.logsumexp(axis=-1), [(3, 4)], lambda x: _logsumexp(x, -1), id="logsumexp-axis"),
     case(lambda x: x.logsumexp(axis=(0, 2), keepdims=True), [(2, 3, 4)],
@@ -230,6 +232,18 @@ def test_getitem_repeated_indices_accumulate():
     assert_forward_backward(lambda t: t[index], [x], lambda a: a[index], scatter, np.random.default_rng(5))
 
 
+@pytest.mark.parametrize("exponent, grad_base, grad_exponent", [
+    (0.0, 0.0, 0.0),                   # d/da a^0 = 0 even at a = 0; d/db = a^b·log a → 0 as a → 0
+    (2.0, 0.0, 0.0),
+    (0.5, np.inf, 0.0),                # a genuine infinity stays
+])
+def test_pow_gradients_at_zero_base_are_the_limits(exponent, grad_base, grad_exponent):
+    a, b = Tensor(np.zeros(1), requires_grad=True), Tensor(np.full(1, exponent), requires_grad=True)
+    with np.errstate(all="raise"):
+        (a ** b).backward(np.array([1.5]))
+    assert a.grad.item() == 1.5 * grad_base and b.grad.item() == 1.5 * grad_exponent
+
+
 def test_astype_casts_the_gradient_back_to_the_input_dtype():
     x = Tensor(np.arange(3.0), requires_grad=True)  # float64
     y = x.astype(np.float32)
@@ -291,7 +305,10 @@ def test_shape_mismatch_error_names_both_shapes(make, shapes):
     (lambda x: Tensor.cat([x, Tensor.ones(2, 2, 4)], axis=0), "cat"),
     (lambda x: Tensor.stack([x, Tensor.ones(2, 3)]), "stack"),
     (lambda x: x.pad(-1), "pad"),
-], ids=["reshape", "permute-range", "permute-repeat", "expand", "squeeze", "axis", "cat", "stack", "pad"])
+    (lambda x: x.unsqueeze(4), "unsqueeze"),
+    (lambda x: Tensor.stack([x, x], axis=-5), "unsqueeze"),
+], ids=["reshape", "permute-range", "permute-repeat", "expand", "squeeze", "axis", "cat", "stack", "pad", "unsqueeze",
+        "stack-axis"])
 def test_bad_arguments_raise_clear_errors(make, fragment):
     with pytest.raises(ValueError, match=None) as error:
         make(Tensor(np.ones((2, 3, 4))))

@@ -221,6 +221,15 @@ def test_integer_tensor_with_numbers_follows_pytorch_promotion():
     assert (ints + 2).dtype == np.int32
     assert (ints * 1.5).dtype == np.float32
     assert (ints == 1).dtype == np.bool_
+    assert (ints / 2).dtype == np.float32 and (ints / 2).tolist() == [0.0, 0.5, 1.0]
+    assert (Tensor([True, False]) + 2).tolist() == [3, 2]
+
+
+@pytest.mark.parametrize("expression", [lambda x, ints: x @ ints, lambda x, ints: ints @ x,
+                                        lambda x, ints: tc.where(ints > 0, x, ints)], ids=["matmul", "rmatmul", "where"])
+def test_integer_operands_of_matmul_and_where_take_the_float_dtype(expression):
+    x, ints = Tensor(np.ones((3, 3), np.float32)), np.arange(9).reshape(3, 3)
+    assert expression(x, ints).dtype == np.float32
 
 
 def test_float64_array_operand_keeps_float64():
@@ -292,6 +301,22 @@ def test_backward_refuses_a_saved_output_or_constant_modified_in_place():
     constant[0] = 0.0
     with pytest.raises(RuntimeError, match="modified in place"):
         z.backward(np.array([1.5, -0.5]))
+
+
+@pytest.mark.parametrize("change", [
+    lambda x: x.detach().fill_(0.0),
+    lambda x: x.reshape(3, 1).__setitem__(0, 5.0),
+    lambda x: x[1:].zero_(),
+    lambda x: x.__setitem__(0, 5.0),
+], ids=["through-detach", "through-reshape", "through-slice", "directly"])
+def test_inplace_change_through_a_view_is_caught_too(change):
+    """detach() and view results share the version counter of the memory they view, as in PyTorch."""
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x.exp() * x  # Mul saves x
+    with tc.no_grad():
+        change(x)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward(np.array([0.5, -1.0, 2.0]))
 
 
 def test_inplace_change_of_unsaved_input_does_not_disturb_backward():

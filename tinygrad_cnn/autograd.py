@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import weakref
 
 import numpy as np
 
@@ -95,7 +94,7 @@ class Node:
         self.inputs = inputs  # one entry per forward argument: a Tensor, or None for a constant
         self.output_shapes = [o.shape for o in outputs]
         self.output_dtypes = [o.dtype for o in outputs]
-        self.saved_versions = []  # (tensor, version) for every saved array that is a tensor's data
+        self.saved_versions = []  # (version counter, version, shape) of every saved array that is a tensor's data
         self.trace = None  # where user code created this node (filled in by anomaly mode)
 
 
@@ -135,6 +134,7 @@ class Function:
             _anomaly_hook.on_forward(cls, node, outputs)
         # integer and bool outputs (astype(int), masks) never require grad, as in PyTorch
         tensors = tuple(_make_tensor(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
+        _share_version_counters_with_views(args, tensors)
         if node is not None and ctx._saved:
             _remember_saved_versions(node, tensors)
         return tensors[0] if single else tensors
@@ -149,22 +149,39 @@ def set_anomaly_hook(hook) -> None:
     _anomaly_hook = hook
 
 
+def _memory_owner(array):
+    return array if array.base is None else array.base  # NumPy points every view at the array owning the memory
+
+
+def _share_version_counters_with_views(args, outputs):
+    """An output viewing an input's memory (reshape, basic indexing, ...) shares that input's version counter,
+    so an in-place change made through either one is seen by the saved-version check."""
+    for output in outputs:
+        if output.data.base is None:
+            continue
+        owner = _memory_owner(output.data)
+        for a in args:
+            if hasattr(a, "_node") and _memory_owner(a.data) is owner:
+                output._version_counter = a._version_counter
+                break
+
+
 def _remember_saved_versions(node, outputs):
     """Note the version of every tensor whose array was saved, so in-place edits are caught in backward."""
     candidates = [t for t in node.inputs if t is not None] + list(outputs)
     for array in node.ctx._saved:
         for tensor in candidates:
             if tensor.data is array:
-                node.saved_versions.append((weakref.ref(tensor), tensor._version))
+                node.saved_versions.append((tensor._version_counter, tensor._version, array.shape))
+                break
 
 
 def _check_saved_versions(node):
-    for ref, version in node.saved_versions:
-        tensor = ref()
-        if tensor is not None and tensor._version != version:
+    for counter, version, shape in node.saved_versions:
+        if counter[0] != version:
             raise RuntimeError(
-                f"{node.ctx.function.__name__}: an input it saved for backward (shape {tensor.shape}) was "
-                f"modified in place after the op ran (version {tensor._version}, expected {version}); "
+                f"{node.ctx.function.__name__}: an array of shape {shape} it saved for backward was "
+                f"modified in place after the op ran (version {counter[0]}, expected {version}); "
                 "make a copy before changing it")
 
 

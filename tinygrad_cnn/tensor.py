@@ -38,7 +38,7 @@ def _shape_args(shape) -> tuple:
 class Tensor:
     """An n-dimensional array that records the ops applied to it, so `backward()` can find gradients."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_output_index", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "_output_index", "_version_counter", "__weakref__")
     __array_ufunc__ = None  # so `ndarray + Tensor` calls Tensor.__radd__ instead of NumPy's loop
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -48,7 +48,7 @@ class Tensor:
         self.grad = None
         self._node = None
         self._output_index = 0
-        self._version = 0
+        self._version_counter = [0]
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -56,7 +56,7 @@ class Tensor:
     def _wrap(cls, array, node=None, index=0):
         """A Tensor around an existing array, without a copy (used for op outputs)."""
         t = cls.__new__(cls)
-        t.data, t.grad, t._node, t._output_index, t._version = array, None, node, index, 0
+        t.data, t.grad, t._node, t._output_index, t._version_counter = array, None, node, index, [0]
         t._requires_grad = node is not None
         return t
 
@@ -73,6 +73,16 @@ class Tensor:
         if not value and self._node is not None:
             raise RuntimeError("requires_grad cannot be turned off on a tensor made by an op; use .detach()")
         self._requires_grad = bool(value)
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has had; one counter is shared by every tensor
+        viewing the same memory (detach(), and op results that are views), as PyTorch's version counter."""
+        return self._version_counter[0]
+
+    @_version.setter
+    def _version(self, value: int):
+        self._version_counter[0] = value
 
     @property
     def shape(self) -> tuple:
@@ -116,8 +126,10 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """The same data (and version counter), cut from the graph."""
+        detached = Tensor._wrap(self.data)
+        detached._version_counter = self._version_counter
+        return detached
 
     def astype(self, dtype) -> Tensor:
         return E.Cast.apply(self, np.dtype(dtype))
@@ -276,12 +288,20 @@ class Tensor:
             return Tensor._wrap(np.asarray(other))
         return Tensor(other)
 
-    def _binary(self, function, other, reflected=False, *extra):
+    def _operands(self, other, reflected=False, promote=True):
+        """(self, other) as Tensors, swapped if reflected. With `promote`, PyTorch's rules: an integer or bool
+        operand takes the floating operand's dtype, and integers divide to float32."""
         a, b = self, self._operand(other)
         if reflected:
             a, b = b, a
-        if function is not E.Compare:  # PyTorch's rule: an integer or bool operand takes the float one's dtype
+        if promote:
             a, b = _to_float_of(a, b), _to_float_of(b, a)
+        return a, b
+
+    def _binary(self, function, other, reflected=False, *extra):
+        a, b = self._operands(other, reflected, promote=function is not E.Compare)
+        if function is E.Div and a.dtype.kind != "f" and b.dtype.kind != "f":
+            a, b = Tensor._wrap(a.data.astype(np.float32)), Tensor._wrap(b.data.astype(np.float32))
         try:
             return function.apply(a, b, *extra)
         except ValueError as error:
@@ -300,9 +320,10 @@ class Tensor:
     def __rtruediv__(self, other): return self._binary(E.Div, other, reflected=True)
     def __pow__(self, other): return self._binary(E.Pow, other)
     def __rpow__(self, other): return self._binary(E.Pow, other, reflected=True)
-    def __matmul__(self, other): return M.MatMul.apply(self, self._operand(other))
-    def __rmatmul__(self, other): return M.MatMul.apply(self._operand(other), self)
+    def __matmul__(self, other): return M.MatMul.apply(*self._operands(other))
+    def __rmatmul__(self, other): return M.MatMul.apply(*self._operands(other, reflected=True))
     def __neg__(self): return E.Neg.apply(self)
+    def __abs__(self): return self.abs()
 
     def matmul(self, other): return self @ other
     def add(self, other): return self + other
@@ -339,11 +360,8 @@ class Tensor:
         """Clamp values to [low, high]; either bound may be None."""
         return E.Clip.apply(self, low, high)
 
-    def _axis(self, axis) -> int:
-        return R.normalize_axes(axis, self.ndim)[0]
-
-    def softmax(self, axis=-1): return R.Softmax.apply(self, self._axis(axis))
-    def log_softmax(self, axis=-1): return R.LogSoftmax.apply(self, self._axis(axis))
+    def softmax(self, axis=-1): return R.Softmax.apply(self, R.normalize_axes(axis, self.ndim))
+    def log_softmax(self, axis=-1): return R.LogSoftmax.apply(self, R.normalize_axes(axis, self.ndim))
 
     def logsumexp(self, axis=None, keepdims=False):
         return R.LogSumExp.apply(self, axis, keepdims)
@@ -411,7 +429,11 @@ class Tensor:
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
     def unsqueeze(self, axis):
-        return self.reshape(np.expand_dims(np.empty(self.shape, bool), axis).shape)
+        """Insert an axis of size 1 at `axis`; a negative axis counts in the result's axes, as PyTorch's."""
+        if not -self.ndim - 1 <= axis <= self.ndim:
+            raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {self.ndim + 1} dimensions")
+        axis %= self.ndim + 1
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     def expand(self, *shape):
         """Broadcast to `shape` without copying; -1 keeps an axis's size, as PyTorch's."""
@@ -443,8 +465,7 @@ class Tensor:
             raise ValueError("stack: needs at least one tensor")
         if len({t.shape for t in tensors}) != 1:
             raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
-        axis = axis % (tensors[0].ndim + 1)
-        return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis)
+        return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis)  # cat reads a negative axis in the new ndim
 
     def __getitem__(self, index):
         if isinstance(index, Tensor):
@@ -465,7 +486,8 @@ def where(condition, x, y) -> Tensor:
     """Elements of x where condition holds, else of y (broadcasting); the condition takes no gradient."""
     condition = condition.data if isinstance(condition, Tensor) else condition
     template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
-    return E.Where.apply(condition, template._operand(x), template._operand(y))
+    x, y = template._operand(x), template._operand(y)
+    return E.Where.apply(condition, _to_float_of(x, y), _to_float_of(y, x))
 
 
 autograd.set_tensor_factory(Tensor._wrap)

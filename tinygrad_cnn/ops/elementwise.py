@@ -56,7 +56,8 @@ class Div(Function):
 
 
 class Pow(Function):
-    """a ** b; d/da = b·a^(b−1), d/db = a^b·log(a) (computed only when b requires grad)."""
+    """a ** b; d/da = b·a^(b−1), d/db = a^b·log(a) (computed only when b requires grad). As PyTorch's, d/da is 0
+    where b = 0 and d/db is 0 where a = 0 and b >= 0 (their limits), not 0·∞ = NaN."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -67,8 +68,12 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
-        grad_a = unbroadcast(grad * b * a ** (b - 1), np.shape(a)) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(grad * out * np.log(a), np.shape(b)) if ctx.needs_input_grad[1] else None
+        grad_a = grad_b = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # the 0·∞ places are replaced below
+            if ctx.needs_input_grad[0]:
+                grad_a = unbroadcast(grad * np.where(b == 0, 0, b * a ** (b - 1)), np.shape(a))
+            if ctx.needs_input_grad[1]:
+                grad_b = unbroadcast(grad * np.where((a == 0) & (b >= 0), 0, out * np.log(a)), np.shape(b))
         return grad_a, grad_b
 
 
