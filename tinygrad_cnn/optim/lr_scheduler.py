@@ -35,6 +35,9 @@ class LRScheduler:
 
     def step(self) -> None:
         self.last_epoch += 1
+        self._set_rates()
+
+    def _set_rates(self) -> None:
         self._last_lr = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
@@ -48,7 +51,10 @@ class LRScheduler:
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the position in the schedule and write its current rates (and momentum) into the optimizer,
+        so resuming works whether the optimizer's state is loaded before or after this scheduler is made."""
         self.__dict__.update(state_dict)
+        self._set_rates()
 
 
 class StepLR(LRScheduler):

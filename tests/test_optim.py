@@ -1,0 +1,275 @@
+"""Optimizers: several steps against the update rules written out here, parameter groups, state_dict layout,
+and resuming from a state_dict taking exactly the uninterrupted step."""
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import Tensor, optim
+from tinygrad_cnn.nn import Parameter
+from tinygrad_cnn.serialization import load, save
+
+
+def make_problem(seed=0, dtype=np.float64):
+    """Two parameters of a least-squares fit and a function computing the loss."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    params = [Parameter(rng.standard_normal((3, 2)), dtype=dtype), Parameter(rng.standard_normal(2), dtype=dtype)]
+
+    def loss():
+        diff = Tensor(x, dtype=dtype) @ params[0] + params[1] - Tensor(y, dtype=dtype)
+        return (diff * diff).mean()
+    return params, loss
+
+
+def sgd_reference(p, g, state, t, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    """PyTorch's SGD as documented."""
+    g = g + weight_decay * p
+    if momentum:
+        b = g if t == 1 else momentum * state["b"] + (1 - dampening) * g
+        state["b"] = b
+        g = g + momentum * b if nesterov else b
+    return p - lr * g
+
+
+def adam_reference(p, g, state, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    """Adam (Kingma & Ba) with bias-corrected moments; L2 decay in the gradient, or AdamW's decoupled decay."""
+    beta1, beta2 = betas
+    if decoupled:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    state["m"] = beta1 * state.get("m", 0) + (1 - beta1) * g
+    state["v"] = beta2 * state.get("v", 0) + (1 - beta2) * g * g
+    m_hat, v_hat = state["m"] / (1 - beta1 ** t), state["v"] / (1 - beta2 ** t)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def check_against_reference(make_optimizer, references, steps=6, rtol=1e-11):
+    """Run `steps` optimizer steps; `references[i](p, g, state, t)` must give parameter i after each step."""
+    params, loss = make_problem()
+    optimizer = make_optimizer(params)
+    expected = [p.numpy().copy() for p in params]
+    states = [{} for _ in params]
+    for t in range(1, steps + 1):
+        optimizer.zero_grad()
+        loss().backward()
+        grads = [p.grad.numpy().copy() for p in params]
+        optimizer.step()
+        for i, (reference, g) in enumerate(zip(references, grads)):
+            expected[i] = reference(expected[i], g, states[i], t)
+            np.testing.assert_allclose(params[i].numpy(), expected[i], rtol=rtol, atol=1e-14,
+                                       err_msg=f"param {i} after step {t}")
+    assert not np.allclose(expected[0], make_problem()[0][0].numpy())  # the parameters did move
+
+
+@pytest.mark.parametrize("options", [
+    dict(lr=0.1),
+    dict(lr=0.1, momentum=0.9),
+    dict(lr=0.05, momentum=0.8, dampening=0.3),
+    dict(lr=0.05, momentum=0.9, nesterov=True),
+    dict(lr=0.1, momentum=0.5, weight_decay=0.1),
+    dict(lr=0.1, weight_decay=0.2, momentum=0.9, nesterov=True),
+])
+def test_sgd_follows_the_documented_update(options):
+    def reference(p, g, state, t):
+        return sgd_reference(p, g, state, t, **options)
+    check_against_reference(lambda ps: optim.SGD(ps, **options), [reference, reference])
+
+
+@pytest.mark.parametrize("options", [dict(), dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6), dict(lr=0.01, weight_decay=0.1)])
+def test_adam_follows_the_documented_update(options):
+    def reference(p, g, state, t):
+        return adam_reference(p, g, state, t, **options)
+    check_against_reference(lambda ps: optim.Adam(ps, **options), [reference, reference])
+
+
+@pytest.mark.parametrize("options", [dict(lr=0.05), dict(lr=0.01, weight_decay=0.3, betas=(0.85, 0.95))])
+def test_adamw_decays_the_weights_before_the_adam_step(options):
+    def reference(p, g, state, t):
+        return adam_reference(p, g, state, t, **{"weight_decay": 1e-2, **options}, decoupled=True)
+    check_against_reference(lambda ps: optim.AdamW(ps, **options), [reference, reference])
+
+
+def test_adamw_without_decay_is_adam():
+    def reference(p, g, state, t):
+        return adam_reference(p, g, state, t, lr=0.02)
+    check_against_reference(lambda ps: optim.AdamW(ps, lr=0.02, weight_decay=0.0), [reference, reference])
+
+
+def test_parameter_groups_use_their_own_options_and_the_defaults_otherwise():
+    def first(p, g, state, t):
+        return sgd_reference(p, g, state, t, lr=0.2, momentum=0.9)
+
+    def second(p, g, state, t):
+        return sgd_reference(p, g, state, t, lr=0.05, momentum=0.5)
+    check_against_reference(lambda ps: optim.SGD([{"params": [ps[0]], "lr": 0.2, "momentum": 0.9},
+                                                  {"params": [ps[1]]}], lr=0.05, momentum=0.5),
+                            [first, second])
+
+
+def test_adam_groups_with_different_betas():
+    def first(p, g, state, t):
+        return adam_reference(p, g, state, t, lr=0.01, betas=(0.5, 0.9))
+
+    def second(p, g, state, t):
+        return adam_reference(p, g, state, t, lr=0.03)
+    check_against_reference(lambda ps: optim.Adam([{"params": ps[:1], "lr": 0.01, "betas": (0.5, 0.9)},
+                                                   {"params": ps[1:]}], lr=0.03), [first, second])
+
+
+def test_changing_a_groups_lr_changes_the_next_step():
+    params, loss = make_problem()
+    optimizer = optim.SGD(params, lr=0.1)
+    loss().backward()
+    before = params[1].numpy().copy()
+    optimizer.param_groups[0]["lr"] = 0.5
+    optimizer.step()
+    np.testing.assert_allclose(params[1].numpy(), before - 0.5 * params[1].grad.numpy(), rtol=1e-12)
+
+
+# ---- mechanics ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("make_optimizer", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                            lambda ps: optim.Adam(ps, lr=0.1), lambda ps: optim.AdamW(ps, lr=0.1)])
+def test_step_updates_in_place_records_no_graph_and_keeps_float32(make_optimizer):
+    params, loss = make_problem(dtype=np.float32)
+    arrays = [p.data for p in params]
+    versions = [p._version for p in params]
+    optimizer = make_optimizer(params)
+    loss().backward()
+    optimizer.step()
+    for p, array, version in zip(params, arrays, versions):
+        assert p.data is array and p.dtype == np.float32 and p.is_leaf and p.requires_grad
+        assert p._version > version
+    for state in optimizer.state.values():
+        assert all(v.dtype == np.float32 for v in state.values() if isinstance(v, np.ndarray))
+
+
+def test_parameters_without_gradients_are_skipped():
+    params, loss = make_problem()
+    frozen = Parameter(np.ones(3))
+    optimizer = optim.Adam(params + [frozen], lr=0.1)
+    loss().backward()
+    optimizer.step()
+    np.testing.assert_array_equal(frozen.numpy(), np.ones(3))
+    assert frozen not in optimizer.state
+
+
+def test_zero_grad_sets_none_or_zeros():
+    params, loss = make_problem()
+    optimizer = optim.SGD(params, lr=0.1)
+    loss().backward()
+    optimizer.zero_grad(set_to_none=False)
+    assert all(np.all(p.grad.numpy() == 0) for p in params)
+    optimizer.zero_grad()
+    assert all(p.grad is None for p in params)
+
+
+def test_a_model_s_parameters_generator_is_accepted():
+    from tinygrad_cnn import nn
+    model = nn.Linear(3, 2)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    assert len(optimizer.param_groups[0]["params"]) == 2
+
+
+def test_bad_arguments_are_refused():
+    params, _ = make_problem()
+    with pytest.raises(ValueError, match="empty"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([params[0], params[0]], lr=0.1)
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([{"params": params}, {"params": params[:1]}], lr=0.1)
+    with pytest.raises(TypeError, match="leaf Tensors that require grad"):
+        optim.SGD([Tensor(np.ones(2))], lr=0.1)
+    with pytest.raises(TypeError, match="leaf Tensors"):
+        optim.SGD([params[0] * 2], lr=0.1)
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD(params, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="lr"):
+        optim.Adam(params, lr=-1.0)
+    with pytest.raises(ValueError, match="betas"):
+        optim.Adam(params, betas=(0.9, 1.0))
+
+
+# ---- state_dict and resuming --------------------------------------------------------------------
+def test_state_dict_has_pytorchs_layout_and_is_a_copy():
+    params, loss = make_problem()
+    optimizer = optim.Adam([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1)
+    loss().backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    assert sorted(state) == ["param_groups", "state"]
+    assert [g["params"] for g in state["param_groups"]] == [[0], [1]]
+    assert [g["lr"] for g in state["param_groups"]] == [0.1, 0.5]
+    assert state["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert sorted(state["state"]) == [0, 1] and sorted(state["state"][0]) == ["exp_avg", "exp_avg_sq", "step"]
+    assert state["state"][1]["step"] == 1
+    saved = state["state"][0]["exp_avg"].copy()
+    loss().backward()
+    optimizer.step()
+    np.testing.assert_array_equal(state["state"][0]["exp_avg"], saved)
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: optim.Adam([{"params": ps[:1], "lr": 0.02}, {"params": ps[1:]}], lr=0.05, weight_decay=0.1),
+    lambda ps: optim.AdamW(ps, lr=0.05),
+])
+@pytest.mark.parametrize("through_file", [False, True])
+def test_resuming_from_state_dict_takes_the_uninterrupted_step(make_optimizer, through_file, tmp_path):
+    params, loss = make_problem()
+    optimizer = make_optimizer(params)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    state = optimizer.state_dict()
+    if through_file:
+        save(state, tmp_path / "optimizer.ckpt")
+        state = load(tmp_path / "optimizer.ckpt")
+
+    resumed_params, resumed_loss = make_problem()
+    with tc.no_grad():
+        for p, q in zip(resumed_params, params):
+            p.copy_(q)
+    resumed = make_optimizer(resumed_params)
+    resumed.load_state_dict(state)
+    fresh_params, fresh_loss = make_problem()  # a new optimizer without the state, for contrast
+    with tc.no_grad():
+        for p, q in zip(fresh_params, params):
+            p.copy_(q)
+    fresh = make_optimizer(fresh_params)
+
+    for opt, f in ((optimizer, loss), (resumed, resumed_loss), (fresh, fresh_loss)):
+        opt.zero_grad()
+        f().backward()
+        opt.step()
+    for p, q, r in zip(params, resumed_params, fresh_params):
+        np.testing.assert_array_equal(q.numpy(), p.numpy())
+    assert not np.allclose(fresh_params[0].numpy(), params[0].numpy(), rtol=1e-9, atol=0)
+
+
+def test_load_state_dict_casts_state_to_the_parameters_dtype():
+    params64, loss64 = make_problem()
+    source = optim.Adam(params64, lr=0.1)
+    loss64().backward()
+    source.step()
+    params32, _ = make_problem(dtype=np.float32)
+    target = optim.Adam(params32, lr=0.1)
+    target.load_state_dict(source.state_dict())
+    assert target.state[params32[0]]["exp_avg"].dtype == np.float32
+    assert target.state[params32[0]]["step"] == 1
+
+
+def test_load_state_dict_refuses_a_different_layout():
+    params, loss = make_problem()
+    source = optim.SGD(params, lr=0.1, momentum=0.9)
+    loss().backward()
+    source.step()
+    with pytest.raises(ValueError, match="parameter groups"):
+        optim.SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1).load_state_dict(source.state_dict())
+    with pytest.raises(ValueError, match="group 0 has 2 parameters"):
+        optim.SGD(params[:1], lr=0.1).load_state_dict(source.state_dict())
+    other = [Parameter(np.zeros((2, 3))), Parameter(np.zeros(2))]
+    with pytest.raises(ValueError, match=r"shape \(3, 2\).*shape \(2, 3\)"):
+        optim.SGD(other, lr=0.1, momentum=0.9).load_state_dict(source.state_dict())
