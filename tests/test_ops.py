@@ -4,6 +4,8 @@ import operator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
@@ -156,6 +158,36 @@ def test_gradcheck_in_float64(fn, shapes, reference, domains):
     rng = np.random.default_rng(1)
     tensors = [Tensor(random_array(rng, s, d), requires_grad=True) for s, d in zip(shapes, domains)]
     assert tc.gradcheck(fn, tensors)
+
+
+# ---- broadcasting, property-based ----------------------------------------------------------------
+
+def _sum_into(shape, out_shape, weights):
+    """Σ of `weights` over every output position that reads each element of an operand of `shape`
+    (counted with bincount over broadcast element ids: independent of the code under test)."""
+    size = int(np.prod(shape))
+    ids = np.broadcast_to(np.arange(size).reshape(shape), out_shape)
+    return np.bincount(ids.ravel(), weights=weights.ravel(), minlength=size).reshape(shape)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=3), seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("op, partials", [
+    (operator.add, lambda a, b: (np.ones_like(a), np.ones_like(b))),
+    (operator.mul, lambda a, b: (b, a)),
+    (operator.truediv, lambda a, b: (1 / b, -a / b ** 2)),
+], ids=["add", "mul", "div"])
+def test_broadcast_gradients_sum_over_every_reader(op, partials, shapes, seed):
+    rng = np.random.default_rng(seed)
+    a0, b0 = random_array(rng, shapes.input_shapes[0]), random_array(rng, shapes.input_shapes[1], "nonzero")
+    a, b = Tensor(a0, requires_grad=True), Tensor(b0, requires_grad=True)
+    out = op(a, b)
+    np.testing.assert_allclose(out.numpy(), op(a0, b0))
+    upstream = rng.standard_normal(out.shape)
+    out.backward(upstream)
+    da, db = (np.broadcast_to(p, out.shape) for p in partials(*np.broadcast_arrays(a0, b0)))
+    np.testing.assert_allclose(a.grad.numpy(), _sum_into(a0.shape, out.shape, upstream * da), atol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), _sum_into(b0.shape, out.shape, upstream * db), atol=1e-12)
 
 
 # ---- numerical stability -----------------------------------------------------------------------
