@@ -289,13 +289,21 @@ def test_augmented_assignment_keeps_the_same_tensor():
     assert x is alias and x.requires_grad and x.is_leaf
 
 
-def test_backward_refuses_a_saved_output_or_constant_modified_in_place():
-    x = Tensor([0.1, 0.2], requires_grad=True)
-    y = x.exp()  # Exp saves its output
+@pytest.mark.parametrize("op, name", [
+    (lambda x: x.exp(), "Exp"),                    # saves its output
+    (lambda x: x.logsumexp(axis=1), "LogSumExp"),  # saves an array its output is a squeezed view of
+    (lambda x: x.max(axis=0), "Max"),
+])
+def test_backward_refuses_a_saved_output_modified_in_place(op, name):
+    y = op(Tensor([[0.1, 0.2], [0.4, -0.3]], requires_grad=True))
     with tc.no_grad():
         y += 1
-    with pytest.raises(RuntimeError, match="Exp"):
-        y.backward(np.array([1.5, -0.5]))
+    with pytest.raises(RuntimeError, match=f"{name}.*modified in place"):
+        y.backward(np.random.default_rng(0).standard_normal(y.shape))
+
+
+def test_backward_refuses_a_saved_constant_modified_in_place():
+    x = Tensor([0.1, 0.2], requires_grad=True)
     constant = Tensor([2.0, 3.0])
     z = x * constant  # a constant input saved for x's gradient
     constant[0] = 0.0

@@ -167,11 +167,13 @@ def _share_version_counters_with_views(args, outputs):
 
 
 def _remember_saved_versions(node, outputs):
-    """Note the version of every tensor whose array was saved, so in-place edits are caught in backward."""
+    """Note the version of every tensor whose memory a saved array is (or views), so in-place edits are caught
+    in backward (Max and LogSumExp save an array their output is a squeezed view of)."""
     candidates = [t for t in node.inputs if t is not None] + list(outputs)
     for array in node.ctx._saved:
+        owner = _memory_owner(array) if isinstance(array, np.ndarray) else None
         for tensor in candidates:
-            if tensor.data is array:
+            if owner is not None and _memory_owner(tensor.data) is owner:
                 node.saved_versions.append((tensor._version_counter, tensor._version, array.shape))
                 break
 
