@@ -1,0 +1,231 @@
+"""Conv and max-pool speed against PyTorch (when importable), measured side by side in one process.
+
+    python benchmarks/conv.py                 # through tinygrad_cnn's conv2d / max_pool2d (autograd included)
+    python benchmarks/conv.py --kernels       # the kernels alone, no autograd
+    python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct vs gemm)
+    python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
+
+Times are medians over --repeats runs after warm-up; ours and PyTorch's runs alternate so that load from
+other processes on a shared machine hits both alike. Ratio = ours / PyTorch (below 1 is faster).
+"""
+import argparse
+import glob
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from tinygrad_cnn.ops.kernels import conv as conv_kernels  # noqa: E402
+from tinygrad_cnn.ops.kernels import pool as pool_kernels  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+BATCH = 64
+# (C_in, H, W, C_out, kernel, stride, padding); the first four are the MNIST shapes
+CONV_SHAPES = [(1, 28, 28, 32, 3, 1, 0), (32, 26, 26, 64, 3, 1, 0), (1, 28, 28, 6, 5, 1, 2), (6, 14, 14, 16, 5, 1, 0),
+               (3, 32, 32, 64, 3, 1, 1), (64, 16, 16, 128, 3, 1, 1), (64, 16, 16, 128, 1, 1, 0),
+               (64, 32, 32, 64, 3, 2, 1)]
+POOL_SHAPE = (64, 24, 24)  # channels, H, W; 2×2 max-pool
+
+
+def median_times(functions, repeats, warmup=2):
+    """Median seconds of each function, the functions' runs interleaved."""
+    for function in functions:
+        for _ in range(warmup):
+            function()
+    samples = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, times in zip(functions, samples):
+            start = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - start)
+    return [float(np.median(times)) for times in samples]
+
+
+def conv_calls(shape, use_kernels, rng):
+    """(forward, forward+backward) callables of ours and, if torch is present, of PyTorch."""
+    channels, height, width, out_channels, kernel, stride, padding = shape
+    x = rng.standard_normal((BATCH, channels, height, width), dtype=np.float32)
+    weight = rng.standard_normal((out_channels, channels, kernel, kernel), dtype=np.float32) / math.sqrt(channels * kernel * kernel)
+    bias = rng.standard_normal(out_channels, dtype=np.float32)
+    geometry = ((stride, stride), (padding, padding), (1, 1), 1)
+    out = conv_kernels.conv2d_forward(x, weight, bias, *geometry)
+    grad = rng.standard_normal(out.shape, dtype=np.float32)
+    if use_kernels:
+        def ours_forward():
+            return conv_kernels.conv2d_forward(x, weight, bias, *geometry)
+
+        def ours_both():
+            conv_kernels.conv2d_forward(x, weight, bias, *geometry)
+            conv_kernels.conv2d_grad_input(grad, weight, x.shape, *geometry)
+            conv_kernels.conv2d_grad_weight(x, grad, weight.shape, *geometry)
+            conv_kernels.conv2d_grad_bias(grad)
+    else:
+        import tinygrad_cnn as tc
+        from tinygrad_cnn.ops.conv import conv2d
+        tx, tw, tb = (tc.Tensor(a, requires_grad=True) for a in (x, weight, bias))
+
+        def ours_forward():
+            with tc.no_grad():
+                return conv2d(tx, tw, tb, stride, padding)
+
+        def ours_both():
+            tx.grad = tw.grad = tb.grad = None
+            conv2d(tx, tw, tb, stride, padding).backward(tc.Tensor(grad))
+    calls = [ours_forward, ours_both]
+    if torch is not None:
+        px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
+        pg = torch.tensor(grad)
+
+        def torch_forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(px, pw, pb, stride, padding)
+
+        def torch_both():
+            px.grad = pw.grad = pb.grad = None
+            torch.nn.functional.conv2d(px, pw, pb, stride, padding).backward(pg)
+        calls += [torch_forward, torch_both]
+    flops = 2 * BATCH * out.shape[2] * out.shape[3] * out_channels * channels * kernel * kernel
+    return calls, flops
+
+
+def pool_calls(use_kernels, rng):
+    channels, height, width = POOL_SHAPE
+    x = rng.standard_normal((BATCH, channels, height, width), dtype=np.float32)
+    out, argmax = pool_kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    grad = rng.standard_normal(out.shape, dtype=np.float32)
+    if use_kernels:
+        def ours_forward():
+            return pool_kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+
+        def ours_both():
+            _, winners = pool_kernels.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0))
+            pool_kernels.max_pool2d_backward(grad, winners, x.shape)
+    else:
+        import tinygrad_cnn as tc
+        from tinygrad_cnn.ops.pool import max_pool2d
+        tx = tc.Tensor(x, requires_grad=True)
+
+        def ours_forward():
+            with tc.no_grad():
+                return max_pool2d(tx, 2)
+
+        def ours_both():
+            tx.grad = None
+            max_pool2d(tx, 2).backward(tc.Tensor(grad))
+    calls = [ours_forward, ours_both]
+    if torch is not None:
+        px, pg = torch.tensor(x, requires_grad=True), torch.tensor(grad)
+
+        def torch_forward():
+            with torch.no_grad():
+                return torch.nn.functional.max_pool2d(px, 2)
+
+        def torch_both():
+            px.grad = None
+            torch.nn.functional.max_pool2d(px, 2).backward(pg)
+        calls += [torch_forward, torch_both]
+    return calls, BATCH * channels * height * width
+
+
+def main_table(args):
+    rng = np.random.default_rng(0)
+    threads = get_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    mode = "kernels alone" if args.kernels else "through conv2d / max_pool2d with autograd"
+    print(f"batch {BATCH}, float32, {threads} threads, {mode}; median of {args.repeats} runs (ms)")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
+    header = f"{'shape':<28}{'fwd':>8}{'GFLOP/s':>9}{'fwd+bwd':>9}"
+    if torch is not None:
+        header += f"{'torch fwd':>11}{'torch f+b':>11}{'ratio fwd':>10}{'ratio f+b':>10}"
+    print(header)
+    ratios = []
+    rows = [(f"{c}x{h}x{w}->{m} k{k} s{s} p{p}", *conv_calls((c, h, w, m, k, s, p), args.kernels, rng))
+            for c, h, w, m, k, s, p in CONV_SHAPES]
+    rows.append(("maxpool 2x2 64x24x24", *pool_calls(args.kernels, rng)))
+    for name, calls, work in rows:
+        times = median_times(calls, args.repeats)
+        line = f"{name:<28}{times[0] * 1e3:8.2f}{work / times[0] / 1e9:9.1f}{times[1] * 1e3:9.2f}"
+        if torch is not None:
+            ratios.append(times[1] / times[3])
+            line += f"{times[2] * 1e3:11.2f}{times[3] * 1e3:11.2f}{times[0] / times[2]:10.2f}{ratios[-1]:10.2f}"
+        print(line, flush=True)
+    if torch is not None:
+        mnist = math.exp(np.mean(np.log(ratios[:4])))
+        print(f"fwd+bwd ratio: geometric mean of the MNIST shapes {mnist:.2f}, worst {max(ratios):.2f}")
+    print("reproduce: python benchmarks/conv.py" + (" --kernels" if args.kernels else ""))
+
+
+def main_algorithms(args):
+    rng = np.random.default_rng(0)
+    print(f"{'shape':<28}" + "".join(f"{a + ' ' + d:>14}" for d in ("fwd", "dX", "dW") for a in ("direct", "gemm")))
+    for c, h, w, m, k, s, p in CONV_SHAPES:
+        x = rng.standard_normal((BATCH, c, h, w), dtype=np.float32)
+        weight = rng.standard_normal((m, c, k, k), dtype=np.float32)
+        bias = rng.standard_normal(m, dtype=np.float32)
+        geometry = ((s, s), (p, p), (1, 1), 1)
+        grad = rng.standard_normal(conv_kernels.conv2d_forward(x, weight, bias, *geometry).shape, dtype=np.float32)
+        calls = []
+        for algorithm in ("direct", "gemm"):
+            calls.append(lambda a=algorithm: conv_kernels.conv2d_forward(x, weight, bias, *geometry, algorithm=a))
+        for algorithm in ("direct", "gemm"):
+            calls.append(lambda a=algorithm: conv_kernels.conv2d_grad_input(grad, weight, x.shape, *geometry, algorithm=a))
+        for algorithm in ("direct", "gemm"):
+            calls.append(lambda a=algorithm: conv_kernels.conv2d_grad_weight(x, grad, weight.shape, *geometry, algorithm=a))
+        times = median_times(calls, args.repeats)
+        print(f"{f'{c}x{h}x{w}->{m} k{k} s{s} p{p}':<28}" + "".join(f"{t * 1e3:14.2f}" for t in times), flush=True)
+    print("reproduce: python benchmarks/conv.py --algorithms")
+
+
+STARTUP_SCRIPT = """
+import time; start = time.perf_counter()
+import numpy as np
+import tinygrad_cnn as tc
+from tinygrad_cnn.ops.conv import conv2d
+x = tc.Tensor(np.ones((1, 1, 28, 28), np.float32)); w = tc.Tensor(np.ones((4, 1, 3, 3), np.float32))
+conv2d(x, w).numpy()
+print(time.perf_counter() - start)
+"""
+
+
+def main_startup(args):
+    package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tinygrad_cnn")
+    root = os.path.dirname(package)
+    for label, clear in (("cold (empty Numba cache)", True), ("warm", False)):
+        if clear:
+            for path in glob.glob(os.path.join(package, "**", "__pycache__", "*.nb[ic]"), recursive=True):
+                os.remove(path)
+        wall = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        print(f"fresh process to first conv result, {label}: {float(wall):.2f} s")
+    print("reproduce: python benchmarks/conv.py --startup")
+
+
+def get_threads():
+    from tinygrad_cnn.threads import get_num_threads
+    return get_num_threads()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kernels", action="store_true", help="time the kernels alone (no Tensor, no autograd)")
+    parser.add_argument("--algorithms", action="store_true", help="time each algorithm per direction")
+    parser.add_argument("--startup", action="store_true", help="time a fresh process to the first conv result")
+    parser.add_argument("--repeats", type=int, default=9)
+    arguments = parser.parse_args()
+    if arguments.algorithms:
+        main_algorithms(arguments)
+    elif arguments.startup:
+        main_startup(arguments)
+    else:
+        main_table(arguments)

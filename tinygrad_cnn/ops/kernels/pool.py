@@ -1,0 +1,175 @@
+"""2-D pooling kernels (NCHW) on plain arrays. Each parallel iteration owns one (sample, channel) plane, of
+the output in the forward and of the input gradient in the backward, so overlapping windows never race.
+
+Window (i, j) covers input rows i·S − P … i·S − P + K − 1 (likewise columns), clipped to the input: padding
+counts as −inf for max-pooling and as zeros for average-pooling (which divides by K_h·K_w, PyTorch's
+count_include_pad=True). Output size per axis: floor((W + 2P − K) / S) + 1.
+"""
+import numpy as np
+from numba import njit, prange
+
+from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out, winners):
+    """out = each window's maximum; winners = its flat index in the plane (first maximum in row-major order,
+    as PyTorch; a NaN wins like PyTorch's, -1 if the window holds no input)."""
+    count, height, width = planes.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for p in prange(count):
+        for i in range(out_h):
+            top = i * stride_h - pad_h
+            for j in range(out_w):
+                left = j * stride_w - pad_w
+                best, where = -np.inf, -1
+                for r in range(max(top, 0), min(top + kernel_h, height)):
+                    for q in range(max(left, 0), min(left + kernel_w, width)):
+                        value = planes[p, r, q]
+                        if value > best or value != value or where < 0:
+                            best, where = value, r * width + q
+                out[p, i, j] = best
+                winners[p, i, j] = where
+
+
+@njit(parallel=True, cache=True)
+def _max_pool_backward(grad_out, winners, grad_in):
+    """Each window's whole gradient goes to its winner: dL/dx[winner] += dL/dO."""
+    count, out_h, out_w = grad_out.shape
+    width = grad_in.shape[2]
+    for p in prange(count):
+        grad_in[p] = 0
+        for i in range(out_h):
+            for j in range(out_w):
+                where = winners[p, i, j]
+                if where >= 0:
+                    grad_in[p, where // width, where % width] += grad_out[p, i, j]
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out):
+    """out = window sum / (K_h·K_w): zero padding counts in the average."""
+    count, height, width = planes.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    area = kernel_h * kernel_w
+    for p in prange(count):
+        for i in range(out_h):
+            top = i * stride_h - pad_h
+            for j in range(out_w):
+                left = j * stride_w - pad_w
+                total = planes.dtype.type(0)
+                for r in range(max(top, 0), min(top + kernel_h, height)):
+                    for q in range(max(left, 0), min(left + kernel_w, width)):
+                        total += planes[p, r, q]
+                out[p, i, j] = total / area
+
+
+@njit(parallel=True, cache=True)
+def _avg_pool_backward(grad_out, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, grad_in):
+    """Each window's gradient spread evenly: dL/dx[window] += dL/dO / (K_h·K_w)."""
+    count, out_h, out_w = grad_out.shape
+    height, width = grad_in.shape[1], grad_in.shape[2]
+    area = kernel_h * kernel_w
+    for p in prange(count):
+        grad_in[p] = 0
+        for i in range(out_h):
+            top = i * stride_h - pad_h
+            for j in range(out_w):
+                left = j * stride_w - pad_w
+                share = grad_out[p, i, j] / area
+                for r in range(max(top, 0), min(top + kernel_h, height)):
+                    for q in range(max(left, 0), min(left + kernel_w, width)):
+                        grad_in[p, r, q] += share
+
+
+@njit(cache=True)
+def _adaptive_bin(index, in_size, out_size):
+    """PyTorch's bins: [floor(i·W / out), ceil((i + 1)·W / out))."""
+    return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
+
+
+@njit(parallel=True, cache=True)
+def _adaptive_avg_pool_forward(planes, out):
+    count, height, width = planes.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for p in prange(count):
+        for i in range(out_h):
+            top, bottom = _adaptive_bin(i, height, out_h)
+            for j in range(out_w):
+                left, right = _adaptive_bin(j, width, out_w)
+                total = planes.dtype.type(0)
+                for r in range(top, bottom):
+                    for q in range(left, right):
+                        total += planes[p, r, q]
+                out[p, i, j] = total / ((bottom - top) * (right - left))
+
+
+@njit(parallel=True, cache=True)
+def _adaptive_avg_pool_backward(grad_out, grad_in):
+    count, out_h, out_w = grad_out.shape
+    height, width = grad_in.shape[1], grad_in.shape[2]
+    for p in prange(count):
+        grad_in[p] = 0
+        for i in range(out_h):
+            top, bottom = _adaptive_bin(i, height, out_h)
+            for j in range(out_w):
+                left, right = _adaptive_bin(j, width, out_w)
+                share = grad_out[p, i, j] / ((bottom - top) * (right - left))
+                for r in range(top, bottom):
+                    for q in range(left, right):
+                        grad_in[p, r, q] += share
+
+
+def _planes(array):
+    """(N, C, H, W) as (N·C, H, W) without copying (the array must be C-contiguous)."""
+    return array.reshape(-1, array.shape[2], array.shape[3])
+
+
+def pool2d_output_shape(input_shape, kernel, stride, padding):
+    """(N, C, OH, OW) with OH = floor((H + 2P − K) / S) + 1."""
+    batch, channels, height, width = input_shape
+    return (batch, channels, conv2d_output_size(height, kernel[0], stride[0], padding[0]),
+            conv2d_output_size(width, kernel[1], stride[1], padding[1]))
+
+
+def max_pool2d_forward(x, kernel, stride, padding):
+    """(out, winners): the window maxima and, per window, the flat index of its winner in the input plane."""
+    shape = pool2d_output_shape(x.shape, kernel, stride, padding)
+    out, winners = np.empty(shape, x.dtype), np.empty(shape, np.int32)
+    _max_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out), _planes(winners))
+    return out, winners
+
+
+def max_pool2d_backward(grad_out, winners, input_shape):
+    """dL/dx: each window's gradient routed to its winner (summed where windows overlap)."""
+    grad_in = np.empty(input_shape, grad_out.dtype)
+    _max_pool_backward(_planes(grad_out), _planes(winners), _planes(grad_in))
+    return grad_in
+
+
+def avg_pool2d_forward(x, kernel, stride, padding):
+    """Window averages, zero padding included in the count."""
+    out = np.empty(pool2d_output_shape(x.shape, kernel, stride, padding), x.dtype)
+    _avg_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out))
+    return out
+
+
+def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding):
+    """dL/dx: each window's gradient spread evenly over its K_h·K_w positions (those in the padding dropped)."""
+    grad_in = np.empty(input_shape, grad_out.dtype)
+    _avg_pool_backward(_planes(grad_out), *kernel, *stride, *padding, _planes(grad_in))
+    return grad_in
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """Averages over PyTorch's adaptive bins, giving an output of `output_size` (h, w)."""
+    out = np.empty(x.shape[:2] + tuple(output_size), x.dtype)
+    _adaptive_avg_pool_forward(_planes(x), _planes(out))
+    return out
+
+
+def adaptive_avg_pool2d_backward(grad_out, input_shape):
+    """dL/dx: each bin's gradient spread evenly over the bin."""
+    grad_in = np.empty(input_shape, grad_out.dtype)
+    _adaptive_avg_pool_backward(_planes(grad_out), _planes(grad_in))
+    return grad_in

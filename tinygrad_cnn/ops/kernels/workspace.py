@@ -1,0 +1,91 @@
+"""Reusable scratch buffers and the strided copy the column kernels are built from."""
+import threading
+
+import numpy as np
+from numba import njit
+
+
+class Workspace:
+    """Scratch buffers reused across calls, keyed by (name, size, dtype, thread).
+
+    A fresh multi-MB temporary per call costs a page fault per 4 KiB page (~1 us each here) because the
+    allocator returns large freed blocks to the OS; reusing the buffer pays that once. Only kernel-internal
+    temporaries live here: nothing handed back to a caller is ever a workspace buffer. Keeps the most
+    recently used `capacity` buffers so a network's few repeated shapes stay resident; keys include the
+    calling thread, so two Python threads never share a buffer.
+    """
+
+    def __init__(self, capacity: int = 16):
+        self.capacity = capacity
+        self._buffers: dict = {}
+
+    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of `shape`, backed by the same memory each time the key repeats.
+
+        Buffers are kept flat and grown to the largest size asked for under `name`, so the last, smaller batch
+        chunk of a loop reuses the first chunk's memory.
+        """
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype), threading.get_ident())
+        buffer = self._buffers.pop(key, None)
+        if buffer is None or buffer.size < size:
+            buffer = np.empty(size, dtype)
+        self._buffers[key] = buffer  # re-insert: dict order is the recency order
+        while len(self._buffers) > self.capacity:
+            del self._buffers[next(iter(self._buffers))]
+        return buffer[:size].reshape(shape)
+
+    def clear(self) -> None:
+        """Free every buffer (for example after changing model sizes)."""
+        self._buffers.clear()
+
+
+workspace = Workspace()
+
+
+@njit(cache=True)
+def copy_strided(dst, dst_start, dst_step, src, src_start, src_step, count):
+    """dst[dst_start + k·dst_step] = src[src_start + k·src_step] for k < count, on flat arrays.
+
+    Unsigned indices throughout these helpers: with signed ones Numba adds a negative-index wraparound test to
+    every access, which stops LLVM from vectorising the loop (measured 3.4 vs 24 GFLOP/s on a plain axpy).
+    """
+    d, d_step = np.uint64(dst_start), np.uint64(dst_step)
+    s, s_step = np.uint64(src_start), np.uint64(src_step)
+    for k in range(np.uint64(count)):
+        dst[d + k * d_step] = src[s + k * s_step]
+
+
+@njit(cache=True, fastmath={"contract"})
+def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alpha):
+    """dst[dst_start + k·dst_step] += alpha · src[src_start + k·src_step] for k < count, on flat arrays."""
+    d, d_step = np.uint64(dst_start), np.uint64(dst_step)
+    s, s_step = np.uint64(src_start), np.uint64(src_step)
+    for k in range(np.uint64(count)):
+        dst[d + k * d_step] += alpha * src[s + k * s_step]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def dot_strided(a, a_start, a_step, b, b_start, count, total):
+    """total + Σ_k a[a_start + k·a_step] · b[b_start + k] on flat arrays (reassoc lets the sum vectorise)."""
+    i, i_step, j = np.uint64(a_start), np.uint64(a_step), np.uint64(b_start)
+    for k in range(np.uint64(count)):
+        total += a[i + k * i_step] * b[j + k]
+    return total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def sum_range(a, start, count, total):
+    """total + Σ_k a[start + k] on a flat array."""
+    first = np.uint64(start)
+    for k in range(np.uint64(count)):
+        total += a[first + k]
+    return total
+
+
+@njit(cache=True)
+def fill(dst, start, count, value):
+    """dst[start : start + count] = value on a flat array."""
+    first = np.uint64(start)
+    for k in range(np.uint64(count)):
+        dst[first + k] = value
