@@ -239,3 +239,19 @@ def test_one_hot():
         F.one_hot(np.array([2]), num_classes=2)
     with pytest.raises(TypeError):
         F.one_hot(np.array([1.0]))
+
+
+def test_batch_norm_function_updates_array_running_stats_in_place():
+    rng = rng_for(11)
+    x = rng.standard_normal((6, 2, 3))
+    running_mean, running_var = np.zeros(2), np.ones(2)
+    out = F.batch_norm(Tensor(x), running_mean, running_var, training=True, momentum=0.5, eps=0.0)
+    mean, var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+    np.testing.assert_allclose(out.numpy(), (x - mean[:, None]) / np.sqrt(var[:, None]), rtol=1e-12)
+    np.testing.assert_allclose(running_mean, 0.5 * mean, rtol=1e-12)
+    np.testing.assert_allclose(running_var, 0.5 + 0.5 * var * 18 / 17, rtol=1e-12)
+    evaluated = F.batch_norm(Tensor(x), running_mean, running_var, eps=0.0)
+    np.testing.assert_allclose(evaluated.numpy(), (x - running_mean[:, None]) / np.sqrt(running_var[:, None]),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="running_mean and running_var"):
+        F.batch_norm(Tensor(x), None, None)

@@ -293,3 +293,15 @@ def test_parameter_is_a_tensor_that_requires_grad():
     assert isinstance(p, Tensor) and p.requires_grad and p.is_leaf
     assert p.dtype == np.float64
     assert repr(p).startswith("Parameter containing:")
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    clone = copy.deepcopy(model)
+    assert clone[0].weight is not model[0].weight
+    np.testing.assert_array_equal(clone[0].weight.numpy(), model[0].weight.numpy())
+    with tc.no_grad():
+        clone[0].weight.zero_()
+    assert np.any(model[0].weight.numpy() != 0)
+    assert [n for n, _ in clone.named_parameters()] == [n for n, _ in model.named_parameters()]
