@@ -151,6 +151,22 @@ def test_item_tolist_len():
         len(Tensor(1.0))
 
 
+def test_python_number_conversions_and_comparison_with_none():
+    assert float(Tensor([[2.5]])) == 2.5 and int(Tensor(3.9)) == 3
+    with pytest.raises(ValueError, match="one element"):
+        float(Tensor([1.0, 2.0]))
+    t = Tensor([1.0])
+    assert (t == None) is False and (t != None) is True  # noqa: E711
+    with pytest.raises(TypeError):
+        t < None
+
+
+def test_requires_grad_in_place_setter():
+    t = Tensor([1.0])
+    assert t.requires_grad_() is t and t.requires_grad
+    assert not t.requires_grad_(False).requires_grad
+
+
 def test_numpy_conversion_protocol():
     t = Tensor([1.0, 2.0])
     copied = np.array(t)
@@ -325,6 +341,14 @@ def test_inplace_change_through_a_view_is_caught_too(change):
         change(x)
     with pytest.raises(RuntimeError, match="modified in place"):
         y.backward(np.array([0.5, -1.0, 2.0]))
+
+
+def test_backward_refuses_a_where_mask_modified_in_place():
+    mask = Tensor([True, False])
+    y = tc.where(mask, Tensor([1.0, 2.0], requires_grad=True), 0.0)
+    mask[0] = False
+    with pytest.raises(RuntimeError, match="Where.*modified in place"):
+        y.backward(np.array([0.5, -2.0]))
 
 
 def test_inplace_change_of_unsaved_input_does_not_disturb_backward():

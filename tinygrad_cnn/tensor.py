@@ -74,6 +74,11 @@ class Tensor:
             raise RuntimeError("requires_grad cannot be turned off on a tensor made by an op; use .detach()")
         self._requires_grad = bool(value)
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return self, as PyTorch's."""
+        self.requires_grad = requires_grad
+        return self
+
     @property
     def _version(self) -> int:
         """How many in-place changes this tensor's memory has had; one counter is shared by every tensor
@@ -124,6 +129,12 @@ class Tensor:
 
     def tolist(self):
         return self.data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
 
     def detach(self) -> Tensor:
         """The same data (and version counter), cut from the graph."""
@@ -337,6 +348,8 @@ class Tensor:
     def minimum(self, other): return self._binary(E.Minimum, other)
 
     def _compare(self, other, op):
+        if other is None:  # `t == None` is False and `t < None` a TypeError, as for any Python object
+            return NotImplemented
         return self._binary(E.Compare, other, False, op)
 
     def __eq__(self, other): return self._compare(other, operator.eq)
@@ -484,7 +497,6 @@ def _to_float_of(tensor, other):
 
 def where(condition, x, y) -> Tensor:
     """Elements of x where condition holds, else of y (broadcasting); the condition takes no gradient."""
-    condition = condition.data if isinstance(condition, Tensor) else condition
     template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
     x, y = template._operand(x), template._operand(y)
     return E.Where.apply(condition, _to_float_of(x, y), _to_float_of(y, x))

@@ -105,15 +105,17 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, condition, a, b):
-        ctx.condition = condition = np.asarray(condition, dtype=bool)
+        condition = np.asarray(condition, dtype=bool)
+        ctx.save_for_backward(condition)  # saved, so an in-place change to a mask Tensor is caught in backward
         ctx.shapes = (np.shape(a), np.shape(b))
         return np.where(condition, a, b)
 
     @staticmethod
     def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
         zero = np.zeros((), grad.dtype)
-        return (None, unbroadcast(np.where(ctx.condition, grad, zero), ctx.shapes[0]),
-                unbroadcast(np.where(ctx.condition, zero, grad), ctx.shapes[1]))
+        return (None, unbroadcast(np.where(condition, grad, zero), ctx.shapes[0]),
+                unbroadcast(np.where(condition, zero, grad), ctx.shapes[1]))
 
 
 class Neg(Function):
