@@ -17,23 +17,16 @@ def random_array(rng, shape, domain="any", dtype=np.float64):
     return np.asarray(values, dtype=dtype)
 
 
-def forward_backward(fn, arrays, rng):
-    """Run `fn` on Tensors made from `arrays` (all requiring grad) and backpropagate a random upstream
-    gradient. Returns (output array, upstream, list of input gradients, None where none arrived)."""
+def assert_forward_backward(fn, arrays, reference, reference_grads, rng, rtol=1e-6, atol=1e-8):
+    """`fn` on Tensors made from `arrays` (all requiring grad) must give `reference(*arrays)` forward and, for a
+    random upstream gradient g, `reference_grads(g, *arrays)` (one gradient per input) backward; all finite."""
     tensors = [Tensor(a, requires_grad=True) for a in arrays]
     out = fn(*tensors)
     upstream = rng.standard_normal(out.shape).astype(out.dtype)
     out.backward(upstream)
-    return out.numpy(), upstream, [None if t.grad is None else t.grad.numpy() for t in tensors]
-
-
-def assert_forward_backward(fn, arrays, reference, reference_grads, rng, rtol=1e-6, atol=1e-8):
-    """`fn` on Tensors must give `reference(*arrays)` forward and `reference_grads(upstream, *arrays)`
-    (one gradient per input) backward, for a random upstream gradient; also finite everywhere."""
-    out, upstream, grads = forward_backward(fn, arrays, rng)
     expected = reference(*arrays)
-    assert out.shape == np.shape(expected) and np.isfinite(out).all()
-    np.testing.assert_allclose(out, expected, rtol=rtol, atol=atol)
-    for grad, expected_grad in zip(grads, reference_grads(upstream, *arrays), strict=True):
-        assert grad is not None and np.isfinite(grad).all()
-        np.testing.assert_allclose(grad, expected_grad, rtol=rtol, atol=atol)
+    assert out.shape == np.shape(expected) and np.isfinite(out.numpy()).all()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=atol)
+    for tensor, expected_grad in zip(tensors, reference_grads(upstream, *arrays), strict=True):
+        assert tensor.grad is not None and np.isfinite(tensor.grad.numpy()).all()
+        np.testing.assert_allclose(tensor.grad.numpy(), expected_grad, rtol=rtol, atol=atol)

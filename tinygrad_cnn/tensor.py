@@ -300,8 +300,8 @@ class Tensor:
         return Tensor(other)
 
     def _operands(self, other, reflected=False, promote=True):
-        """(self, other) as Tensors, swapped if reflected. With `promote`, PyTorch's rules: an integer or bool
-        operand takes the floating operand's dtype, and integers divide to float32."""
+        """(self, other) as Tensors, swapped if reflected. With `promote`, PyTorch's rule: an integer or bool
+        operand takes the floating operand's dtype."""
         a, b = self, self._operand(other)
         if reflected:
             a, b = b, a
@@ -311,7 +311,7 @@ class Tensor:
 
     def _binary(self, function, other, reflected=False, *extra):
         a, b = self._operands(other, reflected, promote=function is not E.Compare)
-        if function is E.Div and a.dtype.kind != "f" and b.dtype.kind != "f":
+        if function is E.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to float32
             a, b = Tensor._wrap(a.data.astype(np.float32)), Tensor._wrap(b.data.astype(np.float32))
         try:
             return function.apply(a, b, *extra)
