@@ -263,6 +263,9 @@ def test_sequential_is_indexable_sliceable_and_iterable():
         model[3]
     x = Tensor(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32))
     np.testing.assert_array_equal(model(x).numpy(), layers[2](layers[1](layers[0](x))).numpy())
+    replacement = nn.Tanh()
+    model[1] = replacement
+    assert model[1] is replacement and [n for n, _ in model.named_children()] == ["0", "1", "2"]
 
 
 def test_sequential_from_ordered_dict_and_append():

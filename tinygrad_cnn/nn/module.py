@@ -284,7 +284,34 @@ def _as_buffer(name, value):
     return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: indexing by int (negative from the end) and slice, assignment
+    by index, len, iteration and append."""
+
+    def _from_slice(self, items):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return self._from_slice(items[index])
+        return items[_list_index(index, len(items))][1]
+
+    def __setitem__(self, index, module: Module) -> None:
+        self.add_module(list(self._modules)[_list_index(index, len(self))], module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied in order; indexable by int and slice. Built from modules or one OrderedDict of them."""
 
     def __init__(self, *modules):
@@ -301,48 +328,19 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        return items[_list_index(index, len(items))][1]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
+    def _from_slice(self, items):
+        return Sequential(OrderedDict(items))  # keeps the names, as PyTorch's
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters register with the parent (named '0', '1', ...)."""
 
     def __init__(self, modules=None):
         super().__init__()
         self.extend(modules or [])
 
-    def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(modules[index])
-        return modules[_list_index(index, len(modules))]
-
-    def __setitem__(self, index, module: Module) -> None:
-        self.add_module(str(_list_index(index, len(self))), module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
+    def _from_slice(self, items):
+        return ModuleList(module for _, module in items)
 
     def extend(self, modules) -> ModuleList:
         for module in modules:
