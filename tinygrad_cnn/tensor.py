@@ -366,7 +366,7 @@ class Tensor:
     def sqrt(self): return E.Sqrt.apply(self)
     def tanh(self): return E.Tanh.apply(self)
     def sigmoid(self): return E.Sigmoid.apply(self)
-    def relu(self): return E.LeakyReLU.apply(self, 0.0)
+    def relu(self): return E.ReLU.apply(self)
     def leaky_relu(self, negative_slope=0.01): return E.LeakyReLU.apply(self, negative_slope)
 
     def clip(self, low=None, high=None):

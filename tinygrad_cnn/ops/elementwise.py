@@ -201,14 +201,27 @@ class Clip(Function):
         return grad * inside, None, None
 
 
+class ReLU(Function):
+    """max(x, 0); the gradient at 0 is 0, as PyTorch's."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.positive = x > 0
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.positive
+
+
 class LeakyReLU(Function):
-    """max(x, 0) + slope·min(x, 0); ReLU is slope 0. The gradient at 0 is the slope, as PyTorch's."""
+    """max(x, 0) + slope·min(x, 0). The gradient at 0 is the slope, as PyTorch's."""
 
     @staticmethod
     def forward(ctx, x, slope):
         positive = x > 0
         ctx.positive, ctx.slope = positive, slope
-        return np.where(positive, x, x * slope) if slope else np.where(positive, x, np.zeros((), x.dtype))
+        return np.where(positive, x, x * slope)
 
     @staticmethod
     def backward(ctx, grad):
