@@ -1,0 +1,188 @@
+"""Conv kernels alone, on plain arrays: every direction and algorithm against the plain-loop reference,
+random configurations (hypothesis), the adjoint identity, and the worked 3×3 / 2×2 example by hand."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from reference import conv2d_reference, conv2d_reference_grads
+from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, conv2d_grad_input,
+                                           conv2d_grad_weight)
+from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
+
+ALGORITHMS = ["direct", "gemm", None]  # None: the dispatcher's choice
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+# (batch, C_in, H, W, C_out, (kH, kW), stride, padding, dilation, groups): a covering set, not a product
+GRID = [
+    (1, 1, 5, 5, 1, (1, 1), 1, 0, 1, 1),          # C_in = 1, 1×1, batch 1
+    (2, 4, 4, 4, 8, (1, 1), 1, 0, 1, 1),          # 1×1 conv, a plain GEMM
+    (7, 2, 6, 5, 3, (2, 2), 1, 0, 1, 1),          # batch 7, rectangular input, even kernel
+    (2, 3, 7, 7, 4, (3, 3), 1, 1, 1, 1),
+    (2, 1, 9, 8, 2, (5, 5), 1, 2, 1, 1),          # C_in = 1, 5×5, padding 2 (LeNet's first layer)
+    (2, 2, 8, 7, 3, (3, 3), 2, 1, 1, 1),          # stride 2
+    (1, 2, 10, 9, 2, (3, 2), 3, 0, 1, 1),         # stride 3, rectangular kernel
+    (1, 2, 9, 9, 2, (3, 3), 3, 2, 1, 1),          # stride 3, padding 2
+    (3, 2, 7, 9, 2, (2, 3), (2, 3), (1, 2), 1, 1),  # rectangular stride and padding
+    (2, 2, 9, 9, 3, (3, 3), 1, 2, 2, 1),          # dilation 2
+    (2, 3, 11, 10, 2, (2, 3), 2, 1, (2, 1), 1),   # dilation, stride and rectangular all at once
+    (2, 4, 6, 6, 6, (3, 3), 1, 1, 1, 2),          # groups 2
+    (7, 4, 6, 5, 4, (3, 3), 2, 1, 1, 4),          # depthwise, stride 2, batch 7
+    (2, 3, 7, 7, 6, (5, 5), 1, 2, 2, 3),          # depthwise with multiplier 2, dilation 2
+    (1, 6, 5, 5, 4, (1, 1), 2, 0, 1, 2),          # 1×1, stride 2, groups 2
+    (2, 1, 3, 4, 2, (3, 4), 1, 0, 1, 1),          # kernel as large as the input
+]
+
+
+def _geometry(stride, padding, dilation, groups):
+    return _pair(stride), _pair(padding), _pair(dilation), groups
+
+
+def _random_case(rng, batch, channels, height, width, out_channels, kernel, groups, dtype):
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    weight = rng.standard_normal((out_channels, channels // groups) + tuple(kernel)).astype(dtype)
+    bias = rng.standard_normal(out_channels).astype(dtype)
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", GRID, ids=str)
+def test_every_direction_matches_reference_float64(case, algorithm):
+    batch, channels, height, width, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(0)
+    x, weight, bias = _random_case(rng, batch, channels, height, width, out_channels, kernel, groups, np.float64)
+    geometry = _geometry(stride, padding, dilation, groups)
+    expected = conv2d_reference(x, weight, bias, stride, padding, dilation, groups)
+    out = conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm)
+    assert out.shape == expected.shape and out.dtype == np.float64
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+    grad_out = rng.standard_normal(out.shape)
+    grad_x, grad_w, grad_b = conv2d_reference_grads(x, weight, grad_out, stride, padding, dilation, groups)
+    np.testing.assert_allclose(conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm=algorithm),
+                               grad_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=algorithm),
+                               grad_w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv2d_grad_bias(grad_out), grad_b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_forward_without_bias(algorithm):
+    rng = np.random.default_rng(1)
+    x, weight, _ = _random_case(rng, 2, 3, 6, 6, 4, (3, 3), 1, np.float64)
+    out = conv2d_forward(x, weight, None, (1, 1), (1, 1), (1, 1), 1, algorithm=algorithm)
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, None, 1, 1), rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def conv_configs(draw):
+    """A random valid configuration: the (dilated) kernel always fits the padded input."""
+    groups = draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9)) for k, d, p in zip(kernel, dilation, padding)]
+    return dict(batch=draw(st.integers(1, 3)), channels=groups * draw(st.integers(1, 3)),
+                out_channels=groups * draw(st.integers(1, 3)), height=size[0], width=size[1], kernel=kernel,
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=padding, dilation=dilation,
+                groups=groups, algorithm=draw(st.sampled_from(ALGORITHMS)), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_configs())
+def test_float32_matches_reference_within_rounding(config):
+    """float32 results against the float64 reference, with a tolerance scaled to the size of the terms summed:
+    |error| <= 1e-5 · (the same sum taken over absolute values)."""
+    c = config
+    rng = np.random.default_rng(c["seed"])
+    x, weight, bias = _random_case(rng, c["batch"], c["channels"], c["height"], c["width"], c["out_channels"],
+                                   c["kernel"], c["groups"], np.float64)
+    geometry = (c["stride"], c["padding"], c["dilation"], c["groups"])
+    out = conv2d_forward(*(a.astype(np.float32) for a in (x, weight, bias)), *geometry, algorithm=c["algorithm"])
+    assert out.dtype == np.float32
+    expected = conv2d_reference(x, weight, bias, *geometry)
+    magnitude = conv2d_reference(abs(x), abs(weight), abs(bias), *geometry)
+    assert np.all(abs(out - expected) <= 1e-5 * magnitude + 1e-7)
+
+    grad_out = rng.standard_normal(out.shape)
+    expected_grads = conv2d_reference_grads(x, weight, grad_out, *geometry)
+    magnitudes = conv2d_reference_grads(abs(x), abs(weight), abs(grad_out), *geometry)
+    x32, w32, g32 = x.astype(np.float32), weight.astype(np.float32), grad_out.astype(np.float32)
+    ours = (conv2d_grad_input(g32, w32, x.shape, *geometry, algorithm=c["algorithm"]),
+            conv2d_grad_weight(x32, g32, weight.shape, *geometry, algorithm=c["algorithm"]),
+            conv2d_grad_bias(g32))
+    for value, expected_grad, magnitude in zip(ours, expected_grads, magnitudes):
+        assert value.dtype == np.float32 and value.shape == expected_grad.shape
+        assert np.all(abs(value - expected_grad) <= 1e-5 * magnitude + 1e-7)
+
+
+@settings(max_examples=30, deadline=None)
+@given(conv_configs())
+def test_adjoint_identity_float64(config):
+    """⟨conv(x, W), g⟩ = ⟨x, dX(g)⟩ = ⟨W, dW(g)⟩: checks the flipped-filter full-convolution rule and the
+    correlation rule against the forward, with no reference at all."""
+    c = config
+    rng = np.random.default_rng(c["seed"])
+    x, weight, _ = _random_case(rng, c["batch"], c["channels"], c["height"], c["width"], c["out_channels"],
+                                c["kernel"], c["groups"], np.float64)
+    geometry = (c["stride"], c["padding"], c["dilation"], c["groups"])
+    out = conv2d_forward(x, weight, None, *geometry, algorithm=c["algorithm"])
+    g = rng.standard_normal(out.shape)
+    forward_side = np.vdot(out, g)
+    input_side = np.vdot(x, conv2d_grad_input(g, weight, x.shape, *geometry, algorithm=c["algorithm"]))
+    weight_side = np.vdot(weight, conv2d_grad_weight(x, g, weight.shape, *geometry, algorithm=c["algorithm"]))
+    scale = np.vdot(abs(out), abs(g)) + 1e-300
+    assert abs(forward_side - input_side) <= 1e-10 * scale
+    assert abs(forward_side - weight_side) <= 1e-10 * scale
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_worked_example_3x3_input_2x2_filter(algorithm):
+    """O11 = x11·F11 + x12·F12 + x21·F21 + x22·F22, …; the gradients worked out by hand:
+    dL/dW_ab = Σ_ij x_(i+a)(j+b) · dL/dO_ij (X ⋆ dL/dO), and dL/dX = dL/dO zero-padded by 1 and fully
+    convolved with F rotated 180°: dX11 = dO11·F11, dX12 = dO11·F12 + dO12·F11, …, dX22 = all four."""
+    x = np.array([[1.0, 2, 3], [4, 5, 6], [7, 8, 9]])[None, None]
+    f = np.array([[1.0, 2], [3, 4]])[None, None]
+    grad_out = np.array([[1.0, -2], [3, 5]])[None, None]
+    geometry = ((1, 1), (0, 0), (1, 1), 1)
+    # O11 = 1·1 + 2·2 + 4·3 + 5·4 = 37, O12 = 2 + 6 + 15 + 24 = 47, O21 = 4 + 10 + 21 + 32 = 67, O22 = 77
+    np.testing.assert_array_equal(conv2d_forward(x, f, None, *geometry, algorithm=algorithm)[0, 0],
+                                  [[37, 47], [67, 77]])
+    # dW11 = 1·1 + 2·(−2) + 4·3 + 5·5 = 34, dW12 = 2 − 6 + 15 + 30 = 41, dW21 = 4 − 10 + 21 + 40 = 55,
+    # dW22 = 5 − 12 + 24 + 45 = 62
+    np.testing.assert_array_equal(conv2d_grad_weight(x, grad_out, f.shape, *geometry, algorithm=algorithm)[0, 0],
+                                  [[34, 41], [55, 62]])
+    # dX11 = 1·1; dX12 = 1·2 + (−2)·1 = 0; dX13 = (−2)·2 = −4; dX21 = 1·3 + 3·1 = 6;
+    # dX22 = 1·4 + (−2)·3 + 3·2 + 5·1 = 9; dX23 = (−2)·4 + 5·2 = 2; dX31 = 3·3 = 9; dX32 = 3·4 + 5·3 = 27; dX33 = 20
+    np.testing.assert_array_equal(conv2d_grad_input(grad_out, f, x.shape, *geometry, algorithm=algorithm)[0, 0],
+                                  [[1, 0, -4], [6, 9, 2], [9, 27, 20]])
+    np.testing.assert_array_equal(conv2d_grad_bias(grad_out), [7.0])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_results_are_fresh_arrays_not_workspace(algorithm):
+    """Workspaces are reused across calls; a returned array must never be overwritten by a later call."""
+    rng = np.random.default_rng(2)
+    x, weight, bias = _random_case(rng, 3, 2, 8, 8, 4, (3, 3), 1, np.float32)
+    geometry = ((1, 1), (1, 1), (1, 1), 1)
+    first = conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm)
+    grad_out = rng.standard_normal(first.shape).astype(np.float32)
+    grad_x = conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm=algorithm)
+    grad_w = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=algorithm)
+    kept = [a.copy() for a in (first, grad_x, grad_w)]
+    conv2d_forward(-x, weight, bias, *geometry, algorithm=algorithm)
+    conv2d_grad_input(-grad_out, weight, x.shape, *geometry, algorithm=algorithm)
+    conv2d_grad_weight(-x, grad_out, weight.shape, *geometry, algorithm=algorithm)
+    for array, copy in zip((first, grad_x, grad_w), kept):
+        np.testing.assert_array_equal(array, copy)
+
+
+def test_output_size_formula():
+    """floor((W + 2P − D·(F−1) − 1)/S) + 1, which is (W − F + 2P)/S + 1 when D = 1."""
+    assert conv2d_output_size(28, 5, 1, 2, 1) == 28
+    assert conv2d_output_size(32, 3, 2, 1, 1) == (32 - 3 + 2) // 2 + 1 == 16
+    assert conv2d_output_size(10, 3, 1, 0, 2) == 6
+    assert conv2d_output_size(7, 2, 3, 0, 1) == 2
