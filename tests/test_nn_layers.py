@@ -2,8 +2,6 @@
 through each layer with its parameters, PyTorch's default initialisation, BatchNorm statistics, Dropout."""
 import math
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -12,12 +10,6 @@ from tinygrad_cnn import Tensor, nn
 
 from reference import (adaptive_avg_pool2d_reference, avg_pool2d_reference, conv2d_reference,
                        conv2d_reference_grads, max_pool2d_reference)
-
-
-
-# TEMPORARY: until ops/conv.py and ops/pool.py land (another helper is writing them).
-needs_conv = pytest.mark.skipif(importlib.util.find_spec("tinygrad_cnn.ops.pool") is None,
-                                reason="ops.conv / ops.pool not written yet")
 
 
 def run(layer, array, seed=0):
@@ -71,7 +63,6 @@ def test_linear_default_init_is_pytorchs_with_the_package_generator():
 
 
 # ---- Conv2d and pooling -------------------------------------------------------------------------
-@needs_conv
 @pytest.mark.parametrize("kwargs", [dict(), dict(stride=2, padding=1), dict(dilation=2, padding=2, groups=2),
                                     dict(bias=False)])
 def test_conv2d_forward_backward_match_reference(kwargs):
@@ -90,7 +81,6 @@ def test_conv2d_forward_backward_match_reference(kwargs):
         np.testing.assert_allclose(layer.bias.grad.numpy(), ref_b, rtol=1e-10, atol=1e-12)
 
 
-@needs_conv
 def test_conv2d_gradcheck_with_parameters():
     layer = nn.Conv2d(2, 3, (2, 3), stride=(1, 2), padding=1).double()
     assert gradcheck_layer(layer, np.random.default_rng(3).standard_normal((2, 2, 4, 5)))
@@ -115,7 +105,6 @@ def test_conv2d_repr_is_pytorchs():
         "Conv2d(4, 8, kernel_size=(3, 5), stride=(2, 2), padding=(1, 1), dilation=(2, 2), groups=4, bias=False)")
 
 
-@needs_conv
 @pytest.mark.parametrize("layer,reference", [
     (nn.MaxPool2d(2), lambda x: max_pool2d_reference(x, 2)),
     (nn.MaxPool2d(3, stride=2, padding=1), lambda x: max_pool2d_reference(x, 3, 2, 1)),

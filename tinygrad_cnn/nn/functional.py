@@ -5,7 +5,9 @@ Losses take `reduction` in {'mean', 'sum', 'none'}. Class-index targets may be i
 import numpy as np
 
 from ..autograd import no_grad
+from ..ops.conv import conv2d
 from ..ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, check_class_targets, class_axis
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..rng import generator
 from ..tensor import Tensor
 
@@ -166,23 +168,3 @@ def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "m
         target = Tensor(target, dtype=logits.dtype)
     return _reduce(BinaryCrossEntropyWithLogits.apply(logits, target), reduction, "binary_cross_entropy_with_logits")
 
-
-# TEMPORARY until ops/conv.py and ops/pool.py land: then imported at the top.
-def conv2d(*args, **kwargs):
-    from ..ops.conv import conv2d as f
-    return f(*args, **kwargs)
-
-
-def max_pool2d(*args, **kwargs):
-    from ..ops.pool import max_pool2d as f
-    return f(*args, **kwargs)
-
-
-def avg_pool2d(*args, **kwargs):
-    from ..ops.pool import avg_pool2d as f
-    return f(*args, **kwargs)
-
-
-def adaptive_avg_pool2d(*args, **kwargs):
-    from ..ops.pool import adaptive_avg_pool2d as f
-    return f(*args, **kwargs)
