@@ -9,7 +9,7 @@ from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, con
                                            conv2d_grad_weight)
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 
-ALGORITHMS = ["direct", "gemm", None]  # None: the dispatcher's choice
+ALGORITHMS = ["direct", "gemm", None]  # None: the dispatcher's choice (pointwise for plain 1×1)
 
 
 def _pair(value):

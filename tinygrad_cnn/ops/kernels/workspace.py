@@ -56,7 +56,7 @@ def copy_strided(dst, dst_start, dst_step, src, src_start, src_step, count):
         dst[d + k * d_step] = src[s + k * s_step]
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, inline="always", fastmath={"contract"})
 def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alpha):
     """dst[dst_start + k·dst_step] += alpha · src[src_start + k·src_step] for k < count, on flat arrays."""
     d, d_step = np.uint64(dst_start), np.uint64(dst_step)
@@ -83,7 +83,7 @@ def sum_range(a, start, count, total):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fill(dst, start, count, value):
     """dst[start : start + count] = value on a flat array."""
     first = np.uint64(start)
