@@ -307,8 +307,7 @@ def test_augmented_assignment_keeps_the_same_tensor():
 
 @pytest.mark.parametrize("op, name", [
     (lambda x: x.exp(), "Exp"),                    # saves its output
-    (lambda x: x.logsumexp(axis=1), "LogSumExp"),  # saves an array its output is a squeezed view of
-    (lambda x: x.max(axis=0), "Max"),
+    (lambda x: x.max(axis=0), "Max"),              # saves an array its output is a squeezed view of
 ])
 def test_backward_refuses_a_saved_output_modified_in_place(op, name):
     y = op(Tensor([[0.1, 0.2], [0.4, -0.3]], requires_grad=True))

@@ -250,7 +250,7 @@ class Tensor:
 
     @classmethod
     def empty(cls, *shape, dtype=None, requires_grad=False):
-        return cls._new(np.empty(_shape_args(shape)), dtype, requires_grad)
+        return cls(np.empty(_shape_args(shape), np.float32 if dtype is None else dtype), requires_grad)
 
     @classmethod
     def rand(cls, *shape, dtype=None, requires_grad=False):

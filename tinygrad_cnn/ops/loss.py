@@ -5,6 +5,7 @@ Both return the unreduced loss (one value per sample); `nn.functional` applies t
 import numpy as np
 
 from ..autograd import Function
+from .reduce import log_softmax_array
 
 
 def class_axis(ndim: int) -> int:
@@ -32,8 +33,7 @@ def check_class_targets(op: str, scores_shape: tuple, target: np.ndarray) -> Non
 class CrossEntropy(Function):
     """loss_i = −Σ_c q_ic · log softmax(z_i)_c with q_i = (1 − ε)·onehot(t_i) + ε/C (label smoothing ε).
 
-    Forward takes log-softmax as (z − max z) − log Σ e^(z − max z): no exp overflows, and subtracting the
-    maximum first keeps the result accurate for large logits. Backward: dL/dz_i = (softmax(z_i) − q_i) · g_i.
+    Forward takes the stable log-softmax of ops.reduce. Backward: dL/dz_i = (softmax(z_i) − q_i) · g_i.
     """
 
     @staticmethod
@@ -42,8 +42,7 @@ class CrossEntropy(Function):
         check_class_targets("cross_entropy", logits.shape, target)
         axis = class_axis(logits.ndim)
         z = np.moveaxis(logits, axis, -1)  # (..., C)
-        shifted = z - z.max(axis=-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        log_probs = log_softmax_array(z, -1)
         nll = -np.take_along_axis(log_probs, target[..., None].astype(np.intp), -1)[..., 0]
         loss = nll if label_smoothing == 0 else \
             (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(axis=-1)

@@ -74,11 +74,19 @@ class ArgReduce(Function):
         return pick(x, axis=axis, keepdims=keepdims)
 
 
-def _stable_logsumexp(x, axes):
-    """log Σ e^x with the maximum taken out first, so ±1000 stays finite (kept dims)."""
+def shifted_logsumexp(x, axes):
+    """(x − m, log Σ e^(x − m), m) with m the maximum over `axes` (kept dims): no exp overflows, and
+    subtracting m before anything else keeps log-softmax = (x − m) − log Σ e^(x − m) accurate at ±1e4."""
     m = np.max(x, axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
-    return m + np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True))
+    shifted = x - m
+    return shifted, np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True)), m
+
+
+def log_softmax_array(x, axes):
+    """log softmax of an array along `axes`, computed stably."""
+    shifted, log_sum, _ = shifted_logsumexp(x, axes)
+    return shifted - log_sum
 
 
 class LogSumExp(Function):
@@ -87,17 +95,18 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         axes = normalize_axes(axis, x.ndim)
-        out = _stable_logsumexp(x, axes)
-        ctx.save_for_backward(x, out)
+        shifted, log_sum, m = shifted_logsumexp(x, axes)
+        ctx.save_for_backward(np.exp(shifted - log_sum))
         ctx.axes, ctx.keepdims = axes, keepdims
+        out = m + log_sum
         return out if keepdims else np.squeeze(out, axes)
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = ctx.saved_tensors
+        (softmax,) = ctx.saved_tensors
         if not ctx.keepdims:
             grad = np.expand_dims(grad, ctx.axes)
-        return grad * np.exp(x - out), None, None
+        return grad * softmax, None, None
 
 
 class Softmax(Function):
@@ -105,7 +114,8 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        out = np.exp(x - _stable_logsumexp(x, axis))
+        e = np.exp(shifted_logsumexp(x, axis)[0])
+        out = e / np.sum(e, axis=axis, keepdims=True)
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
@@ -121,7 +131,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        out = x - _stable_logsumexp(x, axis)
+        out = log_softmax_array(x, axis)
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
