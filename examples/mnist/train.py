@@ -1,0 +1,220 @@
+"""Train a CNN on MNIST with tinygrad_cnn.
+
+    python examples/mnist/train.py                      # default: the `cnn` model, 3 epochs, Adam
+    python examples/mnist/train.py --model lenet --epochs 5
+    python examples/mnist/train.py --resume runs/mnist/checkpoint.npz
+
+Writes OUT/checkpoint.npz after every epoch (atomically) and, when matplotlib is installed,
+OUT/curves.png and OUT/mistakes.png at the end.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import Tensor, nn, optim
+from tinygrad_cnn.data import DataLoader, load_mnist
+from tinygrad_cnn.nn import functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from models import MODELS  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MEAN, STD = 0.1307, 0.3081  # of the MNIST training pixels, scaled to [0, 1]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=sorted(MODELS), default="cnn")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 adam, 0.05 sgd)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training images")
+    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument("--data-dir", default=os.path.join(HERE, "data"))
+    p.add_argument("--download", action="store_true", help="fetch missing MNIST files from the public mirrors")
+    p.add_argument("--out", default=os.path.join("runs", "mnist"))
+    p.add_argument("--resume", default=None, metavar="PATH", help="continue from a checkpoint")
+    p.add_argument("--threads", type=int, default=None, help="threads for the kernels and BLAS")
+    return p.parse_args(argv)
+
+
+def normalize(images: np.ndarray) -> np.ndarray:
+    """uint8 N×28×28 → float32 N×1×28×28, standardised."""
+    return ((images.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+
+
+class PlainProgress:
+    """A stand-in for tqdm: prints a line at every tenth of the epoch."""
+
+    def __init__(self, total, desc):
+        self.total, self.desc, self.done, self.next_print = total, desc, 0, 0.1
+        self.postfix = ""
+
+    def set_postfix_str(self, text):
+        self.postfix = text
+
+    def update(self, n=1):
+        self.done += n
+        if self.done >= self.next_print * self.total or self.done == self.total:
+            print(f"{self.desc} {self.done}/{self.total} {self.postfix}", flush=True)
+            self.next_print = self.done / self.total + 0.1
+
+    def close(self):
+        pass
+
+
+def progress(total, desc):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return PlainProgress(total, desc)
+    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True)
+
+
+def evaluate(model, images, labels, batch_size=1000):
+    """Accuracy on (images, labels) and the predicted class of every image."""
+    model.eval()
+    predictions = []
+    with tc.no_grad():
+        for x in DataLoader(images, batch_size=batch_size, transform=normalize):
+            predictions.append(model(Tensor(x)).argmax(axis=1).numpy())
+    model.train()
+    predictions = np.concatenate(predictions)
+    return float((predictions == labels).mean()), predictions
+
+
+def make_optimizer(args, model):
+    lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 0.05)
+    if args.optimizer == "adam":
+        return optim.Adam(model.parameters(), lr=lr), lr
+    return optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True), lr
+
+
+def save_checkpoint(path, model, optimizer, scheduler, epoch, history, args):
+    tc.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "epoch": epoch, "rng": tc.get_rng_state(), "history": history,
+             "config": {"model": args.model, "seed": args.seed, "epochs": args.epochs}}, path)
+
+
+def _last_checkpoint(path):
+    return path if os.path.exists(path) else "none (no epoch finished yet)"
+
+
+def train(args):
+    if args.threads:
+        tc.set_num_threads(args.threads)
+    tc.manual_seed(args.seed)
+    data = load_mnist(args.data_dir, download=args.download)
+    train_images, train_labels = data.train_images[:args.limit], data.train_labels[:args.limit].astype(np.int64)
+    test_images, test_labels = data.test_images[:args.test_limit], data.test_labels[:args.test_limit]
+
+    model = MODELS[args.model]()
+    print(tc.summary(model, (1, 1, 28, 28)))
+    loader = DataLoader(train_images, train_labels, batch_size=args.batch_size, shuffle=True,
+                        transform=lambda x, y: (normalize(x), y))
+    optimizer, peak_lr = make_optimizer(args, model)
+    history = {"loss": [], "accuracy": []}
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint_path = os.path.join(args.out, "checkpoint.npz")
+    state = tc.load(args.resume) if args.resume else None
+    first_epoch = 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        tc.set_rng_state(state["rng"])
+        history = {k: list(v) for k, v in state["history"].items()}
+        first_epoch = int(state["epoch"]) + 1
+        print(f"resumed from {args.resume} after epoch {first_epoch - 1}")
+    # One 1cycle schedule spans the run. Resuming the same run restores it; asking for more epochs than the
+    # checkpoint's run had starts a fresh cycle over the added epochs.
+    same_run = state is not None and int(state["config"]["epochs"]) == args.epochs
+    cycle_epochs = args.epochs if state is None or same_run else args.epochs - first_epoch + 1
+    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peak_lr, total_steps=max(cycle_epochs, 1) * len(loader))
+    if same_run:
+        scheduler.load_state_dict(state["scheduler"])
+    elif state is not None and first_epoch <= args.epochs:
+        print(f"a new learning-rate cycle over epochs {first_epoch}-{args.epochs}")
+
+    epoch = first_epoch
+    try:
+        for epoch in range(first_epoch, args.epochs + 1):
+            bar = progress(len(loader), f"epoch {epoch}/{args.epochs}")
+            started, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            for step, (x, y) in enumerate(loader, 1):
+                logits = model(Tensor(x))
+                loss = F.cross_entropy(logits, y)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    print(f"loss became {loss_value} at epoch {epoch}, step {step}; stopping. The last good "
+                          f"checkpoint is {_last_checkpoint(checkpoint_path)}", file=sys.stderr)
+                    return 1
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                seen += len(y)
+                loss_sum += loss_value * len(y)
+                correct += int((logits.numpy().argmax(axis=1) == y).sum())
+                bar.set_postfix_str(f"loss {loss_sum / seen:.4f} acc {correct / seen:.2%} "
+                                    f"{seen / (time.perf_counter() - started):.0f} img/s")
+                bar.update(1)
+            bar.close()
+            accuracy, _ = evaluate(model, test_images, test_labels)
+            history["loss"].append(loss_sum / seen)
+            history["accuracy"].append(accuracy)
+            print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, test accuracy {accuracy:.2%}, "
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch, history, args)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted during epoch {epoch}; nothing half-written. The last complete checkpoint is "
+              f"{_last_checkpoint(checkpoint_path)}", file=sys.stderr)
+        return 130
+
+    accuracy, predictions = evaluate(model, test_images, test_labels)
+    plot(args.out, history, test_images, test_labels, predictions)
+    print(f"test accuracy: {accuracy * 100:.2f}%")
+    return 0
+
+
+def plot(out, history, images, labels, predictions):
+    """OUT/curves.png and OUT/mistakes.png, when matplotlib is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no curves.png or mistakes.png (pip install matplotlib)")
+        return
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, history["loss"], marker="o")
+    left.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+    right.plot(epochs, np.array(history["accuracy"]) * 100, marker="o", color="tab:green")
+    right.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "curves.png"), dpi=100)
+    plt.close(fig)
+
+    wrong = np.flatnonzero(predictions != labels)[:36]
+    fig, axes = plt.subplots(6, 6, figsize=(7, 7.6))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(images[i], cmap="gray_r")
+        ax.set_title(f"true {labels[i]}, pred {predictions[i]}", fontsize=8)
+    fig.suptitle(f"{len(np.flatnonzero(predictions != labels))} misclassified test digits (first 36)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "mistakes.png"), dpi=100)
+    plt.close(fig)
+    print(f"wrote {os.path.join(out, 'curves.png')} and {os.path.join(out, 'mistakes.png')}")
+
+
+if __name__ == "__main__":
+    sys.exit(train(parse_args()))
