@@ -64,14 +64,16 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
                   out=out.reshape(batch, out_channels, -1))
         if bias is not None:
             out += bias[:, None, None]
-    elif algorithm == "direct":
-        if bias is None:
-            bias = np.zeros(out_channels, x.dtype)
+    elif algorithm == "gemm" and stride != (1, 1):
+        conv_gemm.forward(x, weight, bias, out, stride, padding, dilation, groups)
+    else:
         x_pad = _dilate_pad(x, (1, 1), padding, x.shape[:2] + (height + 2 * padding[0], width + 2 * padding[1]),
                             "padded_input")
-        conv_direct.forward(x_pad, weight, bias, out, *stride, *dilation, groups)
-    else:
-        conv_gemm.forward(x, weight, bias, out, stride, padding, dilation, groups)
+        if algorithm == "gemm":
+            conv_gemm.forward_wide(x_pad, weight, bias, out, dilation, groups)
+        else:
+            conv_direct.forward(x_pad, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
+                                *stride, *dilation, groups)
     return out
 
 
@@ -83,15 +85,18 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
         batch, out_channels = grad_out.shape[:2]
         np.matmul(weight.reshape(out_channels, -1).T, grad_out.reshape(batch, out_channels, -1),
                   out=grad_in.reshape(batch, input_shape[1], -1))
-    elif algorithm == "direct":
+    elif algorithm == "gemm" and stride != (1, 1):
+        conv_gemm.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
+    else:
         (out_h, out_w), (kernel_h, kernel_w) = grad_out.shape[2:], weight.shape[2:]
         full_pad = (dilation[0] * (kernel_h - 1), dilation[1] * (kernel_w - 1))
         shape = grad_out.shape[:2] + ((out_h - 1) * stride[0] + 1 + 2 * full_pad[0],
                                       (out_w - 1) * stride[1] + 1 + 2 * full_pad[1])
-        conv_direct.grad_input(_dilate_pad(grad_out, stride, full_pad, shape, "dilated_grad"), weight, grad_in,
-                               *padding, *dilation, groups)
-    else:
-        conv_gemm.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
+        grad_padded = _dilate_pad(grad_out, stride, full_pad, shape, "dilated_grad")
+        if algorithm == "gemm":
+            conv_gemm.grad_input_wide(grad_padded, weight, grad_in, padding, dilation, groups)
+        else:
+            conv_direct.grad_input(grad_padded, weight, grad_in, *padding, *dilation, groups)
     return grad_in
 
 
@@ -103,15 +108,18 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
         batch, out_channels = grad_out.shape[:2]
         products = np.matmul(grad_out.reshape(batch, out_channels, -1), x.reshape(batch, x.shape[1], -1).transpose(0, 2, 1))
         np.sum(products, axis=0, out=grad_w.reshape(out_channels, -1))
-    elif algorithm == "direct":
+    elif algorithm == "gemm" and stride != (1, 1):
+        conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
+    else:
         (batch, channels, height, width), (out_h, out_w) = x.shape, grad_out.shape[2:]
         x_pad = _dilate_pad(x, (1, 1), padding, (batch, channels, height + 2 * padding[0], width + 2 * padding[1]),
                             "padded_input")
-        shape = grad_out.shape[:2] + ((out_h - 1) * stride[0] + 1, x_pad.shape[3])
-        conv_direct.grad_weight(x_pad, _dilate_pad(grad_out, stride, (0, 0), shape, "dilated_grad"), grad_w,
-                                *dilation, groups)
-    else:
-        conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
+        if algorithm == "gemm":
+            conv_gemm.grad_weight_wide(x_pad, grad_out, grad_w, dilation, groups)
+        else:
+            shape = grad_out.shape[:2] + ((out_h - 1) * stride[0] + 1, x_pad.shape[3])
+            conv_direct.grad_weight(x_pad, _dilate_pad(grad_out, stride, (0, 0), shape, "dilated_grad"), grad_w,
+                                    *dilation, groups)
     return grad_w
 
 
