@@ -111,7 +111,11 @@ def train(args):
     if args.threads:
         tc.set_num_threads(args.threads)
     tc.manual_seed(args.seed)
-    data = load_mnist(args.data_dir, download=args.download)
+    try:
+        data = load_mnist(args.data_dir, download=args.download)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     train_images, train_labels = data.train_images[:args.limit], data.train_labels[:args.limit].astype(np.int64)
     test_images, test_labels = data.test_images[:args.test_limit], data.test_labels[:args.test_limit]
 
