@@ -32,14 +32,16 @@ def _dilate_pad(array, stride, padding, shape, name):
 def choose_algorithm(weight_shape, stride, padding, groups, direction):
     """'pointwise', 'direct' or 'gemm' for one direction ('forward', 'grad_input', 'grad_weight').
 
-    Measured with benchmarks/conv.py --algorithms (batch 64, float32, 2 threads; ms direct / gemm):
-      forward  1×28×28→32 k3 2.6/2.7, 1×28×28→6 k5 1.2/2.4, 6×14×14→16 k5 2.0/3.3, 3×32×32→64 k3 13.6/9.1,
-               32×26×26→64 k3 54/24;  grad_weight follows the same pattern (3.5/2.8, 1.5/2.9, 2.0/3.7, 15/9.0, 54/25);
-      grad_input 1×28×28→32 3.7/20, 6×14×14→16 4.8/12.6, 3×32×32→64 17/61, 32×26×26→64 61/48.
-    The GEMM pays for building columns row by row, which only a large GEMM repays: its M (output channels
-    per group) and K (C_in/groups·kH·kW) must both be sizeable. For grad_input the GEMM's M is C_in/groups.
-    The direct kernels compute every stride-1 position, so S > 1 always goes to the GEMM. A 1×1, stride-1,
-    unpadded, ungrouped conv is a plain GEMM per sample on the input itself ('pointwise', H·W·N·M).
+    Measured with benchmarks/conv.py --algorithms and in CPU time on one thread (batch 64, float32; ms,
+    direct / gemm for forward, grad_input, grad_weight):
+      1×28×28→32 k3       1.7/2.3   2.2/8.3    2.3/3.2     3×32×32→64 k3 p1   7.9/9.9    11/49   11/14
+      1×28×28→6 k5 p2     1.0/1.5   0.9/4.9    0.9/1.9     32×26×26→64 k3      34/31      41/52   40/38
+      6×14×14→16 k5       1.5/1.7   2.3/6.3    1.5/1.7     64×16×16→128 k3 p1  112/45    134/64   72/44
+    A GEMM pays for its columns only when both of its small dimensions are sizeable: M = output channels per
+    group and K = C_in/groups·kH·kW (forward, grad_weight); for grad_input M = C_in/groups and the columns are
+    larger (C_out/groups·kH·kW rows), so it needs more channels. The direct kernels compute every stride-1
+    position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a plain GEMM per
+    sample on the input itself ('pointwise', H·W·N·M): 8.6/6.7/8.3 ms against 10/8.4/15 direct for 64→128.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if (kernel_h, kernel_w, *stride, *padding, groups) == (1, 1, 1, 1, 0, 0, 1):
@@ -47,8 +49,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
     if stride != (1, 1):
         return "gemm"
     if direction == "grad_input":
-        return "direct" if group_in < 32 else "gemm"
-    return "direct" if out_channels // groups < 32 or group_in * kernel_h * kernel_w < 16 else "gemm"
+        return "direct" if group_in < 64 else "gemm"
+    return "direct" if out_channels // groups < 32 or group_in * kernel_h * kernel_w < 32 else "gemm"
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):

