@@ -5,8 +5,9 @@
     python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct vs gemm)
     python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
 
-Times are medians over --repeats runs after warm-up; ours and PyTorch's runs alternate so that load from
-other processes on a shared machine hits both alike. Ratio = ours / PyTorch (below 1 is faster).
+Times are medians over --repeats back-to-back runs after warm-up, ours and PyTorch's measured one after the
+other in the same process. Ratio = ours / PyTorch (below 1 is faster). On a shared machine, rerun: load from
+other processes moves both columns.
 """
 import argparse
 import glob
@@ -36,18 +37,25 @@ CONV_SHAPES = [(1, 28, 28, 32, 3, 1, 0), (32, 26, 26, 64, 3, 1, 0), (1, 28, 28, 
 POOL_SHAPE = (64, 24, 24)  # channels, H, W; 2×2 max-pool
 
 
-def median_times(functions, repeats, warmup=2):
-    """Median seconds of each function, the functions' runs interleaved."""
+def median_times(functions, repeats, warmup=2, settle=0.3):
+    """Median seconds of each function over `repeats` back-to-back runs after `warmup` runs.
+
+    Functions are timed one after another, with a pause between them: PyTorch's OpenMP threads and OpenBLAS's
+    threads keep spinning for a while after a call, and would steal the cores from whatever runs next
+    (timing ours and PyTorch's calls alternately made both look up to 2× slower).
+    """
+    medians = []
     for function in functions:
+        time.sleep(settle)
         for _ in range(warmup):
             function()
-    samples = [[] for _ in functions]
-    for _ in range(repeats):
-        for function, times in zip(functions, samples):
+        times = []
+        for _ in range(repeats):
             start = time.perf_counter()
             function()
             times.append(time.perf_counter() - start)
-    return [float(np.median(times)) for times in samples]
+        medians.append(float(np.median(times)))
+    return medians
 
 
 def conv_calls(shape, use_kernels, rng):
