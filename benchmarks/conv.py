@@ -4,6 +4,7 @@
     python benchmarks/conv.py --kernels       # the kernels alone, no autograd
     python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct vs gemm)
     python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
+    python benchmarks/conv.py --threads 1 --cpu-time   # one thread, CPU time: steadiest on a shared machine
 
 Times are medians over --repeats back-to-back runs after warm-up, ours and PyTorch's measured one after the
 other in the same process. Ratio = ours / PyTorch (below 1 is faster). On a shared machine, rerun: load from
@@ -37,6 +38,9 @@ CONV_SHAPES = [(1, 28, 28, 32, 3, 1, 0), (32, 26, 26, 64, 3, 1, 0), (1, 28, 28, 
 POOL_SHAPE = (64, 24, 24)  # channels, H, W; 2×2 max-pool
 
 
+CLOCK = time.perf_counter  # --cpu-time switches to time.process_time
+
+
 def median_times(functions, repeats, warmup=2, settle=0.3):
     """Median seconds of each function over `repeats` back-to-back runs after `warmup` runs.
 
@@ -51,9 +55,9 @@ def median_times(functions, repeats, warmup=2, settle=0.3):
             function()
         times = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = CLOCK()
             function()
-            times.append(time.perf_counter() - start)
+            times.append(CLOCK() - start)
         medians.append(float(np.median(times)))
     return medians
 
@@ -146,11 +150,15 @@ def pool_calls(use_kernels, rng):
 
 def main_table(args):
     rng = np.random.default_rng(0)
+    if args.threads:
+        from tinygrad_cnn.threads import set_num_threads
+        set_num_threads(args.threads)
     threads = get_threads()
     if torch is not None:
         torch.set_num_threads(threads)
     mode = "kernels alone" if args.kernels else "through conv2d / max_pool2d with autograd"
-    print(f"batch {BATCH}, float32, {threads} threads, {mode}; median of {args.repeats} runs (ms)")
+    clock = "process CPU time" if args.cpu_time else "wall time"
+    print(f"batch {BATCH}, float32, {threads} threads, {mode}; median {clock} of {args.repeats} runs (ms)")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
     header = f"{'shape':<28}{'fwd':>8}{'GFLOP/s':>9}{'fwd+bwd':>9}"
@@ -171,7 +179,7 @@ def main_table(args):
     if torch is not None:
         mnist = math.exp(np.mean(np.log(ratios[:4])))
         print(f"fwd+bwd ratio: geometric mean of the MNIST shapes {mnist:.2f}, worst {max(ratios):.2f}")
-    print("reproduce: python benchmarks/conv.py" + (" --kernels" if args.kernels else ""))
+    print("reproduce: python " + " ".join(sys.argv))
 
 
 def main_algorithms(args):
@@ -230,7 +238,13 @@ if __name__ == "__main__":
     parser.add_argument("--algorithms", action="store_true", help="time each algorithm per direction")
     parser.add_argument("--startup", action="store_true", help="time a fresh process to the first conv result")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="measure process CPU time instead of wall time: steadier on a shared machine "
+                             "(meaningful with --threads 1)")
     arguments = parser.parse_args()
+    if arguments.cpu_time:
+        CLOCK = time.process_time
     if arguments.algorithms:
         main_algorithms(arguments)
     elif arguments.startup:

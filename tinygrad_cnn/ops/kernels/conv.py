@@ -108,7 +108,8 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     algorithm = algorithm or choose_algorithm(weight_shape, stride, padding, groups, "grad_weight")
     if algorithm == "pointwise":  # dW = Σ_n dO[n] @ X[n]ᵀ: the 1×1 correlation
         batch, out_channels = grad_out.shape[:2]
-        products = np.matmul(grad_out.reshape(batch, out_channels, -1), x.reshape(batch, x.shape[1], -1).transpose(0, 2, 1))
+        x_rows = x.reshape(batch, x.shape[1], -1)
+        products = np.matmul(grad_out.reshape(batch, out_channels, -1), x_rows.transpose(0, 2, 1))
         np.sum(products, axis=0, out=grad_w.reshape(out_channels, -1))
     elif algorithm == "gemm" and stride != (1, 1):
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)

@@ -14,14 +14,15 @@ from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
 CHUNK_BYTES = 16 << 20
 
 
-def _chunks(batch: int, bytes_per_sample: int):
-    """Sample ranges [start, stop) whose columns take about CHUNK_BYTES."""
+def _chunks(batch: int, bytes_per_sample: int) -> list:
+    """Sample ranges [start, stop) whose columns take at most CHUNK_BYTES (at least one sample)."""
     step = max(1, min(batch, CHUNK_BYTES // max(1, bytes_per_sample)))
-    return [(start, min(batch, start + step)) for start in range(0, batch, step)], step
+    return [(start, min(batch, start + step)) for start in range(0, batch, step)]
 
 
 @njit(parallel=True, cache=True)
-def im2col(x, first_channel, channels, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, out_h, out_w):
+def im2col(x, first_channel, channels, cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+           out_h, out_w):
     """cols[(c·KH + kh)·KW + kw, s·OH·OW + oh·OW + ow] = X_pad[s, first_channel + c, oh·S + kh·D, ow·S + kw·D].
 
     Unfolds `channels` channels; a row beyond them (the bias row) is all ones. Thread owns one (row, sample)
@@ -92,7 +93,8 @@ def full_conv_cols(grad_out, first_channel, cols, taps_h, taps_w, phase_h, phase
 
 @njit(parallel=True, cache=True)
 def channel_major_to_batch(matrix, out, first_channel, phase_h, phase_w, stride_h, stride_w):
-    """out[s, first_channel + c, phase_h + j·S, phase_w + l·S] = matrix[c, s·Jh·Jw + j·Jw + l]; thread owns out[s]."""
+    """out[s, first_channel + c, phase_h + j·S, phase_w + l·S] = matrix[c, s·Jh·Jw + j·Jw + l].
+    Thread owns out[s]."""
     batch, channels, height, width = out.shape
     count_h = (height - phase_h + stride_h - 1) // stride_h
     count_w = (width - phase_w + stride_w - 1) // stride_w
@@ -108,7 +110,8 @@ def channel_major_to_batch(matrix, out, first_channel, phase_h, phase_w, stride_
 
 @njit(parallel=True, cache=True)
 def batch_to_channel_major(array, first_channel, matrix):
-    """matrix[c, s·P + p] = array[s, first_channel + c, p] for a (samples, channels, P) array; thread owns a stretch."""
+    """matrix[c, s·P + p] = array[s, first_channel + c, p] for a (samples, channels, P) array.
+    Thread owns one (c, s) stretch."""
     batch, channels, positions = array.shape
     array_flat, matrix_flat = array.reshape(array.size), matrix.reshape(matrix.size)
     for task in prange(matrix.shape[0] * batch):
@@ -134,7 +137,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups):
     if bias is not None:  # bias fused into the GEMM: an extra column of W against a row of ones in the columns
         weight_matrix = np.concatenate([weight_matrix, bias[:, None]], axis=1)
     rows, positions = weight_matrix.shape[1], out_h * out_w
-    chunks, step = _chunks(batch, rows * positions * x.itemsize)
+    chunks = _chunks(batch, rows * positions * x.itemsize)
     for start, stop in chunks:
         cols = workspace.get("columns", (rows, (stop - start) * positions), x.dtype)
         product = workspace.get("product", (group_out, (stop - start) * positions), x.dtype)
@@ -169,7 +172,7 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups):
             # rotated filter as a (C_in/groups) × (M·Th·Tw) matrix, columns in the order of the cols' rows
             filters = np.ascontiguousarray(rotated[:, :, taps_h][:, :, :, taps_w].transpose(1, 0, 2, 3)).reshape(
                 group_in, out_channels * len(taps_h) * len(taps_w))
-            chunks, step = _chunks(batch, rows * positions * grad_out.itemsize)
+            chunks = _chunks(batch, rows * positions * grad_out.itemsize)
             for start, stop in chunks:
                 cols = workspace.get("columns", (rows, (stop - start) * positions), grad_out.dtype)
                 product = workspace.get("product", (group_in, (stop - start) * positions), grad_out.dtype)
@@ -190,7 +193,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups):
     rows, positions = group_in * kernel_h * kernel_w, out_h * out_w
     grad_out_3d = grad_out.reshape(batch, out_channels, positions)
     grad_matrix = grad_w.reshape(out_channels, rows)
-    chunks, step = _chunks(batch, rows * positions * x.itemsize)
+    chunks = _chunks(batch, rows * positions * x.itemsize)
     for index, (start, stop) in enumerate(chunks):
         cols = workspace.get("columns", (rows, (stop - start) * positions), x.dtype)
         grad_cm = workspace.get("grad_channel_major", (group_out, (stop - start) * positions), x.dtype)
@@ -271,7 +274,7 @@ def forward_wide(x_pad, weight, bias, out, dilation, groups):
     if bias is not None:  # bias fused into the GEMM: an extra column of W against a row of ones
         weight_matrix = np.concatenate([weight_matrix, bias[:, None]], axis=1)
     rows, span = weight_matrix.shape[1], _span(height, width, kernel_h, kernel_w, *dilation)
-    chunks, _ = _chunks(batch, rows * span * x_pad.itemsize)
+    chunks = _chunks(batch, rows * span * x_pad.itemsize)
     for start, stop in chunks:
         cols = workspace.get("columns", (rows, (stop - start) * span), x_pad.dtype)
         product = workspace.get("product", (group_out, (stop - start) * span), x_pad.dtype)
@@ -290,7 +293,7 @@ def grad_input_wide(grad_padded, weight, grad_in, padding, dilation, groups):
     # rotated filter as a (C_in/groups) × (M·KH·KW) matrix, columns in the order of shifted_planes' rows
     rotated = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(group_in, -1)
     rows, span = group_out * kernel_h * kernel_w, _span(z_h, z_w, kernel_h, kernel_w, *dilation)
-    chunks, _ = _chunks(batch, rows * span * grad_padded.itemsize)
+    chunks = _chunks(batch, rows * span * grad_padded.itemsize)
     for start, stop in chunks:
         cols = workspace.get("columns", (rows, (stop - start) * span), grad_padded.dtype)
         product = workspace.get("product", (group_in, (stop - start) * span), grad_padded.dtype)
@@ -308,7 +311,7 @@ def grad_weight_wide(x_pad, grad_out, grad_w, dilation, groups):
     group_out = out_channels // groups
     rows, span = group_in * kernel_h * kernel_w, _span(height, width, kernel_h, kernel_w, *dilation)
     grad_matrix = grad_w.reshape(out_channels, rows)
-    chunks, _ = _chunks(batch, rows * span * x_pad.itemsize)
+    chunks = _chunks(batch, rows * span * x_pad.itemsize)
     for index, (start, stop) in enumerate(chunks):
         cols = workspace.get("columns", (rows, (stop - start) * span), x_pad.dtype)
         grad_wide = workspace.get("grad_channel_major", (group_out, (stop - start) * span), x_pad.dtype)

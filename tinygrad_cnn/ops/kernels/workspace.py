@@ -65,15 +65,6 @@ def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alph
         dst[d + k * d_step] += alpha * src[s + k * s_step]
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def dot_strided(a, a_start, a_step, b, b_start, count, total):
-    """total + Σ_k a[a_start + k·a_step] · b[b_start + k] on flat arrays (reassoc lets the sum vectorise)."""
-    i, i_step, j = np.uint64(a_start), np.uint64(a_step), np.uint64(b_start)
-    for k in range(np.uint64(count)):
-        total += a[i + k * i_step] * b[j + k]
-    return total
-
-
 @njit(cache=True, fastmath={"contract"})
 def accumulate_taps(acc, count, src, base, offsets, weights):
     """acc[k] += Σ_t weights[t] · src[base + offsets[t] + k] for k < count: a correlation over a list of taps
