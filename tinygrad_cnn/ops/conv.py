@@ -4,6 +4,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .kernels import conv as kernels
+from .kernels.geometry import conv2d_output_size
 
 
 def pair(value, name: str, op: str) -> tuple:
@@ -52,6 +53,10 @@ class Conv2d(Function):
             x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
         ctx.save_for_backward(x, weight)
         ctx.geometry, ctx.input_shape = (stride, padding, dilation, groups), input_shape
+        ctx.empty = min(input_shape) == 0 or weight.size == 0
+        if ctx.empty:  # no product to sum: O = b, and the kernels never see an empty array
+            out = np.zeros(_output_shape(x.shape, weight.shape, stride, padding, dilation), x.dtype)
+            return out if bias is None else out + bias[:, None, None]
         return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
 
     @staticmethod
@@ -59,6 +64,9 @@ class Conv2d(Function):
         x, weight = ctx.saved_tensors
         grad = np.ascontiguousarray(grad)
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
+        if ctx.empty:  # O = b: only the bias has a gradient
+            return (np.zeros(ctx.input_shape, grad.dtype), np.zeros_like(weight), grad.sum(axis=(0, 2, 3)),
+                    None, None, None, None, None)
         grad_x = grad_w = grad_b = None
         if needs_x:
             grad_x = kernels.conv2d_grad_input(grad, weight, x.shape, *ctx.geometry)
@@ -69,6 +77,13 @@ class Conv2d(Function):
         if needs_b:
             grad_b = kernels.conv2d_grad_bias(grad)
         return grad_x, grad_w, grad_b, None, None, None, None, None
+
+
+def _output_shape(input_shape, weight_shape, stride, padding, dilation) -> tuple:
+    """(N, C_out, OH, OW), OH = floor((H + 2P − D·(K−1) − 1)/S) + 1."""
+    sizes = [conv2d_output_size(input_shape[2 + i], weight_shape[2 + i], stride[i], padding[i], dilation[i])
+             for i in range(2)]
+    return (input_shape[0], weight_shape[0], *sizes)
 
 
 def _same_padding(kernel: int, dilation: int) -> tuple:

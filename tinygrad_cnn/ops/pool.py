@@ -51,10 +51,17 @@ class AdaptiveAvgPool2d(Function):
         return kernels.adaptive_avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape), None
 
 
-def _pool_arguments(op, x, kernel_size, stride, padding):
-    """Checked (kernel, stride, padding) pairs; stride defaults to the kernel size."""
+def _check_input(op, x) -> None:
+    """A float 4-D Tensor with at least one row and column (an empty batch or channel axis is fine)."""
     check_float_tensors(op, input=x)
     check_4d(op, x)
+    if min(x.shape[2:]) == 0:
+        raise ValueError(f"{op}: expected an input of non-zero height and width, got shape {x.shape}")
+
+
+def _pool_arguments(op, x, kernel_size, stride, padding):
+    """Checked (kernel, stride, padding) pairs; stride defaults to the kernel size."""
+    _check_input(op, x)
     kernel = pair(kernel_size, "kernel_size", op)
     stride = kernel if stride is None else pair(stride, "stride", op)
     padding = pair(padding, "padding", op)
@@ -73,7 +80,10 @@ def _pool_arguments(op, x, kernel_size, stride, padding):
 
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """The maximum of each window of x (N, C, H, W); padding counts as −∞. stride defaults to kernel_size."""
-    return MaxPool2d.apply(x, *_pool_arguments("max_pool2d", x, kernel_size, stride, padding))
+    arguments = _pool_arguments("max_pool2d", x, kernel_size, stride, padding)
+    if x.shape[2] * x.shape[3] > np.iinfo(np.int32).max:  # each winner is an int32 index into its plane
+        raise ValueError(f"max_pool2d: planes of more than 2**31 - 1 elements are not supported, got shape {x.shape}")
+    return MaxPool2d.apply(x, *arguments)
 
 
 def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
@@ -84,8 +94,7 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
 def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     """Average-pool x (N, C, H, W) to output_size (an int or (h, w); None keeps that axis); 1 is global pooling."""
     op = "adaptive_avg_pool2d"
-    check_float_tensors(op, input=x)
-    check_4d(op, x)
+    _check_input(op, x)
     if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
         output_size = tuple(x.shape[2 + i] if size is None else size for i, size in enumerate(output_size))
     output_size = pair(output_size, "output_size", op)
