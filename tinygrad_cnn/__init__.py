@@ -9,6 +9,7 @@ from .rng import get_rng_state, manual_seed, set_rng_state
 from .serialization import CheckpointError, load, save
 from .summary import summary, to_dot
 from .tensor import Tensor, where
+from .threads import get_num_threads, set_num_threads
 
 float32 = _np.float32
 float64 = _np.float64
@@ -19,5 +20,5 @@ bool_ = _np.bool_
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
            "manual_seed", "get_rng_state", "set_rng_state", "where", "save", "load", "CheckpointError",
-           "summary", "to_dot", "detect_anomaly", "AnomalyError", "nn", "optim", "data",
+           "summary", "to_dot", "set_num_threads", "get_num_threads", "detect_anomaly", "AnomalyError", "nn", "optim", "data",
            "float32", "float64", "int64", "int32", "uint8", "bool_"]
