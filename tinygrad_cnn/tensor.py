@@ -215,21 +215,14 @@ class Tensor:
             raise ValueError(f"copy_: source has shape {source.shape}, expected {self.shape}")
         return self._modify("copy_", lambda a: np.copyto(a, source, casting="unsafe"))
 
-    def __iadd__(self, other):
+    def _apply_in_place(self, name, ufunc, other):
         other = other.data if isinstance(other, Tensor) else other
-        return self._modify("+=", lambda a: np.add(a, other, out=a, casting="unsafe"))
+        return self._modify(name, lambda a: ufunc(a, other, out=a, casting="unsafe"))
 
-    def __isub__(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._modify("-=", lambda a: np.subtract(a, other, out=a, casting="unsafe"))
-
-    def __imul__(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._modify("*=", lambda a: np.multiply(a, other, out=a, casting="unsafe"))
-
-    def __itruediv__(self, other):
-        other = other.data if isinstance(other, Tensor) else other
-        return self._modify("/=", lambda a: np.divide(a, other, out=a, casting="unsafe"))
+    def __iadd__(self, other): return self._apply_in_place("+=", np.add, other)
+    def __isub__(self, other): return self._apply_in_place("-=", np.subtract, other)
+    def __imul__(self, other): return self._apply_in_place("*=", np.multiply, other)
+    def __itruediv__(self, other): return self._apply_in_place("/=", np.divide, other)
 
     # ---- factories -------------------------------------------------------------------------
     @classmethod
