@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .autograd import no_grad
+from .ops.kernels.geometry import conv2d_output_size
 from .tensor import Tensor
 
 
@@ -40,7 +41,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     if dropped:
         warnings.warn(f"conv_output_size: (size {size} + 2·{padding} − span {span}) is not divisible by stride "
                       f"{stride}; the last {dropped} row(s)/column(s) are never read", stacklevel=2)
-    return (padded - span) // stride + 1
+    return conv2d_output_size(size, kernel, stride, padding, dilation)
 
 
 def conv_macs(out_height: int, out_width: int, kernel_size, in_channels: int, out_channels: int,
