@@ -1,9 +1,8 @@
 """Adam and AdamW (Adam with decoupled weight decay)."""
-import math
-
 import numpy as np
 
 from .optimizer import Optimizer
+from ..ops.kernels.adam import adam_step
 
 
 class Adam(Optimizer):
@@ -28,19 +27,16 @@ class Adam(Optimizer):
     def _update(self, param, grad, state, group):
         lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
         if not state:
-            state.update(step=0, exp_avg=np.zeros_like(param.data), exp_avg_sq=np.zeros_like(param.data))
+            state.update(step=0, exp_avg=np.zeros(param.shape, param.dtype),
+                         exp_avg_sq=np.zeros(param.shape, param.dtype))
+        for name in ("exp_avg", "exp_avg_sq"):  # loaded state may come in any layout; the kernel wants C order
+            state[name] = np.ascontiguousarray(state[name])
         state["step"] += 1
-        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
         if decay and self.decoupled_weight_decay:
             param *= 1 - lr * decay
-        elif decay:
-            grad = grad + decay * param.data
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        denominator = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2 ** step) + group["eps"]
-        param -= (lr / (1 - beta1 ** step)) * exp_avg / denominator
+        l2 = decay if decay and not self.decoupled_weight_decay else 0.0
+        param._modify("Adam.step", lambda p: adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], beta1, beta2,
+                                                       lr, state["step"], group["eps"], l2))
 
 
 class AdamW(Adam):

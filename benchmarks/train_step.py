@@ -1,0 +1,237 @@
+"""Full MNIST training steps against PyTorch (when importable), measured side by side in one process.
+
+    python benchmarks/train_step.py --threads 2            # steps of `cnn` and `lenet` at batch 64 and 256
+    python benchmarks/train_step.py --threads 2 --epoch    # examples/mnist/train.py's loop, ours vs PyTorch
+    python benchmarks/train_step.py --startup              # fresh process to the first step, cold and warm
+
+A step is forward, cross-entropy, backward and Adam's update (lr 1e-3), on random float32 images and labels.
+Times are medians over --repeats steps after warm-up; ours and PyTorch's are timed in separate blocks with a
+pause between (spinning BLAS/OpenMP threads of one would slow the other). Ratio = ours / PyTorch (below 1
+is faster). Epoch = 60,000 images at the measured step time. On a shared machine, rerun: load from other
+processes moves both columns.
+
+--epoch runs train.py's inner loop (DataLoader with shuffling and normalisation, loss.item(), OneCycleLR,
+accuracy count) over the first --limit training images for each framework and scales to 60,000 images.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "examples", "mnist"))
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+EPOCH_IMAGES = 60_000
+
+
+def torch_model(name):
+    """The PyTorch twin of examples/mnist/models.py's model `name`."""
+    nn = torch.nn
+    if name == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+            nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def our_step(name, batch, rng):
+    """A closure running one training step of our model `name` on one fixed random batch."""
+    import tinygrad_cnn as tc
+    from tinygrad_cnn.nn import functional as F
+    from models import MODELS
+    model = MODELS[name]()
+    optimizer = tc.optim.Adam(model.parameters(), lr=1e-3)
+    x = tc.Tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+    y = rng.integers(0, 10, batch)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def torch_step(name, batch, rng):
+    """The same step in PyTorch."""
+    model = torch_model(name)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.from_numpy(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+    y = torch.from_numpy(rng.integers(0, 10, batch))
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def median_time(function, repeats, warmup=3, settle=0.3):
+    """Median wall seconds of `function` over `repeats` runs after `warmup` runs and a pause."""
+    time.sleep(settle)
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main_steps(args):
+    rng = np.random.default_rng(0)
+    print(f"training step (forward, cross-entropy, backward, Adam), median of {args.repeats}; "
+          f"threads: ours {threads()}, torch {torch.get_num_threads() if torch else '-'}")
+    print(f"{'model':<7}{'batch':>6}{'ours ms':>10}{'img/s':>9}{'epoch s':>9}"
+          + (f"{'torch ms':>10}{'img/s':>9}{'epoch s':>9}{'ratio':>8}" if torch else ""))
+    for name in args.models:
+        for batch in args.batches:
+            ours = median_time(our_step(name, batch, rng), args.repeats)
+            line = f"{name:<7}{batch:>6}{ours * 1e3:10.1f}{batch / ours:9.0f}{EPOCH_IMAGES / batch * ours:9.1f}"
+            if torch:
+                theirs = median_time(torch_step(name, batch, rng), args.repeats)
+                line += f"{theirs * 1e3:10.1f}{batch / theirs:9.0f}{EPOCH_IMAGES / batch * theirs:9.1f}" \
+                        f"{ours / theirs:8.2f}"
+            print(line, flush=True)
+    print(f"reproduce: python benchmarks/train_step.py --threads {args.threads or threads()}")
+
+
+def our_epoch(name, images, labels, batch):
+    """Seconds for one pass of examples/mnist/train.py's training loop over `images`."""
+    import math
+    import tinygrad_cnn as tc
+    from tinygrad_cnn.data import DataLoader
+    from tinygrad_cnn.nn import functional as F
+    from models import MODELS
+    from train import normalize
+    model = MODELS[name]()
+    loader = DataLoader(images, labels, batch_size=batch, shuffle=True, transform=lambda x, y: (normalize(x), y))
+    optimizer = tc.optim.Adam(model.parameters(), lr=2e-3)
+    scheduler = tc.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=len(loader))
+    start, correct = time.perf_counter(), 0
+    for x, y in loader:
+        logits = model(tc.Tensor(x))
+        loss = F.cross_entropy(logits, y)
+        assert math.isfinite(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        correct += int((logits.numpy().argmax(axis=1) == y).sum())
+    return time.perf_counter() - start
+
+
+def torch_epoch(name, images, labels, batch):
+    """The same loop in PyTorch (NumPy batching and normalisation as ours, so only the framework differs)."""
+    import math
+    from train import normalize
+    model = torch_model(name)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps = -(-len(images) // batch)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
+    order = np.random.default_rng(0).permutation(len(images))
+    start, correct = time.perf_counter(), 0
+    for first in range(0, len(images), batch):
+        chosen = order[first:first + batch]
+        x, y = torch.from_numpy(normalize(images[chosen])), torch.from_numpy(labels[chosen])
+        logits = model(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        assert math.isfinite(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        correct += int((logits.argmax(dim=1) == y).sum())
+    return time.perf_counter() - start
+
+
+def main_epoch(args):
+    from tinygrad_cnn.data import load_mnist
+    data = load_mnist(os.path.join(ROOT, "examples", "mnist", "data"))
+    images, labels = data.train_images[:args.limit], data.train_labels[:args.limit].astype(np.int64)
+    print(f"examples/mnist/train.py loop (Adam, OneCycleLR, batch {args.batch}) over {len(images)} images, "
+          f"scaled to {EPOCH_IMAGES}; threads: ours {threads()}, torch {torch.get_num_threads() if torch else '-'}")
+    our_epoch(args.model, images[:args.batch * 3], labels[:args.batch * 3], args.batch)  # warm-up
+    ours = our_epoch(args.model, images, labels, args.batch) * EPOCH_IMAGES / len(images)
+    line = f"{args.model}: ours {ours:.1f} s/epoch"
+    if torch:
+        time.sleep(0.3)
+        torch_epoch(args.model, images[:args.batch * 3], labels[:args.batch * 3], args.batch)
+        theirs = torch_epoch(args.model, images, labels, args.batch) * EPOCH_IMAGES / len(images)
+        line += f", torch {theirs:.1f} s/epoch, ratio {ours / theirs:.2f}"
+    print(line)
+    print(f"reproduce: python benchmarks/train_step.py --epoch --model {args.model} --limit {args.limit} "
+          f"--threads {args.threads or threads()}")
+
+
+STARTUP_SCRIPT = """
+import time; start = time.perf_counter()
+import sys; sys.path.insert(0, "examples/mnist")
+import numpy as np
+import tinygrad_cnn as tc
+from tinygrad_cnn.nn import functional as F
+from models import MODELS
+model = MODELS[sys.argv[1]](); optimizer = tc.optim.Adam(model.parameters())
+loss = F.cross_entropy(model(tc.Tensor(np.zeros((64, 1, 28, 28), np.float32))), np.zeros(64, np.int64))
+loss.backward(); optimizer.step()
+print(time.perf_counter() - start)
+"""
+
+
+def main_startup(args):
+    """Fresh processes to the end of the first training step, imports included. Cold: Numba cache pointed at
+    a new empty directory (nothing else is touched); warm: the default cache, filled by a first run."""
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as empty_cache:
+            for label, env in (("cold (empty Numba cache)", dict(os.environ, NUMBA_CACHE_DIR=empty_cache)),
+                               ("warm", None), ("warm", None)):
+                wall = subprocess.run([sys.executable, "-c", STARTUP_SCRIPT, name], cwd=ROOT, env=env, check=True,
+                                      capture_output=True, text=True).stdout.strip()
+                print(f"{name}: fresh process to the end of the first step, {label}: {float(wall):.2f} s", flush=True)
+    print("reproduce: python benchmarks/train_step.py --startup")
+
+
+def threads():
+    from tinygrad_cnn.threads import get_num_threads
+    return get_num_threads()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["cnn", "lenet"], choices=["cnn", "lenet"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[64, 256])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
+    parser.add_argument("--startup", action="store_true", help="time a fresh process to the first training step")
+    parser.add_argument("--epoch", action="store_true", help="time train.py's loop, ours and PyTorch's")
+    parser.add_argument("--model", default="cnn", choices=["cnn", "lenet"], help="model for --epoch")
+    parser.add_argument("--batch", type=int, default=64, help="batch size for --epoch (train.py's default)")
+    parser.add_argument("--limit", type=int, default=6400, help="training images for --epoch")
+    arguments = parser.parse_args()
+    if arguments.threads:
+        import tinygrad_cnn as tc
+        tc.set_num_threads(arguments.threads)
+        if torch:
+            torch.set_num_threads(arguments.threads)
+    if arguments.startup:
+        main_startup(arguments)
+    elif arguments.epoch:
+        main_epoch(arguments)
+    else:
+        main_steps(arguments)
