@@ -42,6 +42,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
     larger (C_out/groups·kH·kW rows), so it needs more channels. The direct kernels compute every stride-1
     position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a plain GEMM per
     sample on the input itself ('pointwise', H·W·N·M): 8.6/6.7/8.3 ms against 10/8.4/15 direct for 64→128.
+    Up to M = 64 and K = 288 (the MNIST `cnn`'s 32×26×26→64 k3) the two are even on one thread, and direct
+    wins on two: OpenBLAS's threads keep spinning after each GEMM and take a core from the Numba kernel that
+    follows (a `cnn` training step at batch 64, two threads: 470-630 ms direct vs 750-850 ms GEMM, same run).
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if (kernel_h, kernel_w, *stride, *padding, groups) == (1, 1, 1, 1, 0, 0, 1):
@@ -50,7 +53,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
         return "gemm"
     if direction == "grad_input":
         return "direct" if group_in < 64 else "gemm"
-    return "direct" if out_channels // groups < 32 or group_in * kernel_h * kernel_w < 32 else "gemm"
+    small = out_channels // groups < 32 or group_in * kernel_h * kernel_w < 32
+    return "direct" if small or (out_channels // groups <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):

@@ -10,7 +10,7 @@ Each parallel iteration owns the slice of the output it writes.
 import numpy as np
 from numba import njit, prange
 
-from tinygrad_cnn.ops.kernels.workspace import accumulate_taps, copy_strided, correlate_taps, fill, sum_range
+from tinygrad_cnn.ops.kernels.workspace import accumulate_taps, accumulate_taps_4rows, copy_strided, correlate_taps, fill, sum_range
 
 
 @njit(parallel=True, cache=True)
@@ -54,14 +54,23 @@ def forward(x_pad, weight, bias, out, stride_h, stride_w, dil_h, dil_w, groups):
     weights[:, :group_in * kernel_h * kernel_w] = weight.reshape(out_channels, -1)
     x_flat, out_flat = x_pad.reshape(x_pad.size), out.reshape(out.size)
     for n in prange(batch):
-        wide = np.empty(span, out.dtype)
-        for m in range(out_channels):
-            fill(wide, 0, span, bias[m])
-            accumulate_taps(wide, span, x_flat, (n * channels + (m // group_out) * group_in) * height * width,
-                            offsets, weights[m])
-            for oh in range(out_h):
-                copy_strided(out_flat, ((n * out_channels + m) * out_h + oh) * out_w, 1,
-                             wide, oh * stride_h * width, stride_w, out_w)
+        wide = np.empty(4 * span, out.dtype)  # four output channels at a time when they share a group
+        for first in range(0, out_channels, 4):
+            rows = min(4, out_channels - first)
+            for r in range(rows):
+                fill(wide, r * span, span, bias[first + r])
+            plane = (n * channels + (first // group_out) * group_in) * height * width
+            if rows == 4 and first // group_out == (first + 3) // group_out:
+                accumulate_taps_4rows(wide, span, x_flat, plane, offsets, weights, first)
+            else:
+                for r in range(rows):
+                    accumulate_taps(wide[r * span:], span, x_flat,
+                                    (n * channels + ((first + r) // group_out) * group_in) * height * width,
+                                    offsets, weights[first + r])
+            for r in range(rows):
+                for oh in range(out_h):
+                    copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
+                                 wide, r * span + oh * stride_h * width, stride_w, out_w)
 
 
 @njit(parallel=True, cache=True)
@@ -89,19 +98,28 @@ def grad_input(grad_padded, weight, grad_in, pad_h, pad_w, dil_h, dil_w, groups)
                         weight[group * group_out + m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw]
     z_flat, grad_in_flat = grad_padded.reshape(grad_padded.size), grad_in.reshape(grad_in.size)
     for n in prange(batch):
-        full = np.empty(span, grad_in.dtype)
-        for c in range(channels):
-            fill(full, 0, span, 0)
-            accumulate_taps(full, span, z_flat, (n * out_channels + (c // group_in) * group_out) * z_h * z_w,
-                            offsets, rotated[c])
-            in_plane = (n * channels + c) * height * width
-            for i in range(height):
-                if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
-                    count = max(0, min(width, full_w - pad_w))
-                    copy_strided(grad_in_flat, in_plane + i * width, 1, full, (i + pad_h) * z_w + pad_w, 1, count)
-                    fill(grad_in_flat, in_plane + i * width + count, width - count, 0)
-                else:
-                    fill(grad_in_flat, in_plane + i * width, width, 0)
+        full = np.empty(4 * span, grad_in.dtype)  # four input channels at a time when they share a group
+        for first in range(0, channels, 4):
+            rows = min(4, channels - first)
+            fill(full, 0, rows * span, 0)
+            if rows == 4 and first // group_in == (first + 3) // group_in:
+                accumulate_taps_4rows(full, span, z_flat, (n * out_channels + (first // group_in) * group_out) * z_h * z_w,
+                                      offsets, rotated, first)
+            else:
+                for r in range(rows):
+                    accumulate_taps(full[r * span:], span, z_flat,
+                                    (n * out_channels + ((first + r) // group_in) * group_out) * z_h * z_w,
+                                    offsets, rotated[first + r])
+            for r in range(rows):
+                in_plane = (n * channels + first + r) * height * width
+                for i in range(height):
+                    if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
+                        count = max(0, min(width, full_w - pad_w))
+                        copy_strided(grad_in_flat, in_plane + i * width, 1,
+                                     full, r * span + (i + pad_h) * z_w + pad_w, 1, count)
+                        fill(grad_in_flat, in_plane + i * width + count, width - count, 0)
+                    else:
+                        fill(grad_in_flat, in_plane + i * width, width, 0)
 
 
 @njit(parallel=True, cache=True)

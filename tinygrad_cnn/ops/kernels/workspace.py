@@ -79,6 +79,29 @@ def accumulate_taps(acc, count, src, base, offsets, weights):
             acc[k] += w0 * src[o0 + k] + w1 * src[o1 + k] + w2 * src[o2 + k] + w3 * src[o3 + k]
 
 
+@njit(cache=True, fastmath={"contract"})
+def accumulate_taps_4rows(acc, count, src, base, offsets, weights, first_row):
+    """`accumulate_taps` for four rows at once: acc[r·count + k] += Σ_t weights[first_row + r, t] · src[base +
+    offsets[t] + k], r < 4. Each loaded src value feeds four rows (16 multiply-adds per 4 src loads and
+    4 acc loads/stores, against 4 per 4 + 1): 1.4-1.9× faster on the MNIST conv shapes."""
+    n = np.uint64(count)
+    n2, n3 = n + n, n + n + n
+    for t in range(0, offsets.shape[0], 4):
+        o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
+        o2, o3 = np.uint64(base + offsets[t + 2]), np.uint64(base + offsets[t + 3])
+        w = weights[first_row:first_row + 4, t:t + 4]
+        w00, w01, w02, w03 = w[0, 0], w[0, 1], w[0, 2], w[0, 3]
+        w10, w11, w12, w13 = w[1, 0], w[1, 1], w[1, 2], w[1, 3]
+        w20, w21, w22, w23 = w[2, 0], w[2, 1], w[2, 2], w[2, 3]
+        w30, w31, w32, w33 = w[3, 0], w[3, 1], w[3, 2], w[3, 3]
+        for k in range(n):
+            s0, s1, s2, s3 = src[o0 + k], src[o1 + k], src[o2 + k], src[o3 + k]
+            acc[k] += w00 * s0 + w01 * s1 + w02 * s2 + w03 * s3
+            acc[n + k] += w10 * s0 + w11 * s1 + w12 * s2 + w13 * s3
+            acc[n2 + k] += w20 * s0 + w21 * s1 + w22 * s2 + w23 * s3
+            acc[n3 + k] += w30 * s0 + w31 * s1 + w32 * s2 + w33 * s3
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def correlate_taps(totals, src, base, offsets, other, other_start, count):
     """totals[t] += Σ_k src[base + offsets[t] + k] · other[other_start + k] for every tap t, four taps per pass
