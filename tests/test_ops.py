@@ -341,7 +341,7 @@ def test_shape_mismatch_error_names_both_shapes(make, shapes):
     (lambda x: Tensor.stack([x, Tensor.ones(2, 3)]), "stack"),
     (lambda x: x.pad(-1), "pad"),
     (lambda x: x.unsqueeze(4), "unsqueeze"),
-    (lambda x: Tensor.stack([x, x], axis=-5), "unsqueeze"),
+    (lambda x: Tensor.stack([x, x], axis=-5), "stack"),
 ], ids=["reshape", "permute-range", "permute-repeat", "expand", "squeeze", "axis", "cat", "stack", "pad", "unsqueeze",
         "stack-axis"])
 def test_bad_arguments_raise_clear_errors(make, fragment):

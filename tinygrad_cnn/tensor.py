@@ -143,7 +143,10 @@ class Tensor:
         return detached
 
     def astype(self, dtype) -> Tensor:
-        return E.Cast.apply(self, np.dtype(dtype))
+        dtype = _named("astype", np.dtype, dtype)
+        if dtype.kind not in "biuf":
+            raise TypeError(f"astype: a Tensor holds numbers or bools, not {dtype}")
+        return E.Cast.apply(self, dtype)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -303,15 +306,16 @@ class Tensor:
         return a, b
 
     def _binary(self, function, other, reflected=False, *extra):
-        a, b = self._operands(other, reflected, promote=function is not E.Compare)
+        name = function.__name__.lower()
+        a, b = _named(name, self._operands, other, reflected, function is not E.Compare)
         if function is E.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to float32
             a, b = Tensor._wrap(a.data.astype(np.float32)), Tensor._wrap(b.data.astype(np.float32))
         try:
-            return function.apply(a, b, *extra)
+            return _named(name, function.apply, a, b, *extra)
         except ValueError as error:
             if "broadcast" not in str(error):
                 raise
-            raise ValueError(f"{function.__name__.lower()}: shapes {a.shape} and {b.shape} cannot be broadcast "
+            raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
                              "together (NumPy rules: trailing axes must be equal or 1)") from None
 
     def __add__(self, other): return self._binary(E.Add, other)
@@ -326,7 +330,7 @@ class Tensor:
     def __rpow__(self, other): return self._binary(E.Pow, other, reflected=True)
     def __matmul__(self, other): return M.MatMul.apply(*self._operands(other))
     def __rmatmul__(self, other): return M.MatMul.apply(*self._operands(other, reflected=True))
-    def __neg__(self): return E.Neg.apply(self)
+    def __neg__(self): return _named("neg", E.Neg.apply, self)
     def __abs__(self): return self.abs()
 
     def matmul(self, other): return self @ other
@@ -353,31 +357,34 @@ class Tensor:
     def __ge__(self, other): return self._compare(other, operator.ge)
 
     # ---- unary maths and activations -------------------------------------------------------
-    def abs(self): return E.Abs.apply(self)
-    def exp(self): return E.Exp.apply(self)
-    def log(self): return E.Log.apply(self)
-    def sqrt(self): return E.Sqrt.apply(self)
-    def tanh(self): return E.Tanh.apply(self)
-    def sigmoid(self): return E.Sigmoid.apply(self)
-    def relu(self): return E.ReLU.apply(self)
-    def leaky_relu(self, negative_slope=0.01): return E.LeakyReLU.apply(self, negative_slope)
+    def abs(self): return _named("abs", E.Abs.apply, self)
+    def exp(self): return _named("exp", E.Exp.apply, self)
+    def log(self): return _named("log", E.Log.apply, self)
+    def sqrt(self): return _named("sqrt", E.Sqrt.apply, self)
+    def tanh(self): return _named("tanh", E.Tanh.apply, self)
+    def sigmoid(self): return _named("sigmoid", E.Sigmoid.apply, self)
+    def relu(self): return _named("relu", E.ReLU.apply, self)
+    def leaky_relu(self, negative_slope=0.01): return _named("leaky_relu", E.LeakyReLU.apply, self, negative_slope)
 
     def clip(self, low=None, high=None):
         """Clamp values to [low, high]; either bound may be None."""
-        return E.Clip.apply(self, low, high)
+        return _named("clip", E.Clip.apply, self, low, high)
 
-    def softmax(self, axis=-1): return R.Softmax.apply(self, R.normalize_axes(axis, self.ndim))
-    def log_softmax(self, axis=-1): return R.LogSoftmax.apply(self, R.normalize_axes(axis, self.ndim))
+    def softmax(self, axis=-1):
+        return _named("softmax", R.Softmax.apply, self, R.normalize_axes(axis, self.ndim, "softmax"))
+
+    def log_softmax(self, axis=-1):
+        return _named("log_softmax", R.LogSoftmax.apply, self, R.normalize_axes(axis, self.ndim, "log_softmax"))
 
     def logsumexp(self, axis=None, keepdims=False):
-        return R.LogSumExp.apply(self, axis, keepdims)
+        return _named("logsumexp", R.LogSumExp.apply, self, axis, keepdims)
 
     # ---- reductions ------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
         return R.Sum.apply(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim)]))
+        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim, "mean")]))
         return self.sum(axis, keepdims) / count
 
     def max(self, axis=None, keepdims=False):
@@ -390,7 +397,7 @@ class Tensor:
 
     def var(self, axis=None, keepdims=False, ddof=0):
         """Variance over `axis`; `ddof` as NumPy (0: divide by n; PyTorch's default is ddof=1)."""
-        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim)]))
+        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim, "var")]))
         centred = self - self.mean(axis, keepdims=True)
         return (centred * centred).sum(axis, keepdims) / max(count - ddof, 0)
 
@@ -408,18 +415,25 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_axis=0, end_axis=-1):
-        """Merge axes start_axis..end_axis into one."""
+        """Merge axes start_axis..end_axis into one (a 0-d tensor becomes shape (1,), as in PyTorch)."""
+        start, end = (R.normalize_axes(a, self.ndim, "flatten") for a in (start_axis, end_axis))
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_axis % self.ndim, end_axis % self.ndim
+        (start,), (end,) = start, end
+        if start > end:
+            raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for a tensor with "
+                             f"{self.ndim} dimensions")
         merged = int(np.prod(self.shape[start:end + 1]))
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def permute(self, *axes): return V.Permute.apply(self, _shape_args(axes))
 
     def transpose(self, axis0=-2, axis1=-1):
+        """Swap two axes (a 0-d tensor takes 0 or -1 and stays as it is, as in PyTorch)."""
         axes = list(range(self.ndim))
-        axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
+        first, second = (R.normalize_axes(a, self.ndim, "transpose") for a in (axis0, axis1))
+        if self.ndim:
+            axes[first[0]], axes[second[0]] = axes[second[0]], axes[first[0]]
         return self.permute(axes)
 
     @property
@@ -428,7 +442,7 @@ class Tensor:
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def squeeze(self, axis=None):
-        axes = R.normalize_axes(axis, self.ndim) if axis is not None else \
+        axes = R.normalize_axes(axis, self.ndim, "squeeze") if axis is not None else \
             tuple(i for i, n in enumerate(self.shape) if n == 1)
         if any(self.shape[a] != 1 for a in axes):
             raise ValueError(f"squeeze: axis {axis} of shape {self.shape} does not have size 1")
@@ -445,13 +459,21 @@ class Tensor:
         """Broadcast to `shape` without copying; -1 keeps an axis's size, as PyTorch's."""
         shape = _shape_args(shape)
         lead = len(shape) - self.ndim
+        if lead < 0 or -1 in shape[:lead] or any(n < -1 for n in shape):
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape} (new axes go in front; -1 keeps "
+                             "the size of an existing axis)")
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
         return V.Expand.apply(self, shape)
 
     def pad(self, pad_width, value=0.0):
         """Constant padding; `pad_width` as NumPy's: an int, one (before, after) pair, or a pair per axis."""
-        widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (self.ndim, 2))
-        if (widths < 0).any():
+        try:
+            given = np.asarray(pad_width, dtype=int)
+            widths = np.broadcast_to(given, (self.ndim, 2))
+        except (ValueError, TypeError):
+            raise ValueError(f"pad: pad_width must be an int, one (before, after) pair or a pair for each of the "
+                             f"{self.ndim} axes, got {pad_width!r}") from None
+        if (given < 0).any():
             raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
         return V.Pad.apply(self, tuple(map(tuple, widths.tolist())), value)
 
@@ -461,7 +483,11 @@ class Tensor:
         tensors = list(tensors)
         if not tensors:
             raise ValueError("cat: needs at least one tensor")
-        return V.Concatenate.apply(R.normalize_axes(axis, tensors[0].ndim)[0], *tensors)
+        if not all(isinstance(t, Tensor) for t in tensors):
+            raise TypeError(f"cat: expected Tensors, got {[type(t).__name__ for t in tensors]}")
+        if tensors[0].ndim == 0:
+            raise ValueError("cat: 0-d tensors have no axis to join along; use stack")
+        return V.Concatenate.apply(R.normalize_axes(axis, tensors[0].ndim, "cat")[0], *tensors)
 
     @staticmethod
     def stack(tensors, axis=0):
@@ -469,8 +495,12 @@ class Tensor:
         tensors = list(tensors)
         if not tensors:
             raise ValueError("stack: needs at least one tensor")
+        if not all(isinstance(t, Tensor) for t in tensors):
+            raise TypeError(f"stack: expected Tensors, got {[type(t).__name__ for t in tensors]}")
         if len({t.shape for t in tensors}) != 1:
             raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+        if not -tensors[0].ndim - 1 <= axis <= tensors[0].ndim:
+            raise ValueError(f"stack: axis {axis} is out of range for a result with {tensors[0].ndim + 1} dimensions")
         return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis)  # cat reads a negative axis in the new ndim
 
     def __getitem__(self, index):
@@ -479,6 +509,17 @@ class Tensor:
         elif isinstance(index, tuple):
             index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
         return V.GetItem.apply(self, index)
+
+
+def _named(name: str, call, *args):
+    """call(*args), with a NumPy error about the operands (a bool negated, an integer to a negative power, a
+    Python number that overflows the tensor's dtype) re-raised as a ValueError/TypeError naming the op."""
+    try:
+        return call(*args)
+    except (ValueError, TypeError, OverflowError) as error:
+        if str(error).startswith(f"{name}:"):
+            raise
+        raise (TypeError if isinstance(error, TypeError) else ValueError)(f"{name}: {error}") from error
 
 
 def _to_float_of(tensor, other):
@@ -492,7 +533,7 @@ def where(condition, x, y) -> Tensor:
     """Elements of x where condition holds, else of y (broadcasting); the condition takes no gradient."""
     template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
     x, y = template._operand(x), template._operand(y)
-    return E.Where.apply(condition, _to_float_of(x, y), _to_float_of(y, x))
+    return _named("where", E.Where.apply, condition, _to_float_of(x, y), _to_float_of(y, x))
 
 
 autograd.set_tensor_factory(Tensor._wrap)

@@ -19,9 +19,14 @@ __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_so
 # ---- layers ---------------------------------------------------------------------------------
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     """x · Wᵀ + b, with W of shape (out_features, in_features) as PyTorch's."""
-    if x.shape[-1:] != weight.shape[1:]:
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must have shape (out_features, in_features), got {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape}: "
                          f"the last axis must be in_features = {weight.shape[1]}")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, "
+                         f"got {bias.shape}")
     out = x @ weight.transpose()
     return out if bias is None else out + bias
 
@@ -55,6 +60,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     unchanged; the identity when not training. Draws come from the package generator."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if x.dtype.kind != "f":  # 1/(1 − p) would be truncated to the integer dtype
+        raise TypeError(f"dropout: expected a floating tensor, got dtype {x.dtype}")
     if not training or p == 0:
         return x
     keep = generator().random(x.shape) >= p
@@ -72,10 +79,15 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor = None, bias
     """
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
+    for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                        ("bias", bias)):
+        if value is not None and np.shape(value.data if isinstance(value, Tensor) else value) != x.shape[1:2]:
+            raise ValueError(f"batch_norm: {name} must have shape ({x.shape[1]},) for input {x.shape}, "
+                             f"got {np.shape(value.data if isinstance(value, Tensor) else value)}")
     axes = (0,) + tuple(range(2, x.ndim))
     channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
-        count = x.size // x.shape[1]
+        count = int(np.prod([x.shape[a] for a in axes]))
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"of shape {x.shape}")
@@ -112,6 +124,8 @@ def one_hot(target, num_classes: int = -1) -> Tensor:
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"one_hot: target must hold integer class indices, got dtype {target.dtype}")
+    if num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 (from the data) or at least 0, got {num_classes}")
     if num_classes == -1:
         num_classes = int(target.max()) + 1 if target.size else 0
     if target.size and (target.min() < 0 or target.max() >= num_classes):

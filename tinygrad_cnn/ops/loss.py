@@ -25,6 +25,8 @@ def check_class_targets(op: str, scores_shape: tuple, target: np.ndarray) -> Non
         raise ValueError(f"{op}: scores of shape {scores_shape} need a target of shape {expected}, "
                          f"got {target.shape}")
     classes = scores_shape[axis]
+    if classes == 0:
+        raise ValueError(f"{op}: scores of shape {scores_shape} have no classes (axis {axis} is empty)")
     if target.size and (target.min() < 0 or target.max() >= classes):
         raise ValueError(f"{op}: target values must lie in [0, {classes}), got values from "
                          f"{target.min()} to {target.max()}")
@@ -38,6 +40,8 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, target, label_smoothing):
+        if logits.dtype.kind != "f":
+            raise TypeError(f"cross_entropy: logits must be float32 or float64, got {logits.dtype}")
         target = np.asarray(target)
         check_class_targets("cross_entropy", logits.shape, target)
         axis = class_axis(logits.ndim)

@@ -9,6 +9,8 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
+        if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < -1 for n in shape):
+            raise ValueError(f"reshape: sizes must be non-negative ints, or -1 for one inferred size; got {tuple(shape)}")
         try:
             return x.reshape(shape)
         except ValueError:
@@ -56,6 +58,8 @@ class Pad(Function):
     @staticmethod
     def forward(ctx, x, pad_width, value):
         ctx.crop = tuple(slice(before, before + n) for (before, _), n in zip(pad_width, x.shape))
+        if x.ndim == 0:  # nothing to pad (and np.pad cannot take a 0-d array)
+            return x.copy()
         return np.pad(x, pad_width, mode="constant", constant_values=value)
 
     @staticmethod

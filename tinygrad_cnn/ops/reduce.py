@@ -4,15 +4,21 @@ import numpy as np
 from ..autograd import Function
 
 
-def normalize_axes(axis, ndim: int) -> tuple:
-    """`axis` as a sorted tuple of non-negative axes (None means all); out-of-range axes raise."""
+def normalize_axes(axis, ndim: int, op: str) -> tuple:
+    """`axis` as a sorted tuple of non-negative axes (None means all); errors name `op`. A 0-d tensor takes
+    axis 0 or -1, as in PyTorch. Repeated axes are refused, as NumPy and PyTorch do."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
     for a in axes:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted({a % max(ndim, 1) for a in axes})) if ndim else ()
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+    normalized = [int(a) % max(ndim, 1) for a in axes]
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {axis!r} names the same axis twice")
+    return tuple(sorted(normalized)) if ndim else ()
 
 
 def _expand_to_input(grad, axes, keepdims, shape):
@@ -25,7 +31,7 @@ def _expand_to_input(grad, axes, keepdims, shape):
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.axes, ctx.keepdims, ctx.shape = normalize_axes(axis, x.ndim), keepdims, x.shape
+        ctx.axes, ctx.keepdims, ctx.shape = normalize_axes(axis, x.ndim, "sum"), keepdims, x.shape
         return np.sum(x, axis=ctx.axes, keepdims=keepdims)
 
     @staticmethod
@@ -40,9 +46,10 @@ class Max(Function):
 
     @classmethod
     def forward(cls, ctx, x, axis, keepdims):
-        axes = normalize_axes(axis, x.ndim)
-        if x.size == 0:
-            raise ValueError(f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape {x.shape}")
+        name = cls.__name__.lower()
+        axes = normalize_axes(axis, x.ndim, name)
+        if any(x.shape[a] == 0 for a in axes):
+            raise ValueError(f"{name}: cannot reduce over an empty axis: shape {x.shape}, axis {axis}")
         out = cls.reduce(x, axis=axes, keepdims=True)
         ctx.save_for_backward(x, out)
         ctx.axes, ctx.keepdims = axes, keepdims
@@ -71,13 +78,22 @@ class ArgReduce(Function):
 
     @staticmethod
     def forward(ctx, x, pick, axis, keepdims):
-        return pick(x, axis=axis, keepdims=keepdims)
+        name = pick.__name__
+        if axis is not None and np.ndim(axis) != 0:
+            raise TypeError(f"{name}: axis must be None or one int, got {axis!r}")
+        axes = normalize_axes(axis, x.ndim, name)
+        if x.size == 0 and any(x.shape[a] == 0 for a in axes):
+            raise ValueError(f"{name}: cannot reduce over an empty axis: shape {x.shape}, axis {axis}")
+        return pick(x, axis=None if x.ndim == 0 else axis, keepdims=keepdims)  # a 0-d tensor takes axis 0 or -1
 
 
 def shifted_logsumexp(x, axes):
     """(x − m, log Σ e^(x − m), m) with m the maximum over `axes` (kept dims): no exp overflows, and
-    subtracting m before anything else keeps log-softmax = (x − m) − log Σ e^(x − m) accurate at ±1e4."""
-    m = np.max(x, axis=axes, keepdims=True)
+    subtracting m before anything else keeps log-softmax = (x − m) − log Σ e^(x − m) accurate at ±1e4.
+    Integers are taken as float64, as NumPy's exp takes them."""
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    m = np.max(x, axis=axes, keepdims=True, initial=-np.inf)  # an empty sum: m = −∞, log Σ = log 0 = −∞
     m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))
     shifted = x - m
     return shifted, np.log(np.sum(np.exp(shifted), axis=axes, keepdims=True)), m
@@ -94,7 +110,7 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        axes = normalize_axes(axis, x.ndim)
+        axes = normalize_axes(axis, x.ndim, "logsumexp")
         shifted, log_sum, m = shifted_logsumexp(x, axes)
         ctx.save_for_backward(np.exp(shifted - log_sum))
         ctx.axes, ctx.keepdims = axes, keepdims
