@@ -3,6 +3,7 @@
     python benchmarks/train_step.py --threads 2            # steps of `cnn` and `lenet` at batch 64 and 256
     python benchmarks/train_step.py --threads 2 --epoch    # examples/mnist/train.py's loop, ours vs PyTorch
     python benchmarks/train_step.py --startup              # fresh process to the first step, cold and warm
+    python benchmarks/train_step.py --threads 1 --cpu-time # one thread, CPU time: steadiest on a shared machine
 
 A step is forward, cross-entropy, backward and Adam's update (lr 1e-3), on random float32 images and labels.
 Times are medians over --repeats steps after warm-up; ours and PyTorch's are timed in separate blocks with a
@@ -32,6 +33,7 @@ except ImportError:
     torch = None
 
 EPOCH_IMAGES = 60_000
+CLOCK = time.perf_counter  # --cpu-time switches to time.process_time
 
 
 def torch_model(name):
@@ -82,21 +84,22 @@ def torch_step(name, batch, rng):
 
 
 def median_time(function, repeats, warmup=3, settle=0.3):
-    """Median wall seconds of `function` over `repeats` runs after `warmup` runs and a pause."""
+    """Median seconds of `function` over `repeats` runs after `warmup` runs and a pause."""
     time.sleep(settle)
     for _ in range(warmup):
         function()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = CLOCK()
         function()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return float(np.median(times))
 
 
 def main_steps(args):
     rng = np.random.default_rng(0)
-    print(f"training step (forward, cross-entropy, backward, Adam), median of {args.repeats}; "
+    print(f"training step (forward, cross-entropy, backward, Adam), median {'CPU' if args.cpu_time else 'wall'} "
+          f"time of {args.repeats}; "
           f"threads: ours {threads()}, torch {torch.get_num_threads() if torch else '-'}")
     print(f"{'model':<7}{'batch':>6}{'ours ms':>10}{'img/s':>9}{'epoch s':>9}"
           + (f"{'torch ms':>10}{'img/s':>9}{'epoch s':>9}{'ratio':>8}" if torch else ""))
@@ -109,7 +112,8 @@ def main_steps(args):
                 line += f"{theirs * 1e3:10.1f}{batch / theirs:9.0f}{EPOCH_IMAGES / batch * theirs:9.1f}" \
                         f"{ours / theirs:8.2f}"
             print(line, flush=True)
-    print(f"reproduce: python benchmarks/train_step.py --threads {args.threads or threads()}")
+    print(f"reproduce: python benchmarks/train_step.py --threads {args.threads or threads()}"
+          + (" --cpu-time" if args.cpu_time else ""))
 
 
 def our_epoch(name, images, labels, batch):
@@ -218,12 +222,16 @@ if __name__ == "__main__":
     parser.add_argument("--batches", nargs="+", type=int, default=[64, 256])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="measure process CPU time instead of wall time (meaningful with --threads 1)")
     parser.add_argument("--startup", action="store_true", help="time a fresh process to the first training step")
     parser.add_argument("--epoch", action="store_true", help="time train.py's loop, ours and PyTorch's")
     parser.add_argument("--model", default="cnn", choices=["cnn", "lenet"], help="model for --epoch")
     parser.add_argument("--batch", type=int, default=64, help="batch size for --epoch (train.py's default)")
     parser.add_argument("--limit", type=int, default=6400, help="training images for --epoch")
     arguments = parser.parse_args()
+    if arguments.cpu_time:
+        CLOCK = time.process_time
     if arguments.threads:
         import tinygrad_cnn as tc
         tc.set_num_threads(arguments.threads)

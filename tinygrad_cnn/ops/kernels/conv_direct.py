@@ -10,7 +10,8 @@ Each parallel iteration owns the slice of the output it writes.
 import numpy as np
 from numba import njit, prange
 
-from tinygrad_cnn.ops.kernels.workspace import accumulate_taps, accumulate_taps_4rows, copy_strided, correlate_taps, fill, sum_range
+from tinygrad_cnn.ops.kernels.workspace import (accumulate_taps, accumulate_taps_4rows, copy_strided, correlate_taps,
+                                                 correlate_taps_2rows, fill, sum_range)
 
 
 @njit(parallel=True, cache=True)
@@ -126,7 +127,7 @@ def grad_input(grad_padded, weight, grad_in, pad_h, pad_w, dil_h, dil_w, groups)
 def grad_weight(x_pad, grad_dilated, grad_w, dil_h, dil_w, groups):
     """dL/dW[m, c, kh, kw] = Σ_n,a,b X_pad[n, c, a + kh·D, b + kw·D] · G[n, m, a, b]: the padded input correlated
     with G = dL/dO dilated by S (made by `dilate_pad`, zero-padded on the right to the input's pitch).
-    Thread owns dW[m]."""
+    Thread owns dW[m] for a pair of m."""
     batch, channels, height, width = x_pad.shape
     out_channels, group_in, kernel_h, kernel_w = grad_w.shape
     g_h, g_w = grad_dilated.shape[2], grad_dilated.shape[3]  # g_w == width
@@ -136,12 +137,21 @@ def grad_weight(x_pad, grad_dilated, grad_w, dil_h, dil_w, groups):
     count = min(g_h * g_w, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
     x_flat, g_flat = x_pad.reshape(x_pad.size), grad_dilated.reshape(grad_dilated.size)
     taps = group_in * kernel_h * kernel_w
-    for m in prange(out_channels):
-        totals = np.zeros(offsets.shape[0], grad_w.dtype)
+    for pair in prange((out_channels + 1) // 2):  # two output channels at a time when they share a group
+        first = 2 * pair
+        rows = min(2, out_channels - first)
+        totals = np.zeros((2, offsets.shape[0]), grad_w.dtype)
         for n in range(batch):
-            correlate_taps(totals, x_flat, (n * channels + (m // group_out) * group_in) * height * width, offsets,
-                           g_flat, (n * out_channels + m) * g_h * g_w, count)
-        grad_w[m] = totals[:taps].reshape(group_in, kernel_h, kernel_w)
+            plane = (n * channels + (first // group_out) * group_in) * height * width
+            if rows == 2 and first // group_out == (first + 1) // group_out:
+                correlate_taps_2rows(totals, x_flat, plane, offsets, g_flat, (n * out_channels + first) * g_h * g_w,
+                                     (n * out_channels + first + 1) * g_h * g_w, count)
+            else:
+                for r in range(rows):
+                    correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
+                                   * height * width, offsets, g_flat, (n * out_channels + first + r) * g_h * g_w, count)
+        for r in range(rows):
+            grad_w[first + r] = totals[r, :taps].reshape(group_in, kernel_h, kernel_w)
 
 
 @njit(parallel=True, cache=True)

@@ -123,6 +123,36 @@ def correlate_taps(totals, src, base, offsets, other, other_start, count):
         totals[t + 3] += s3
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def correlate_taps_2rows(totals, src, base, offsets, other, first_start, second_start, count):
+    """`correlate_taps` for two rows of `other` at once: totals[r, t] += Σ_k src[base + offsets[t] + k] ·
+    other[start_r + k], r < 2, so each loaded src value feeds two products (8 per 4 src and 2 other loads)."""
+    n, b0, b1 = np.uint64(count), np.uint64(first_start), np.uint64(second_start)
+    for t in range(0, offsets.shape[0], 4):
+        o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
+        o2, o3 = np.uint64(base + offsets[t + 2]), np.uint64(base + offsets[t + 3])
+        s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = totals.dtype.type(0)
+        for k in range(n):
+            g0, g1 = other[b0 + k], other[b1 + k]
+            x0, x1, x2, x3 = src[o0 + k], src[o1 + k], src[o2 + k], src[o3 + k]
+            s00 += x0 * g0
+            s01 += x1 * g0
+            s02 += x2 * g0
+            s03 += x3 * g0
+            s10 += x0 * g1
+            s11 += x1 * g1
+            s12 += x2 * g1
+            s13 += x3 * g1
+        totals[0, t] += s00
+        totals[0, t + 1] += s01
+        totals[0, t + 2] += s02
+        totals[0, t + 3] += s03
+        totals[1, t] += s10
+        totals[1, t + 1] += s11
+        totals[1, t + 2] += s12
+        totals[1, t + 3] += s13
+
+
 @njit(cache=True, fastmath={"reassoc"})
 def sum_range(a, start, count, total):
     """total + Σ_k a[start + k] on a flat array."""
