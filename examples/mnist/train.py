@@ -19,6 +19,7 @@ import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn, optim
 from tinygrad_cnn.data import DataLoader, load_mnist
 from tinygrad_cnn.nn import functional as F
+from tinygrad_cnn.rng import generator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import MODELS  # noqa: E402
@@ -34,6 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 adam, 0.05 sgd)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--shift", type=int, default=2, help="random shifts of up to N pixels while training (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images")
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test images")
@@ -48,6 +50,18 @@ def parse_args(argv=None):
 def normalize(images: np.ndarray) -> np.ndarray:
     """uint8 N×28×28 → float32 N×1×28×28, standardised."""
     return ((images.astype(np.float32) / 255.0 - MEAN) / STD)[:, None]
+
+
+def random_shift(images: np.ndarray, max_shift: int) -> np.ndarray:
+    """Move each image by up to `max_shift` pixels in each direction (zeros come in at the edges)."""
+    if max_shift == 0:
+        return images
+    n, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    dy, dx = generator().integers(0, 2 * max_shift + 1, size=(2, n))
+    rows = (dy[:, None] + np.arange(h))[:, :, None]
+    cols = (dx[:, None] + np.arange(w))[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols]
 
 
 class PlainProgress:
@@ -122,7 +136,7 @@ def train(args):
     model = MODELS[args.model]()
     print(tc.summary(model, (1, 1, 28, 28)))
     loader = DataLoader(train_images, train_labels, batch_size=args.batch_size, shuffle=True,
-                        transform=lambda x, y: (normalize(x), y))
+                        transform=lambda x, y: (normalize(random_shift(x, args.shift)), y))
     optimizer, peak_lr = make_optimizer(args, model)
     history = {"loss": [], "accuracy": []}
     os.makedirs(args.out, exist_ok=True)
@@ -202,6 +216,8 @@ def plot(out, history, images, labels, predictions):
     left.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     right.plot(epochs, np.array(history["accuracy"]) * 100, marker="o", color="tab:green")
     right.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    for ax in (left, right):
+        ax.set_xticks(epochs)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "curves.png"), dpi=100)
     plt.close(fig)
