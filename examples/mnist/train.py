@@ -141,14 +141,18 @@ def train(args):
     history = {"loss": [], "accuracy": []}
     os.makedirs(args.out, exist_ok=True)
     checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    state = tc.load(args.resume) if args.resume else None
-    first_epoch = 1
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        tc.set_rng_state(state["rng"])
-        history = {k: list(v) for k, v in state["history"].items()}
-        first_epoch = int(state["epoch"]) + 1
+    state, first_epoch = None, 1
+    if args.resume:
+        try:  # a file that is not a checkpoint, or one of another model, stops here with its path
+            state = tc.load(args.resume)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            tc.set_rng_state(state["rng"])
+            history = {k: list(v) for k, v in state["history"].items()}
+            first_epoch = int(state["epoch"]) + 1
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+            print(f"error: cannot resume from {args.resume}: {type(error).__name__}: {error}", file=sys.stderr)
+            return 2
         print(f"resumed from {args.resume} after epoch {first_epoch - 1}")
     # One 1cycle schedule spans the run. Resuming the same run restores it; asking for more epochs than the
     # checkpoint's run had starts a fresh cycle over the added epochs.
@@ -189,6 +193,10 @@ def train(args):
             history["accuracy"].append(accuracy)
             print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, test accuracy {accuracy:.2%}, "
                   f"{time.perf_counter() - started:.1f} s", flush=True)
+            if not all(np.isfinite(p.data).all() for p in model.parameters()):  # the last step's update blew up
+                print(f"the parameters became NaN or Inf in epoch {epoch}; stopping without saving. The last good "
+                      f"checkpoint is {_last_checkpoint(checkpoint_path)}", file=sys.stderr)
+                return 1
             save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch, history, args)
     except KeyboardInterrupt:
         print(f"\ninterrupted during epoch {epoch}; nothing half-written. The last complete checkpoint is "
