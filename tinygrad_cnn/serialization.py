@@ -59,9 +59,13 @@ def load(path):
                 raise CheckpointError(f"load: {path} has an unknown checkpoint format {manifest.get('format')!r} "
                                       f"version {manifest.get('version')!r}")
             return _decode(manifest["tree"], archive)
-    except (zipfile.BadZipFile, ValueError, EOFError, KeyError, struct.error, NotImplementedError) as error:
+    except (zipfile.BadZipFile, ValueError, EOFError, KeyError, struct.error, NotImplementedError, TypeError,
+            AttributeError, MemoryError) as error:  # a malformed manifest or member header, whatever its shape
         if isinstance(error, CheckpointError):
             raise
+        if "Object arrays cannot be loaded" in str(error):  # NumPy's refusal of an object array member
+            raise CheckpointError(f"load: {path} holds an array of Python objects, which only pickle can read; "
+                                  "load never unpickles (unpickling can run code)") from error
         raise CheckpointError(f"load: {path} is not a readable tinygrad_cnn checkpoint (truncated, corrupt or "
                               f"another format): {type(error).__name__}: {error}") from error
 
@@ -150,7 +154,7 @@ def _decode(node, archive):
         return {"bool": bool, "int": int, "float": float, "str": str}[kind](array[()])
     if kind == "bigint":
         return int(str(array[()]))
-    raise CheckpointError(f"unknown leaf type {kind!r} in the manifest")
+    raise ValueError(f"unknown leaf type {kind!r} in the manifest")  # load adds the path
 
 
 # ---- atomic write -----------------------------------------------------------------------------
