@@ -196,3 +196,16 @@ def test_max_pool_refuses_planes_its_int32_winner_indices_cannot_address():
     huge = Tensor._wrap(np.broadcast_to(np.float32(0), (1, 1, 2**16, 2**15 + 1)))  # a view: takes no memory
     with pytest.raises(ValueError, match="max_pool2d: planes of more than 2\\*\\*31 - 1 elements"):
         F.max_pool2d(huge, 2)
+
+
+def test_adam_refuses_state_arrays_its_kernel_would_walk_past():
+    """The fused Adam kernel walks parameter, gradient and both moments with one index: a moment of another shape
+    (a hand-edited or foreign optimizer state) is refused before the kernel runs."""
+    from tinygrad_cnn import nn, optim
+    layer = nn.Linear(3, 2)
+    optimizer = optim.Adam(layer.parameters())
+    layer(Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    optimizer.step()
+    optimizer.state[layer.weight]["exp_avg"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"Adam\.step: state 'exp_avg' has shape \(3,\), its parameter \(2, 3\)"):
+        optimizer.step()

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .kernels import conv as kernels
+from .kernels import conv as kernels, launch_lock
 from .kernels.geometry import conv2d_output_size
 
 
@@ -57,7 +57,8 @@ class Conv2d(Function):
         if ctx.empty:  # no product to sum: O = b, and the kernels never see an empty array
             out = np.zeros(_output_shape(x.shape, weight.shape, stride, padding, dilation), x.dtype)
             return out if bias is None else out + bias[:, None, None]
-        return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
+        with launch_lock:
+            return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
 
     @staticmethod
     def backward(ctx, grad):
@@ -68,14 +69,16 @@ class Conv2d(Function):
             return (np.zeros(ctx.input_shape, grad.dtype), np.zeros_like(weight), grad.sum(axis=(0, 2, 3)),
                     None, None, None, None, None)
         grad_x = grad_w = grad_b = None
+        with launch_lock:
+            if needs_x:
+                grad_x = kernels.conv2d_grad_input(grad, weight, x.shape, *ctx.geometry)
+            if needs_w:
+                grad_w = kernels.conv2d_grad_weight(x, grad, weight.shape, *ctx.geometry)
+            if needs_b:
+                grad_b = kernels.conv2d_grad_bias(grad)
         if needs_x:
-            grad_x = kernels.conv2d_grad_input(grad, weight, x.shape, *ctx.geometry)
             height, width = ctx.input_shape[2:]
             grad_x = grad_x if grad_x.shape == ctx.input_shape else grad_x[:, :, :height, :width]
-        if needs_w:
-            grad_w = kernels.conv2d_grad_weight(x, grad, weight.shape, *ctx.geometry)
-        if needs_b:
-            grad_b = kernels.conv2d_grad_bias(grad)
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
 

@@ -4,7 +4,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .conv import check_4d, check_float_tensors, pair
-from .kernels import pool as kernels
+from .kernels import launch_lock, pool as kernels
 
 
 class MaxPool2d(Function):
@@ -13,13 +13,16 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
-        out, ctx.winners = kernels.max_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
+        with launch_lock:
+            out, ctx.winners = kernels.max_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
         ctx.input_shape = x.shape
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return kernels.max_pool2d_backward(np.ascontiguousarray(grad), ctx.winners, ctx.input_shape), None, None, None
+        with launch_lock:
+            grad_x = kernels.max_pool2d_backward(np.ascontiguousarray(grad), ctx.winners, ctx.input_shape)
+        return grad_x, None, None, None
 
 
 class AvgPool2d(Function):
@@ -29,11 +32,13 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
         ctx.input_shape, ctx.geometry = x.shape, (kernel, stride, padding)
-        return kernels.avg_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
+        with launch_lock:
+            return kernels.avg_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
 
     @staticmethod
     def backward(ctx, grad):
-        grad_x = kernels.avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape, *ctx.geometry)
+        with launch_lock:
+            grad_x = kernels.avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape, *ctx.geometry)
         return grad_x, None, None, None
 
 
@@ -44,11 +49,13 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
         ctx.input_shape = x.shape
-        return kernels.adaptive_avg_pool2d_forward(np.ascontiguousarray(x), output_size)
+        with launch_lock:
+            return kernels.adaptive_avg_pool2d_forward(np.ascontiguousarray(x), output_size)
 
     @staticmethod
     def backward(ctx, grad):
-        return kernels.adaptive_avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape), None
+        with launch_lock:
+            return kernels.adaptive_avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape), None
 
 
 def _check_input(op, x) -> None:

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .optimizer import Optimizer
+from ..ops.kernels import launch_lock
 from ..ops.kernels.adam import adam_step
 
 
@@ -30,13 +31,17 @@ class Adam(Optimizer):
             state.update(step=0, exp_avg=np.zeros(param.shape, param.dtype),
                          exp_avg_sq=np.zeros(param.shape, param.dtype))
         for name in ("exp_avg", "exp_avg_sq"):  # loaded state may come in any layout; the kernel wants C order
-            state[name] = np.ascontiguousarray(state[name])
+            state[name] = np.ascontiguousarray(state[name], param.dtype)
+            if state[name].shape != param.shape:  # the kernel walks all three arrays with one index
+                raise ValueError(f"{type(self).__name__}.step: state {name!r} has shape {state[name].shape}, its "
+                                 f"parameter {param.shape}")
         state["step"] += 1
         if decay and self.decoupled_weight_decay:
             param *= 1 - lr * decay
         l2 = decay if decay and not self.decoupled_weight_decay else 0.0
-        param._modify("Adam.step", lambda p: adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], beta1, beta2,
-                                                       lr, state["step"], group["eps"], l2))
+        with launch_lock:
+            param._modify("Adam.step", lambda p: adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], beta1,
+                                                           beta2, lr, state["step"], group["eps"], l2))
 
 
 class AdamW(Adam):
