@@ -33,9 +33,9 @@ def parse_args(argv=None):
     p.add_argument("--model", choices=sorted(MODELS), default="cnn")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 2e-3 adam, 0.05 sgd)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 3e-3 adam, 0.05 sgd)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--shift", type=int, default=2, help="random shifts of up to N pixels while training (0: off)")
+    p.add_argument("--shift", type=int, default=1, help="random shifts of up to N pixels while training (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images")
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test images")
@@ -105,7 +105,7 @@ def evaluate(model, images, labels, batch_size=1000):
 
 
 def make_optimizer(args, model):
-    lr = args.lr if args.lr is not None else (2e-3 if args.optimizer == "adam" else 0.05)
+    lr = args.lr if args.lr is not None else (3e-3 if args.optimizer == "adam" else 0.05)
     if args.optimizer == "adam":
         return optim.Adam(model.parameters(), lr=lr), lr
     return optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True), lr
