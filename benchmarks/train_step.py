@@ -11,8 +11,8 @@ pause between (spinning BLAS/OpenMP threads of one would slow the other). Ratio 
 is faster). Epoch = 60,000 images at the measured step time. On a shared machine, rerun: load from other
 processes moves both columns.
 
---epoch runs train.py's inner loop (DataLoader with shuffling and normalisation, loss.item(), OneCycleLR,
-accuracy count) over the first --limit training images for each framework and scales to 60,000 images.
+--epoch runs train.py's inner loop (DataLoader with shuffling, 1-pixel shifts and normalisation, loss.item(),
+OneCycleLR, accuracy count) over the first --limit training images for each framework and scales to 60,000 images.
 """
 import argparse
 import os
@@ -123,9 +123,10 @@ def our_epoch(name, images, labels, batch):
     from tinygrad_cnn.data import DataLoader
     from tinygrad_cnn.nn import functional as F
     from models import MODELS
-    from train import normalize
+    from train import normalize, random_shift
     model = MODELS[name]()
-    loader = DataLoader(images, labels, batch_size=batch, shuffle=True, transform=lambda x, y: (normalize(x), y))
+    loader = DataLoader(images, labels, batch_size=batch, shuffle=True,
+                        transform=lambda x, y: (normalize(random_shift(x, 1)), y))
     optimizer = tc.optim.Adam(model.parameters(), lr=2e-3)
     scheduler = tc.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=len(loader))
     start, correct = time.perf_counter(), 0
@@ -142,9 +143,9 @@ def our_epoch(name, images, labels, batch):
 
 
 def torch_epoch(name, images, labels, batch):
-    """The same loop in PyTorch (NumPy batching and normalisation as ours, so only the framework differs)."""
+    """The same loop in PyTorch (NumPy batching, shifts and normalisation as ours: only the framework differs)."""
     import math
-    from train import normalize
+    from train import normalize, random_shift
     model = torch_model(name)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     steps = -(-len(images) // batch)
@@ -153,7 +154,7 @@ def torch_epoch(name, images, labels, batch):
     start, correct = time.perf_counter(), 0
     for first in range(0, len(images), batch):
         chosen = order[first:first + batch]
-        x, y = torch.from_numpy(normalize(images[chosen])), torch.from_numpy(labels[chosen])
+        x, y = torch.from_numpy(normalize(random_shift(images[chosen], 1))), torch.from_numpy(labels[chosen])
         logits = model(x)
         loss = torch.nn.functional.cross_entropy(logits, y)
         assert math.isfinite(loss.item())
