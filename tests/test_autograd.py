@@ -1,8 +1,5 @@
 """Graph semantics (accumulation, shared tensors, retain_graph, release, grad mode, detach, deep chains)
 and the user-facing Function API."""
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -10,9 +7,6 @@ import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
 
 from helpers import assert_forward_backward
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
 
 @pytest.fixture
 def rng():
@@ -162,17 +156,6 @@ def test_ten_thousand_op_chain_backward_does_not_recurse():
 
 
 # ---- the Function API -------------------------------------------------------------------------------
-
-def test_readme_examples_run_as_written():
-    """Every python block of the README, in order, in one namespace (the tour's imports serve the rest)."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert any("class Square(tc.Function)" in block for block in blocks)
-    namespace = {}
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
-    t, y = namespace["t"], namespace["y"]
-    np.testing.assert_allclose(y.numpy(), t.numpy() ** 2)
-
 
 class Scale(tc.Function):
     """y = x · factor + offset, with non-Tensor arguments passed through and needs_input_grad recorded."""
