@@ -23,3 +23,39 @@ def test_set_num_threads_sets_numba_and_blas():
 def test_set_num_threads_rejects_non_positive_integers(bad):
     with pytest.raises(ValueError, match="set_num_threads: expected a positive integer"):
         set_num_threads(bad)
+
+
+NUMPY_BLAS_AFTER_KERNELS = """
+import ctypes, glob, os, numpy as np
+import tinygrad_cnn as tc
+import tinygrad_cnn.nn.functional as F
+F.conv2d(tc.Tensor.randn(1, 1, 5, 5), tc.Tensor.randn(1, 1, 3, 3))  # Numba loads its kernels (and SciPy's BLAS)
+shipped = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
+assert shipped, "this test expects NumPy's wheel, which ships its OpenBLAS in numpy.libs/"
+library = ctypes.CDLL(shipped[0])
+get = next(getattr(library, f"{prefix}_get_num_threads{suffix}") for prefix in ("scipy_openblas", "openblas")
+    for suffix in ("64_", "", "_64") if hasattr(library, f"{prefix}_get_num_threads{suffix}"))
+for n in (1, 2, 1):
+    tc.set_num_threads(n)
+    assert get() == n, (n, get())
+print("ok")
+"""
+
+
+def test_set_num_threads_reaches_numpys_blas_after_the_kernels_loaded_scipys():
+    """Numba loads SciPy's own OpenBLAS with its first kernel; the setter must still reach NumPy's."""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", NUMPY_BLAS_AFTER_KERNELS], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_small_products_run_on_one_blas_thread_and_the_count_comes_back():
+    from tinygrad_cnn.threads import MULTITHREADED_BLAS_MACS, blas_for_product
+    before = get_blas_num_threads()
+    assert before is not None
+    with blas_for_product(MULTITHREADED_BLAS_MACS - 1):
+        assert get_blas_num_threads() == 1
+    assert get_blas_num_threads() == before
+    with blas_for_product(MULTITHREADED_BLAS_MACS):
+        assert get_blas_num_threads() == before

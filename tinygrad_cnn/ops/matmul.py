@@ -2,7 +2,16 @@
 import numpy as np
 
 from ..autograd import Function
+from ..threads import blas_for_product
 from .broadcast import unbroadcast
+
+
+def _macs(a, b) -> int:
+    """Multiply-adds of a @ b (batch · rows · inner · columns; a 1-D operand is one row or column)."""
+    rows = a.shape[-2] if a.ndim > 1 else 1
+    columns = b.shape[-1] if b.ndim > 1 else 1
+    batch = np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), dtype=np.int64)
+    return int(batch) * rows * a.shape[-1] * columns
 
 
 class MatMul(Function):
@@ -15,7 +24,8 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of the first "
                              "must equal the second-to-last axis (or only axis) of the second")
         try:
-            out = a @ b
+            with blas_for_product(_macs(a, b)):
+                out = a @ b
         except ValueError:
             raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast "
                              "together") from None
@@ -32,8 +42,9 @@ class MatMul(Function):
         if a.ndim == 1:
             grad = np.expand_dims(grad, -2)
         grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
-        if ctx.needs_input_grad[1]:
-            grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ grad, b2.shape).reshape(b.shape)
+        with blas_for_product(_macs(a, b)):  # each gradient is a product of the forward's size
+            if ctx.needs_input_grad[0]:
+                grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            if ctx.needs_input_grad[1]:
+                grad_b = unbroadcast(np.swapaxes(a2, -1, -2) @ grad, b2.shape).reshape(b.shape)
         return grad_a, grad_b
