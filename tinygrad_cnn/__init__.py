@@ -2,6 +2,7 @@
 import numpy as _np
 
 from . import data, nn, optim
+from .allocator import keep_freed_memory as _keep_freed_memory
 from .anomaly import AnomalyError, detect_anomaly
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .gradcheck import GradcheckError, gradcheck
@@ -17,6 +18,8 @@ int64 = _np.int64
 int32 = _np.int32
 uint8 = _np.uint8
 bool_ = _np.bool_
+
+_keep_freed_memory()  # see allocator.py: a training step pays a page fault per 4 KiB without it
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
            "manual_seed", "get_rng_state", "set_rng_state", "where", "save", "load", "CheckpointError",
