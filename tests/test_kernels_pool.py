@@ -117,3 +117,21 @@ def test_avg_pool_counts_padding_zeros():
     x = np.full((1, 1, 2, 2), 4.0)
     out = avg_pool2d_forward(x, (2, 2), (2, 2), (1, 1))
     np.testing.assert_array_equal(out[0, 0], [[1.0, 1.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_written_out_2x2_max_pool_agrees_with_the_general_loop(dtype):
+    """2×2 at stride 2 runs its own kernel; the general one must give the same maxima and winners, NaNs (the
+    first of a window), ties, −∞ windows and an odd edge included."""
+    from tinygrad_cnn.ops.kernels.pool import _max_pool_forward, _max_pool_forward_2x2
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (40, 9, 7)).astype(dtype)   # few distinct values: many ties
+    x[0, 0, 1] = x[1, 3, 3] = x[2, 4, 4] = x[2, 4, 5] = x[3, 5, 0] = x[3, 4, 1] = np.nan  # NaN in 4 windows
+    x[4, :4, :4] = -np.inf
+    out_2x2, winners_2x2 = np.empty((40, 4, 3), dtype), np.empty((40, 4, 3), np.int32)
+    out, winners = np.empty_like(out_2x2), np.empty_like(winners_2x2)
+    _max_pool_forward_2x2(x, out_2x2, winners_2x2)
+    _max_pool_forward(x, 2, 2, 2, 2, 0, 0, out, winners)
+    np.testing.assert_array_equal(out_2x2, out)
+    np.testing.assert_array_equal(winners_2x2, winners)
+    assert np.isnan(out[[0, 1, 2, 3]]).sum() == 4 and winners_2x2[3, 2, 0] == 4 * 7 + 1  # (4, 1) before (5, 0)
