@@ -186,3 +186,24 @@ def test_output_size_formula():
     assert conv2d_output_size(32, 3, 2, 1, 1) == (32 - 3 + 2) // 2 + 1 == 16
     assert conv2d_output_size(10, 3, 1, 0, 2) == 6
     assert conv2d_output_size(7, 2, 3, 0, 1) == 2
+
+
+@pytest.mark.parametrize("columns", [1, 63, 64, 129, 1000])
+def test_the_split_gemm_equals_one_matmul_on_strided_views(columns):
+    """The conv GEMMs run as column blocks on several Python threads (one BLAS thread each): the same numbers
+    as one matmul, into strided output views as the weight gradient uses, and BLAS's thread count unchanged."""
+    import numba
+    from tinygrad_cnn.ops.kernels.gemm import gemm
+    from tinygrad_cnn.threads import get_blas_num_threads
+    rng = np.random.default_rng(columns)
+    a = rng.standard_normal((7, 300))
+    b = rng.standard_normal((columns + 5, 300)).T[:, 2:columns + 2]   # (300, columns), strided
+    out = np.zeros((9, columns + 3))[1:8, 3:]                        # (7, columns), strided
+    before, threads = get_blas_num_threads(), numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    try:
+        gemm(a, b, out)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    assert get_blas_num_threads() == before

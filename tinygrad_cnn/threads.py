@@ -14,7 +14,7 @@ import functools
 import glob
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numba
 import numpy as np
@@ -94,11 +94,11 @@ MULTITHREADED_BLAS_MACS = 4_000_000_000
 
 
 @contextmanager
-def blas_for_product(macs: int):
-    """Run the BLAS calls inside on one thread when the product has fewer than MULTITHREADED_BLAS_MACS
-    multiply-adds, then restore the count (see the module's docstring for why)."""
+def one_blas_thread():
+    """BLAS calls inside run on their calling thread alone (no worker wakes, so none spins afterwards); the
+    thread count is restored after."""
     blas_get, blas_set = _find_openblas_function("get"), _find_openblas_function("set")
-    threads = blas_get() if blas_get is not None and macs < MULTITHREADED_BLAS_MACS else 1
+    threads = 1 if blas_get is None else blas_get()
     if threads == 1:
         yield
         return
@@ -107,3 +107,9 @@ def blas_for_product(macs: int):
         yield
     finally:
         blas_set(threads)
+
+
+def blas_for_product(macs: int):
+    """One BLAS thread for a product of fewer than MULTITHREADED_BLAS_MACS multiply-adds (see the module's
+    docstring for why), the set count for a larger one."""
+    return one_blas_thread() if macs < MULTITHREADED_BLAS_MACS else nullcontext()

@@ -3,11 +3,12 @@
 Columns are laid out channel-major, (rows, samples·positions), so that a whole chunk of samples is ONE large
 GEMM (measured 130-160 GFLOP/s for (64 × 288) @ (288 × 8·576) on a quiet machine). Chunks hold up to 16 MiB
 of columns: 1-2 MiB chunks ran up to 1.5× slower on 64×16×16→128, larger ones gained nothing and hold more
-memory. The column kernels are parallel over the stretches they write; the GEMMs use BLAS's threads.
+memory. The column kernels are parallel over the stretches they write; the GEMMs are split over threads by gemm.py.
 """
 import numpy as np
 from numba import njit, prange
 
+from tinygrad_cnn.ops.kernels.gemm import gemm
 from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
 
@@ -144,7 +145,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups):
         for group in range(groups):
             im2col(x[start:stop], group * group_in, group_in, cols, kernel_h, kernel_w,
                    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, out_h, out_w)
-            np.matmul(weight_matrix[group * group_out:(group + 1) * group_out], cols, out=product)
+            gemm(weight_matrix[group * group_out:(group + 1) * group_out], cols, product)
             channel_major_to_batch(product, out[start:stop], group * group_out, 0, 0, 1, 1)
 
 
@@ -179,7 +180,7 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups):
                 for group in range(groups):
                     full_conv_cols(grad_out[start:stop], group * group_out, cols, taps_h, taps_w, phase_h, phase_w,
                                    height, width, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, kernel_h, kernel_w)
-                    np.matmul(filters[:, group * rows:(group + 1) * rows], cols, out=product)
+                    gemm(filters[:, group * rows:(group + 1) * rows], cols, product)
                     channel_major_to_batch(product, grad_in[start:stop], group * group_in,
                                            phase_h, phase_w, stride_h, stride_w)
 
@@ -204,7 +205,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups):
             batch_to_channel_major(grad_out_3d[start:stop], group * group_out, grad_cm)
             members = grad_matrix[group * group_out:(group + 1) * group_out]
             # Σ over samples and output positions of dL/dO · X_pad: the correlation as one GEMM
-            np.matmul(grad_cm, cols.T, out=members if index == 0 else partial)
+            gemm(grad_cm, cols.T, members if index == 0 else partial)
             if index > 0:
                 members += partial
 
@@ -280,7 +281,7 @@ def forward_wide(x_pad, weight, bias, out, dilation, groups):
         product = workspace.get("product", (group_out, (stop - start) * span), x_pad.dtype)
         for group in range(groups):
             shifted_planes(x_pad[start:stop], group * group_in, group_in, kernel_h, kernel_w, *dilation, cols)
-            np.matmul(weight_matrix[group * group_out:(group + 1) * group_out], cols, out=product)
+            gemm(weight_matrix[group * group_out:(group + 1) * group_out], cols, product)
             wide_to_batch(product, out[start:stop], group * group_out, width, 0)
 
 
@@ -299,7 +300,7 @@ def grad_input_wide(grad_padded, weight, grad_in, padding, dilation, groups):
         product = workspace.get("product", (group_in, (stop - start) * span), grad_padded.dtype)
         for group in range(groups):
             shifted_planes(grad_padded[start:stop], group * group_out, group_out, kernel_h, kernel_w, *dilation, cols)
-            np.matmul(rotated[:, group * rows:(group + 1) * rows], cols, out=product)
+            gemm(rotated[:, group * rows:(group + 1) * rows], cols, product)
             # crop: dX[i, j] = full[i + P_h, j + P_w]
             wide_to_batch(product, grad_in[start:stop], group * group_in, z_w, padding[0] * z_w + padding[1])
 
@@ -320,6 +321,6 @@ def grad_weight_wide(x_pad, grad_out, grad_w, dilation, groups):
             shifted_planes(x_pad[start:stop], group * group_in, group_in, kernel_h, kernel_w, *dilation, cols)
             batch_to_wide(grad_out[start:stop], group * group_out, width, grad_wide)
             members = grad_matrix[group * group_out:(group + 1) * group_out]
-            np.matmul(grad_wide, cols.T, out=members if index == 0 else partial)
+            gemm(grad_wide, cols.T, members if index == 0 else partial)
             if index > 0:
                 members += partial
