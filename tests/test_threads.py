@@ -59,3 +59,45 @@ def test_small_products_run_on_one_blas_thread_and_the_count_comes_back():
     assert get_blas_num_threads() == before
     with blas_for_product(MULTITHREADED_BLAS_MACS):
         assert get_blas_num_threads() == before
+
+
+def test_mnist_models_train_bit_identically_on_one_and_on_all_threads():
+    """Their convs take the direct kernels (each thread owns whole outputs) and their matrix products run on one
+    BLAS thread, so the thread count changes nothing; three Adam steps of both models, compared bit for bit."""
+    import os
+    import sys
+
+    import numba
+    import numpy as np
+
+    import tinygrad_cnn as tc
+    from tinygrad_cnn.nn import functional as F
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "mnist"))
+    from models import MODELS
+
+    def train(threads):
+        set_num_threads(threads)
+        states = []
+        for name in ("cnn", "lenet"):
+            tc.manual_seed(0)
+            model = MODELS[name]()
+            optimizer = tc.optim.Adam(model.parameters(), lr=1e-3)
+            rng = np.random.default_rng(0)
+            for _ in range(3):
+                loss = F.cross_entropy(model(tc.Tensor(rng.random((32, 1, 28, 28), dtype=np.float32))),
+                                       rng.integers(0, 10, 32))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            states.append(model.state_dict())
+        return states
+
+    numba_before, blas_before = get_num_threads(), get_blas_num_threads()
+    try:
+        one, every = train(1), train(numba.config.NUMBA_NUM_THREADS)
+    finally:
+        set_num_threads(blas_before or numba_before)
+        numba.set_num_threads(numba_before)
+    for state_one, state_every in zip(one, every):
+        for key in state_one:
+            np.testing.assert_array_equal(state_one[key], state_every[key], err_msg=key)
