@@ -5,7 +5,7 @@ or in /proc/self/maps, and its `*openblas_set_num_threads*` symbol is called. If
 found, only Numba's count changes and a warning says so. Nothing is changed at import: the defaults stay.
 
 Matrix products below `MULTITHREADED_BLAS_MACS` multiply-adds run on one BLAS thread (`blas_for_product`):
-after a multi-threaded product OpenBLAS's idle workers keep spinning (about 0.1 s by default) and take a core
+after a multi-threaded product OpenBLAS's idle workers keep spinning (0.1-0.3 s, measured) and take a core
 from the Numba kernels that follow. Measured on the MNIST `cnn` at batch 64, two threads: a training step took
 166 ms with the Linear products on two BLAS threads and 126 ms on one, the conv backward alone 78 vs 47 ms.
 """
