@@ -207,3 +207,27 @@ def test_the_split_gemm_equals_one_matmul_on_strided_views(columns):
         numba.set_num_threads(threads)
     np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
     assert get_blas_num_threads() == before
+
+
+FORKED_CHILD_RUNS_THE_SPLIT_GEMM = """
+import os, numba, numpy as np
+from tinygrad_cnn.ops.kernels.gemm import gemm
+numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+a, b = np.ones((4, 8)), np.ones((8, 512))
+out = np.empty((4, 512))
+gemm(a, b, out)                          # the parent's helper threads exist now
+child = os.fork()
+if child == 0:
+    gemm(a, b, out)                      # would wait forever on the parent's threads
+    os._exit(0 if (out == 8).all() else 1)
+_, status = os.waitpid(child, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_can_still_run_the_split_gemm():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", FORKED_CHILD_RUNS_THE_SPLIT_GEMM], capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.strip() == "0", result.stderr

@@ -6,6 +6,7 @@ core from the Numba kernels that come next (the column builders, the pools, the 
 about 2× slower; a Python thread that has finished simply waits. The split uses as many threads as the Numba
 kernels (`tc.set_num_threads`), so the two never compete.
 """
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -23,6 +24,15 @@ def _helpers() -> ThreadPoolExecutor:
         _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
                                    thread_name_prefix="tinygrad_cnn-gemm")
     return _pool
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child inherits the pool object but none of its threads: work sent to it would wait forever."""
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
