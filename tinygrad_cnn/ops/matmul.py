@@ -24,7 +24,8 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of the first "
                              "must equal the second-to-last axis (or only axis) of the second")
         try:
-            with blas_for_product(_macs(a, b)):
+            ctx.macs = _macs(a, b)  # each gradient is a product of the same size: its BLAS threads follow this
+            with blas_for_product(ctx.macs):
                 out = a @ b
         except ValueError:
             raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast "
@@ -42,7 +43,7 @@ class MatMul(Function):
         if a.ndim == 1:
             grad = np.expand_dims(grad, -2)
         grad_a = grad_b = None
-        with blas_for_product(_macs(a, b)):  # each gradient is a product of the forward's size
+        with blas_for_product(ctx.macs):
             if ctx.needs_input_grad[0]:
                 grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
             if ctx.needs_input_grad[1]:
