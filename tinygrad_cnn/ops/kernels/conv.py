@@ -91,18 +91,15 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
         batch, out_channels = grad_out.shape[:2]
         np.matmul(weight.reshape(out_channels, -1).T, grad_out.reshape(batch, out_channels, -1),
                   out=grad_in.reshape(batch, input_shape[1], -1))
-    elif algorithm == "gemm" and stride != (1, 1):
+    elif algorithm == "gemm":
         conv_gemm.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
     else:
         (out_h, out_w), (kernel_h, kernel_w) = grad_out.shape[2:], weight.shape[2:]
         full_pad = (dilation[0] * (kernel_h - 1), dilation[1] * (kernel_w - 1))
         shape = grad_out.shape[:2] + ((out_h - 1) * stride[0] + 1 + 2 * full_pad[0],
                                       (out_w - 1) * stride[1] + 1 + 2 * full_pad[1])
-        grad_padded = _dilate_pad(grad_out, stride, full_pad, shape, "dilated_grad")
-        if algorithm == "gemm":
-            conv_gemm.grad_input_wide(grad_padded, weight, grad_in, padding, dilation, groups)
-        else:
-            conv_direct.grad_input(grad_padded, weight, grad_in, *padding, *dilation, groups)
+        conv_direct.grad_input(_dilate_pad(grad_out, stride, full_pad, shape, "dilated_grad"), weight, grad_in,
+                               *padding, *dilation, groups)
     return grad_in
 
 

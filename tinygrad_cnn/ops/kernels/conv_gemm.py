@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from tinygrad_cnn.ops.kernels.gemm import gemm
 from tinygrad_cnn.ops.kernels.geometry import valid_range
-from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
+from tinygrad_cnn.ops.kernels.workspace import axpy_strided, copy_strided, fill, workspace
 
 CHUNK_BYTES = 16 << 20
 
@@ -56,57 +56,41 @@ def im2col(x, first_channel, channels, cols, kernel_h, kernel_w, stride_h, strid
 
 
 @njit(parallel=True, cache=True)
-def full_conv_cols(grad_out, first_channel, cols, taps_h, taps_w, phase_h, phase_w, in_h, in_w,
-                   stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, kernel_h, kernel_w):
-    """Columns of the full convolution behind dL/dX, for input positions i ≡ phase (mod S) and rotated taps r:
-    cols[(m·Th + t)·Tw + u, s·Jh·Jw + j·Jw + l] = Z[s, first_channel + m, i + P + r·D] at i = phase + j·S,
-    where Z = dL/dO dilated by S and zero-padded by D·(K−1), so Z[a] = dL/dO[(a − D·(K−1)) / S].
-
-    Only the taps whose dilated position can be non-zero for this phase are listed (see `rotated_taps`), so
-    no multiply-add is spent on the zeros that dilating by S inserts. Thread owns one (row, sample) stretch.
-    """
-    batch, channels, out_h, out_w = grad_out.shape
-    rows = cols.shape[0]
-    n_taps_h, n_taps_w = taps_h.shape[0], taps_w.shape[0]
-    count_h = (in_h - phase_h + stride_h - 1) // stride_h
-    count_w = (in_w - phase_w + stride_w - 1) // stride_w
-    positions = count_h * count_w
-    grad_flat, cols_flat = grad_out.reshape(grad_out.size), cols.reshape(cols.size)
-    for task in prange(rows * batch):
-        row, s = task // batch, task % batch
-        m = row // (n_taps_h * n_taps_w)
-        rh, rw = taps_h[(row // n_taps_w) % n_taps_h], taps_w[row % n_taps_w]
-        start = (row * batch + s) * positions
-        # a − D·(K−1) = o·S exactly (the taps were chosen so), so o = (i + P + r·D − D·(K−1)) / S
-        ow_first = (phase_w + pad_w + rw * dil_w - dil_w * (kernel_w - 1)) // stride_w
-        l_lo, l_hi = valid_range(ow_first, 1, count_w, out_w)
-        plane = (s * channels + first_channel + m) * out_h * out_w
-        for j in range(count_h):
-            oh = (phase_h + j * stride_h + pad_h + rh * dil_h - dil_h * (kernel_h - 1)) // stride_h
-            line = start + j * count_w
-            if oh < 0 or oh >= out_h:
-                fill(cols_flat, line, count_w, 0)
-                continue
-            fill(cols_flat, line, l_lo, 0)
-            copy_strided(cols_flat, line + l_lo, 1, grad_flat, plane + oh * out_w + ow_first + l_lo, 1, l_hi - l_lo)
-            fill(cols_flat, line + l_hi, count_w - l_hi, 0)
+def col2im(cols, out, first_channel, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+           out_h, out_w):
+    """The adjoint of `im2col`: out[s, first_channel + c, oh·S + kh·D − P, ow·S + kw·D − P] = the sum of
+    cols[(c·KH + kh)·KW + kw, s·OH·OW + oh·OW + ow] over the (kh, kw, oh, ow) that land there, zero where none
+    does. Thread owns one plane out[s, first_channel + c]."""
+    batch, in_channels, height, width = out.shape
+    channels, positions = cols.shape[0] // (kernel_h * kernel_w), out_h * out_w
+    cols_flat, out_flat = cols.reshape(cols.size), out.reshape(out.size)
+    one = out.dtype.type(1)
+    for task in prange(channels * batch):
+        c, s = task // batch, task % batch
+        plane = (s * in_channels + first_channel + c) * height * width
+        fill(out_flat, plane, height * width, 0)
+        for kh in range(kernel_h):
+            oh_lo, oh_hi = valid_range(kh * dil_h - pad_h, stride_h, out_h, height)
+            for kw in range(kernel_w):
+                offset_w = kw * dil_w - pad_w
+                ow_lo, ow_hi = valid_range(offset_w, stride_w, out_w, width)
+                start = (((c * kernel_h + kh) * kernel_w + kw) * batch + s) * positions
+                for oh in range(oh_lo, oh_hi):
+                    axpy_strided(out_flat, plane + (oh * stride_h + kh * dil_h - pad_h) * width + ow_lo * stride_w
+                                 + offset_w, stride_w, cols_flat, start + oh * out_w + ow_lo, 1, ow_hi - ow_lo, one)
 
 
 @njit(parallel=True, cache=True)
-def channel_major_to_batch(matrix, out, first_channel, phase_h, phase_w, stride_h, stride_w):
-    """out[s, first_channel + c, phase_h + j·S, phase_w + l·S] = matrix[c, s·Jh·Jw + j·Jw + l].
-    Thread owns out[s]."""
+def channel_major_to_batch(matrix, out, first_channel):
+    """out[s, first_channel + c, p] = matrix[c, s·P + p] for P positions per plane (the inverse of
+    `batch_to_channel_major`). Thread owns out[s]."""
     batch, channels, height, width = out.shape
-    count_h = (height - phase_h + stride_h - 1) // stride_h
-    count_w = (width - phase_w + stride_w - 1) // stride_w
-    positions = count_h * count_w
+    positions = height * width
     matrix_flat, out_flat = matrix.reshape(matrix.size), out.reshape(out.size)
     for s in prange(batch):
         for c in range(matrix.shape[0]):
-            plane = (s * channels + first_channel + c) * height * width
-            for j in range(count_h):
-                copy_strided(out_flat, plane + (phase_h + j * stride_h) * width + phase_w, stride_w,
-                             matrix_flat, (c * batch + s) * positions + j * count_w, 1, count_w)
+            copy_strided(out_flat, (s * channels + first_channel + c) * positions, 1,
+                         matrix_flat, (c * batch + s) * positions, 1, positions)
 
 
 @njit(parallel=True, cache=True)
@@ -119,13 +103,6 @@ def batch_to_channel_major(array, first_channel, matrix):
         c, s = task // batch, task % batch
         copy_strided(matrix_flat, task * positions, 1, array_flat, (s * channels + first_channel + c) * positions, 1,
                      positions)
-
-
-def rotated_taps(kernel: int, stride: int, padding: int, dilation: int, phase: int) -> np.ndarray:
-    """Rotated taps r (r = K−1−k) whose dilated position can be non-zero for input positions ≡ phase (mod S):
-    those with (phase + P + r·D − D·(K−1)) divisible by S."""
-    return np.array([r for r in range(kernel)
-                     if (phase + padding + r * dilation - dilation * (kernel - 1)) % stride == 0], np.int64)
 
 
 def forward(x, weight, bias, out, stride, padding, dilation, groups):
@@ -146,43 +123,33 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups):
             im2col(x[start:stop], group * group_in, group_in, cols, kernel_h, kernel_w,
                    stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, out_h, out_w)
             gemm(weight_matrix[group * group_out:(group + 1) * group_out], cols, product)
-            channel_major_to_batch(product, out[start:stop], group * group_out, 0, 0, 1, 1)
+            channel_major_to_batch(product, out[start:stop], group * group_out)
 
 
 def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups):
     """dL/dX = full convolution of dL/dO (zero-padded by D·(K−1), dilated by S) with the 180°-rotated filter,
     cropped by the forward padding, written into `grad_in`.
 
-    Input positions are split by phase (i mod S); for each phase, the rotated taps that meet non-zero entries
-    of the dilated dL/dO form a smaller full convolution, done as rotated-filter matrix @ full_conv_cols.
+    Evaluated tap by tap. With Z the padded, dilated dL/dO and r = K−1−k, dX[i] = Σ_r W[K−1−r]·Z[i + P + r·D]
+    = Σ_k W[k]·dL/dO[o] over the taps k and outputs o with o·S + k·D − P = i (Z is zero elsewhere): the
+    channel sums Wᵀ @ dL/dO of all taps are one GEMM, and `col2im` adds each tap's plane into dX at its
+    shift. No multiply-add meets the zeros that padding and dilating insert.
     """
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = stride, padding, dilation
-    batch, _, height, width = grad_in.shape
+    batch = grad_in.shape[0]
     out_channels, group_in, kernel_h, kernel_w = weight.shape
-    group_out = out_channels // groups
-    rotated = weight[:, :, ::-1, ::-1]  # the filter rotated by 180°
-    for phase_h in range(min(stride_h, height)):
-        taps_h = rotated_taps(kernel_h, stride_h, pad_h, dil_h, phase_h)
-        for phase_w in range(min(stride_w, width)):
-            taps_w = rotated_taps(kernel_w, stride_w, pad_w, dil_w, phase_w)
-            if len(taps_h) == 0 or len(taps_w) == 0:
-                grad_in[:, :, phase_h::stride_h, phase_w::stride_w] = 0  # no tap reaches these positions
-                continue
-            rows = group_out * len(taps_h) * len(taps_w)
-            positions = len(range(phase_h, height, stride_h)) * len(range(phase_w, width, stride_w))
-            # rotated filter as a (C_in/groups) × (M·Th·Tw) matrix, columns in the order of the cols' rows
-            filters = np.ascontiguousarray(rotated[:, :, taps_h][:, :, :, taps_w].transpose(1, 0, 2, 3)).reshape(
-                group_in, out_channels * len(taps_h) * len(taps_w))
-            chunks = _chunks(batch, rows * positions * grad_out.itemsize)
-            for start, stop in chunks:
-                cols = workspace.get("columns", (rows, (stop - start) * positions), grad_out.dtype)
-                product = workspace.get("product", (group_in, (stop - start) * positions), grad_out.dtype)
-                for group in range(groups):
-                    full_conv_cols(grad_out[start:stop], group * group_out, cols, taps_h, taps_w, phase_h, phase_w,
-                                   height, width, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, kernel_h, kernel_w)
-                    gemm(filters[:, group * rows:(group + 1) * rows], cols, product)
-                    channel_major_to_batch(product, grad_in[start:stop], group * group_in,
-                                           phase_h, phase_w, stride_h, stride_w)
+    group_out, (out_h, out_w) = out_channels // groups, grad_out.shape[2:]
+    rows, positions = group_in * kernel_h * kernel_w, out_h * out_w
+    weight_t = np.ascontiguousarray(weight.reshape(groups, group_out, rows).transpose(0, 2, 1))  # Wᵀ per group
+    grad_out_3d = grad_out.reshape(batch, out_channels, positions)
+    for start, stop in _chunks(batch, rows * positions * grad_out.itemsize):
+        grad_cm = workspace.get("grad_channel_major", (group_out, (stop - start) * positions), grad_out.dtype)
+        cols = workspace.get("columns", (rows, (stop - start) * positions), grad_out.dtype)
+        for group in range(groups):
+            batch_to_channel_major(grad_out_3d[start:stop], group * group_out, grad_cm)
+            gemm(weight_t[group], grad_cm, cols)
+            col2im(cols, grad_in[start:stop], group * group_in, kernel_h, kernel_w, stride_h, stride_w,
+                   pad_h, pad_w, dil_h, dil_w, out_h, out_w)
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups):
@@ -283,26 +250,6 @@ def forward_wide(x_pad, weight, bias, out, dilation, groups):
             shifted_planes(x_pad[start:stop], group * group_in, group_in, kernel_h, kernel_w, *dilation, cols)
             gemm(weight_matrix[group * group_out:(group + 1) * group_out], cols, product)
             wide_to_batch(product, out[start:stop], group * group_out, width, 0)
-
-
-def grad_input_wide(grad_padded, weight, grad_in, padding, dilation, groups):
-    """Stride-1 dL/dX = full convolution of dL/dO zero-padded by D·(K−1) (`grad_padded`) with the 180°-rotated
-    filter, cropped by the forward padding: rotated-filter matrix @ shifted planes of the padded gradient."""
-    batch, _, z_h, z_w = grad_padded.shape
-    out_channels, group_in, kernel_h, kernel_w = weight.shape
-    group_out = out_channels // groups
-    # rotated filter as a (C_in/groups) × (M·KH·KW) matrix, columns in the order of shifted_planes' rows
-    rotated = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(group_in, -1)
-    rows, span = group_out * kernel_h * kernel_w, _span(z_h, z_w, kernel_h, kernel_w, *dilation)
-    chunks = _chunks(batch, rows * span * grad_padded.itemsize)
-    for start, stop in chunks:
-        cols = workspace.get("columns", (rows, (stop - start) * span), grad_padded.dtype)
-        product = workspace.get("product", (group_in, (stop - start) * span), grad_padded.dtype)
-        for group in range(groups):
-            shifted_planes(grad_padded[start:stop], group * group_out, group_out, kernel_h, kernel_w, *dilation, cols)
-            gemm(rotated[:, group * rows:(group + 1) * rows], cols, product)
-            # crop: dX[i, j] = full[i + P_h, j + P_w]
-            wide_to_batch(product, grad_in[start:stop], group * group_in, z_w, padding[0] * z_w + padding[1])
 
 
 def grad_weight_wide(x_pad, grad_out, grad_w, dilation, groups):
