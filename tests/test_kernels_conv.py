@@ -209,6 +209,25 @@ def test_the_split_gemm_equals_one_matmul_on_strided_views(columns):
     assert get_blas_num_threads() == before
 
 
+@pytest.mark.parametrize("stack", [1, 2, 5])
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_stacked_gemm_equals_matmul(stack, shared):
+    """gemm_stack splits a stack of products over threads: a @ b[s] (shared a) or a[s] @ b[s], as matmul."""
+    import numba
+    from tinygrad_cnn.ops.kernels.gemm import gemm_stack
+    rng = np.random.default_rng(stack)
+    a = rng.standard_normal((6, 30)) if shared else rng.standard_normal((stack, 6, 30))
+    b = rng.standard_normal((stack, 40, 30)).transpose(0, 2, 1)    # strided, as the pointwise weight gradient
+    out = np.zeros((stack, 6, 40))
+    threads = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    try:
+        gemm_stack(a, b, out)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+
+
 FORKED_CHILD_RUNS_THE_SPLIT_GEMM = """
 import os, numba, numpy as np
 from tinygrad_cnn.ops.kernels.gemm import gemm

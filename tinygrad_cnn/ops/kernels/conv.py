@@ -16,6 +16,7 @@ Two implementations of each: `conv_direct` (loops, `prange` over the slice a thr
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import conv_direct, conv_gemm
+from tinygrad_cnn.ops.kernels.gemm import gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 from tinygrad_cnn.ops.kernels.workspace import workspace
 
@@ -66,8 +67,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = algorithm or choose_algorithm(weight.shape, stride, padding, groups, "forward")
     if algorithm == "pointwise":
-        np.matmul(weight.reshape(out_channels, -1), x.reshape(batch, -1, out_h * out_w),
-                  out=out.reshape(batch, out_channels, -1))
+        gemm_stack(weight.reshape(out_channels, -1), x.reshape(batch, -1, out_h * out_w),
+                   out.reshape(batch, out_channels, -1))
         if bias is not None:
             out += bias[:, None, None]
     elif algorithm == "gemm" and stride != (1, 1):
@@ -89,8 +90,8 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     algorithm = algorithm or choose_algorithm(weight.shape, stride, padding, groups, "grad_input")
     if algorithm == "pointwise":  # dX[n] = Wᵀ @ dO[n]: the 1×1 full convolution
         batch, out_channels = grad_out.shape[:2]
-        np.matmul(weight.reshape(out_channels, -1).T, grad_out.reshape(batch, out_channels, -1),
-                  out=grad_in.reshape(batch, input_shape[1], -1))
+        gemm_stack(weight.reshape(out_channels, -1).T, grad_out.reshape(batch, out_channels, -1),
+                   grad_in.reshape(batch, input_shape[1], -1))
     elif algorithm == "gemm":
         conv_gemm.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
     else:
@@ -110,7 +111,8 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     if algorithm == "pointwise":  # dW = Σ_n dO[n] @ X[n]ᵀ: the 1×1 correlation
         batch, out_channels = grad_out.shape[:2]
         x_rows = x.reshape(batch, x.shape[1], -1)
-        products = np.matmul(grad_out.reshape(batch, out_channels, -1), x_rows.transpose(0, 2, 1))
+        products = workspace.get("product", (batch, out_channels, x.shape[1]), x.dtype)
+        gemm_stack(grad_out.reshape(batch, out_channels, -1), x_rows.transpose(0, 2, 1), products)
         np.sum(products, axis=0, out=grad_w.reshape(out_channels, -1))
     elif algorithm == "gemm" and stride != (1, 1):
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)

@@ -1,5 +1,5 @@
-"""out = a @ b for the conv GEMMs, split into column blocks that Python threads run at once, each on one BLAS
-thread (NumPy's matmul releases the GIL).
+"""The conv GEMMs, split into blocks (of columns, or of a stack's matrices) that Python threads run at once,
+each on one BLAS thread (NumPy's matmul releases the GIL).
 
 Why not BLAS's own threads: after a multi-threaded GEMM, OpenBLAS's idle workers spin for 0.1-0.3 s and take a
 core from the Numba kernels that come next (the column builders, the pools, the next layer), which then run
@@ -35,14 +35,25 @@ def _forget_pool_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
-def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out[...] = a @ b for 2-D arrays (`b` and `out` may be strided views), over get_num_threads() threads."""
-    columns = out.shape[1]
-    blocks = max(1, min(numba.get_num_threads(), columns // MIN_COLUMNS_PER_BLOCK))
-    edges = np.linspace(0, columns, blocks + 1).astype(int)
+def _split(count: int, min_per_block: int, run) -> None:
+    """run(lo, hi) over contiguous blocks of range(count), one per thread (the caller runs the first), with
+    one BLAS thread each."""
+    blocks = max(1, min(numba.get_num_threads(), count // min_per_block))
+    edges = np.linspace(0, count, blocks + 1).astype(int)
     with one_blas_thread():
-        pending = [_helpers().submit(np.matmul, a, b[:, lo:hi], out=out[:, lo:hi])
-                   for lo, hi in zip(edges[1:-1], edges[2:])]
-        np.matmul(a, b[:, :edges[1]], out=out[:, :edges[1]])
+        pending = [_helpers().submit(run, lo, hi) for lo, hi in zip(edges[1:-1], edges[2:])]
+        run(0, edges[1])
         for block in pending:
             block.result()
+
+
+def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out[...] = a @ b for 2-D arrays (`b` and `out` may be strided views), split into column blocks."""
+    _split(out.shape[1], MIN_COLUMNS_PER_BLOCK, lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]))
+
+
+def gemm_stack(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out[s] = a @ b[s] (a 2-D) or a[s] @ b[s] (a 3-D) for stacks of matrices, split into blocks of s."""
+    def run(lo, hi):
+        np.matmul(a if a.ndim == 2 else a[lo:hi], b[lo:hi], out=out[lo:hi])
+    _split(out.shape[0], 1, run)
