@@ -84,6 +84,7 @@ def conv_calls(shape, use_kernels, rng):
         import tinygrad_cnn as tc
         from tinygrad_cnn.ops.conv import conv2d
         tx, tw, tb = (tc.Tensor(a, requires_grad=True) for a in (x, weight, bias))
+        tgrad = tc.Tensor(grad)  # made once, as PyTorch's below
 
         def ours_forward():
             with tc.no_grad():
@@ -91,7 +92,7 @@ def conv_calls(shape, use_kernels, rng):
 
         def ours_both():
             tx.grad = tw.grad = tb.grad = None
-            conv2d(tx, tw, tb, stride, padding).backward(tc.Tensor(grad))
+            conv2d(tx, tw, tb, stride, padding).backward(tgrad)
     calls = [ours_forward, ours_both]
     if torch is not None:
         px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
@@ -124,7 +125,7 @@ def pool_calls(use_kernels, rng):
     else:
         import tinygrad_cnn as tc
         from tinygrad_cnn.ops.pool import max_pool2d
-        tx = tc.Tensor(x, requires_grad=True)
+        tx, tgrad = tc.Tensor(x, requires_grad=True), tc.Tensor(grad)
 
         def ours_forward():
             with tc.no_grad():
@@ -132,7 +133,7 @@ def pool_calls(use_kernels, rng):
 
         def ours_both():
             tx.grad = None
-            max_pool2d(tx, 2).backward(tc.Tensor(grad))
+            max_pool2d(tx, 2).backward(tgrad)
     calls = [ours_forward, ours_both]
     if torch is not None:
         px, pg = torch.tensor(x, requires_grad=True), torch.tensor(grad)
