@@ -286,3 +286,55 @@ def test_saved_tensors_after_release_raise():
     Keep.apply(Tensor([1.0], requires_grad=True)).backward(np.array([-0.7]))
     with pytest.raises(RuntimeError, match="Keep.*released"):
         captured["ctx"].saved_tensors
+
+
+class _FreshGradient(tc.Function):
+    """y = 2x whose backward returns a new array and notes its id (not the array: that would be a reference)."""
+    returned_ids = []
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        fresh = 2 * grad
+        _FreshGradient.returned_ids.append(id(fresh))
+        return fresh
+
+
+class _KeptGradient(tc.Function):
+    """y = 2x whose backward also keeps the gradient it returns, in ctx."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.kept = 2 * grad
+        return ctx.kept
+
+
+def test_a_leaf_keeps_a_fresh_gradient_without_copying_it():
+    x = Tensor(np.arange(4.0), requires_grad=True)
+    _FreshGradient.apply(x).backward(np.array([1.0, -2.0, 3.0, 0.5]))
+    assert id(x.grad.data) == _FreshGradient.returned_ids[-1]
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, -4.0, 6.0, 1.0])
+
+
+def test_a_gradient_someone_else_holds_is_copied_into_the_leaf():
+    upstream = np.array([1.0, -2.0, 3.0])
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    (a + b).backward(upstream)                        # Add passes the upstream array on, to both leaves
+    c = Tensor(np.ones(3), requires_grad=True)
+    _KeptGradient.apply(c).backward(upstream)         # the backward keeps what it returns
+    d = Tensor(np.ones((2, 3)), requires_grad=True)
+    d[0].backward(upstream)                           # a view of a fresh array
+    for leaf in (a, b, c, d):
+        leaf.grad.data *= 10                          # in place, as a clipping optimizer would
+    np.testing.assert_array_equal(upstream, [1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [10.0, -20.0, 30.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [10.0, -20.0, 30.0])
+    np.testing.assert_array_equal(c.grad.numpy(), [20.0, -40.0, 60.0])
+    np.testing.assert_array_equal(d.grad.numpy(), [[10.0, -20.0, 30.0], [0.0, 0.0, 0.0]])

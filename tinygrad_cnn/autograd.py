@@ -7,6 +7,7 @@ when grad mode is on and an input requires grad, records a node that `backward` 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 
 import numpy as np
@@ -219,6 +220,21 @@ def _check_gradient(node, index, grad):
     return grad
 
 
+def _reference_count(array) -> int:
+    """References to `array` as seen from a function its caller passed a local variable to."""
+    return sys.getrefcount(array)
+
+
+def _sole_reference_count() -> int:
+    """What `_reference_count` reports for an array held by nothing but one local variable of its caller
+    (measured, not assumed: interpreters differ in the references they count)."""
+    probe = np.empty(0)
+    return _reference_count(probe)
+
+
+_SOLE_REFERENCE = _sole_reference_count()
+
+
 def run_backward(root, grad, retain_graph=False):
     """Walk the graph behind `root` in reverse topological order and accumulate leaf gradients."""
     node = root._node
@@ -245,12 +261,18 @@ def run_backward(root, grad, retain_graph=False):
                 f"{len(node.inputs)} forward arguments")
         if _anomaly_hook is not None:
             _anomaly_hook.on_backward(node, input_grads)
-        for index, (tensor, g) in enumerate(zip(node.inputs, input_grads)):
+        input_grads = list(input_grads)
+        for index, tensor in enumerate(node.inputs):
+            g, input_grads[index] = input_grads[index], None  # so `g` is this loop's only reference
             if tensor is None or g is None or not tensor.requires_grad:
                 continue
             g = _check_gradient(node, index, np.asarray(g))
             if tensor._node is None:
-                tensor._accumulate_grad(g)
+                # a leaf keeps its first gradient without a copy (as PyTorch does) when nothing else refers to
+                # it; one returned twice, kept in ctx, passed through from the incoming gradient or viewed
+                # elsewhere has more references and is copied
+                owned = g.base is None and g.flags.writeable and _reference_count(g) <= _SOLE_REFERENCE
+                tensor._accumulate_grad(g, owned)
             else:
                 key = (id(tensor._node), tensor._output_index)
                 pending[key] = g if key not in pending else pending[key] + g

@@ -186,9 +186,11 @@ class Tensor:
         else:
             autograd.run_backward(self, grad, retain_graph)
 
-    def _accumulate_grad(self, grad: np.ndarray) -> None:
+    def _accumulate_grad(self, grad: np.ndarray, owned: bool = False) -> None:
+        """Add `grad` into .grad; the first one is copied (later sums go in place) unless `owned` says nobody
+        else holds it."""
         if self.grad is None:
-            self.grad = Tensor._wrap(np.array(grad, dtype=self.dtype))  # own copy: later sums go in place
+            self.grad = Tensor._wrap(grad if owned else np.array(grad, dtype=self.dtype))
         else:
             self.grad.data += grad
 
