@@ -73,14 +73,13 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
             out += bias[:, None, None]
     elif algorithm == "gemm" and stride != (1, 1):
         conv_gemm.forward(x, weight, bias, out, stride, padding, dilation, groups)
-    else:
+    elif algorithm == "gemm":
         x_pad = _dilate_pad(x, (1, 1), padding, x.shape[:2] + (height + 2 * padding[0], width + 2 * padding[1]),
                             "padded_input")
-        if algorithm == "gemm":
-            conv_gemm.forward_wide(x_pad, weight, bias, out, dilation, groups)
-        else:
-            conv_direct.forward(x_pad, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
-                                *stride, *dilation, groups)
+        conv_gemm.forward_wide(x_pad, weight, bias, out, dilation, groups)
+    else:
+        conv_direct.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
+                            *stride, *padding, *dilation, groups)
     return out
 
 
@@ -95,12 +94,7 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     elif algorithm == "gemm":
         conv_gemm.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
     else:
-        (out_h, out_w), (kernel_h, kernel_w) = grad_out.shape[2:], weight.shape[2:]
-        full_pad = (dilation[0] * (kernel_h - 1), dilation[1] * (kernel_w - 1))
-        shape = grad_out.shape[:2] + ((out_h - 1) * stride[0] + 1 + 2 * full_pad[0],
-                                      (out_w - 1) * stride[1] + 1 + 2 * full_pad[1])
-        conv_direct.grad_input(_dilate_pad(grad_out, stride, full_pad, shape, "dilated_grad"), weight, grad_in,
-                               *padding, *dilation, groups)
+        conv_direct.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation, groups)
     return grad_in
 
 
@@ -117,15 +111,13 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     elif algorithm == "gemm" and stride != (1, 1):
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     else:
-        (batch, channels, height, width), (out_h, out_w) = x.shape, grad_out.shape[2:]
+        batch, channels, height, width = x.shape
         x_pad = _dilate_pad(x, (1, 1), padding, (batch, channels, height + 2 * padding[0], width + 2 * padding[1]),
                             "padded_input")
         if algorithm == "gemm":
             conv_gemm.grad_weight_wide(x_pad, grad_out, grad_w, dilation, groups)
         else:
-            shape = grad_out.shape[:2] + ((out_h - 1) * stride[0] + 1, x_pad.shape[3])
-            conv_direct.grad_weight(x_pad, _dilate_pad(grad_out, stride, (0, 0), shape, "dilated_grad"), grad_w,
-                                    *dilation, groups)
+            conv_direct.grad_weight(x_pad, grad_out, grad_w, *stride, *dilation, groups)
     return grad_w
 
 

@@ -14,6 +14,18 @@ from tinygrad_cnn.ops.kernels.workspace import (accumulate_taps, accumulate_taps
                                                  correlate_taps_2rows, fill, sum_range)
 
 
+@njit(cache=True)
+def dilate_pad_sample(x_flat, start, channels, height, width, stride_h, stride_w, pad_h, pad_w, out_h, out_w, out_flat,
+                      out_start):
+    """One sample: out[c, pad_h + i·S_h, pad_w + j·S_w] = x[c, i, j] and zero elsewhere, for the `channels` planes
+    of height × width starting at x_flat[start] and of out_h × out_w starting at out_flat[out_start]."""
+    fill(out_flat, out_start, channels * out_h * out_w, 0)
+    for c in range(channels):
+        for i in range(height):
+            copy_strided(out_flat, out_start + (c * out_h + pad_h + i * stride_h) * out_w + pad_w, stride_w,
+                         x_flat, start + (c * height + i) * width, 1, width)
+
+
 @njit(parallel=True, cache=True)
 def dilate_pad(x, stride_h, stride_w, pad_h, pad_w, out):
     """out[n, c, pad_h + i·S_h, pad_w + j·S_w] = x[n, c, i, j], zero elsewhere. Thread owns out[n]."""
@@ -21,11 +33,8 @@ def dilate_pad(x, stride_h, stride_w, pad_h, pad_w, out):
     out_h, out_w = out.shape[2], out.shape[3]
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     for n in prange(batch):
-        fill(out_flat, n * channels * out_h * out_w, channels * out_h * out_w, 0)
-        for c in range(channels):
-            for i in range(height):
-                copy_strided(out_flat, ((n * channels + c) * out_h + pad_h + i * stride_h) * out_w + pad_w, stride_w,
-                             x_flat, ((n * channels + c) * height + i) * width, 1, width)
+        dilate_pad_sample(x_flat, n * channels * height * width, channels, height, width, stride_h, stride_w,
+                          pad_h, pad_w, out_h, out_w, out_flat, n * channels * out_h * out_w)
 
 
 @njit(cache=True)
@@ -42,10 +51,11 @@ def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
 
 
 @njit(parallel=True, cache=True)
-def forward(x_pad, weight, bias, out, stride_h, stride_w, dil_h, dil_w, groups):
-    """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], from the padded
-    input. Thread owns O[n]."""
-    batch, channels, height, width = x_pad.shape  # padded sizes
+def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
+    zero-padded by P (each thread pads its own sample into a buffer of its own). Thread owns O[n]."""
+    batch, channels, in_h, in_w = x.shape
+    height, width = in_h + 2 * pad_h, in_w + 2 * pad_w  # padded sizes
     out_channels, group_in, kernel_h, kernel_w = weight.shape
     out_h, out_w = out.shape[2], out.shape[3]
     group_out = out_channels // groups
@@ -53,20 +63,26 @@ def forward(x_pad, weight, bias, out, stride_h, stride_w, dil_h, dil_w, groups):
     offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
     weights = np.zeros((out_channels, offsets.shape[0]), weight.dtype)  # W[m] in tap order, zero-padded
     weights[:, :group_in * kernel_h * kernel_w] = weight.reshape(out_channels, -1)
-    x_flat, out_flat = x_pad.reshape(x_pad.size), out.reshape(out.size)
+    x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
+    padded = pad_h > 0 or pad_w > 0
     for n in prange(batch):
+        src, sample = x_flat, n * channels * height * width
+        if padded:
+            src, sample = np.empty(channels * height * width, x.dtype), 0
+            dilate_pad_sample(x_flat, n * channels * in_h * in_w, channels, in_h, in_w, 1, 1, pad_h, pad_w,
+                              height, width, src, 0)
         wide = np.empty(4 * span, out.dtype)  # four output channels at a time when they share a group
         for first in range(0, out_channels, 4):
             rows = min(4, out_channels - first)
             for r in range(rows):
                 fill(wide, r * span, span, bias[first + r])
-            plane = (n * channels + (first // group_out) * group_in) * height * width
             if rows == 4 and first // group_out == (first + 3) // group_out:
-                accumulate_taps_4rows(wide, span, x_flat, plane, offsets, weights, first)
+                accumulate_taps_4rows(wide, span, src, sample + (first // group_out) * group_in * height * width,
+                                      offsets, weights, first)
             else:
                 for r in range(rows):
-                    accumulate_taps(wide[r * span:], span, x_flat,
-                                    (n * channels + ((first + r) // group_out) * group_in) * height * width,
+                    accumulate_taps(wide[r * span:], span, src,
+                                    sample + ((first + r) // group_out) * group_in * height * width,
                                     offsets, weights[first + r])
             for r in range(rows):
                 for oh in range(out_h):
@@ -75,16 +91,19 @@ def forward(x_pad, weight, bias, out, stride_h, stride_w, dil_h, dil_w, groups):
 
 
 @njit(parallel=True, cache=True)
-def grad_input(grad_padded, weight, grad_in, pad_h, pad_w, dil_h, dil_w, groups):
+def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """dL/dX = full convolution of Z with the 180°-rotated filter, cropped by the forward padding P, where
-    Z = dL/dO dilated by S and zero-padded by D·(K−1) (made by `dilate_pad`). Thread owns dX[n].
+    Z = dL/dO dilated by S and zero-padded by D·(K−1) (each thread makes Z for its own sample, in a buffer of its
+    own). Thread owns dX[n].
 
     With r = K−1−k the rotated tap, full[u] = Σ_r W[K−1−r] · Z[u + r·D] and dX[i] = full[i + P]; input rows
     past the last window (when S does not divide evenly) receive no gradient.
     """
     batch, channels, height, width = grad_in.shape
     out_channels, group_in, kernel_h, kernel_w = weight.shape
-    z_h, z_w = grad_padded.shape[2], grad_padded.shape[3]
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    z_h = (out_h - 1) * stride_h + 1 + 2 * dil_h * (kernel_h - 1)
+    z_w = (out_w - 1) * stride_w + 1 + 2 * dil_w * (kernel_w - 1)
     full_h, full_w = z_h - dil_h * (kernel_h - 1), z_w - dil_w * (kernel_w - 1)
     span = (full_h - 1) * z_w + full_w
     group_out = out_channels // groups
@@ -97,19 +116,22 @@ def grad_input(grad_padded, weight, grad_in, pad_h, pad_w, dil_h, dil_w, groups)
                 for rw in range(kernel_w):
                     rotated[c, (m * kernel_h + rh) * kernel_w + rw] = \
                         weight[group * group_out + m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw]
-    z_flat, grad_in_flat = grad_padded.reshape(grad_padded.size), grad_in.reshape(grad_in.size)
+    grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
     for n in prange(batch):
+        z_flat = np.empty(out_channels * z_h * z_w, grad_in.dtype)
+        dilate_pad_sample(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, stride_h, stride_w,
+                          dil_h * (kernel_h - 1), dil_w * (kernel_w - 1), z_h, z_w, z_flat, 0)
         full = np.empty(4 * span, grad_in.dtype)  # four input channels at a time when they share a group
         for first in range(0, channels, 4):
             rows = min(4, channels - first)
             fill(full, 0, rows * span, 0)
             if rows == 4 and first // group_in == (first + 3) // group_in:
-                accumulate_taps_4rows(full, span, z_flat, (n * out_channels + (first // group_in) * group_out) * z_h * z_w,
+                accumulate_taps_4rows(full, span, z_flat, (first // group_in) * group_out * z_h * z_w,
                                       offsets, rotated, first)
             else:
                 for r in range(rows):
                     accumulate_taps(full[r * span:], span, z_flat,
-                                    (n * out_channels + ((first + r) // group_in) * group_out) * z_h * z_w,
+                                    ((first + r) // group_in) * group_out * z_h * z_w,
                                     offsets, rotated[first + r])
             for r in range(rows):
                 in_plane = (n * channels + first + r) * height * width
@@ -124,32 +146,35 @@ def grad_input(grad_padded, weight, grad_in, pad_h, pad_w, dil_h, dil_w, groups)
 
 
 @njit(parallel=True, cache=True)
-def grad_weight(x_pad, grad_dilated, grad_w, dil_h, dil_w, groups):
+def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups):
     """dL/dW[m, c, kh, kw] = Σ_n,a,b X_pad[n, c, a + kh·D, b + kw·D] · G[n, m, a, b]: the padded input correlated
-    with G = dL/dO dilated by S (made by `dilate_pad`, zero-padded on the right to the input's pitch).
-    Thread owns dW[m] for a pair of m."""
+    with G = dL/dO dilated by S, laid out on the input's row pitch (zero on the right). Thread owns dW[m] for a
+    pair of m, and builds their G one sample at a time in a buffer of its own."""
     batch, channels, height, width = x_pad.shape
     out_channels, group_in, kernel_h, kernel_w = grad_w.shape
-    g_h, g_w = grad_dilated.shape[2], grad_dilated.shape[3]  # g_w == width
+    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    g_h = (out_h - 1) * stride_h + 1
     group_out = out_channels // groups
     offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
     # G is zero past the last window of the last tap, so the sums stop where that tap would leave the plane
-    count = min(g_h * g_w, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
-    x_flat, g_flat = x_pad.reshape(x_pad.size), grad_dilated.reshape(grad_dilated.size)
+    count = min(g_h * width, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
+    x_flat, grad_flat = x_pad.reshape(x_pad.size), grad_out.reshape(grad_out.size)
     taps = group_in * kernel_h * kernel_w
     for pair in prange((out_channels + 1) // 2):  # two output channels at a time when they share a group
         first = 2 * pair
         rows = min(2, out_channels - first)
         totals = np.zeros((2, offsets.shape[0]), grad_w.dtype)
+        g = np.empty(2 * g_h * width, grad_w.dtype)
         for n in range(batch):
-            plane = (n * channels + (first // group_out) * group_in) * height * width
+            dilate_pad_sample(grad_flat, (n * out_channels + first) * out_h * out_w, rows, out_h, out_w,
+                              stride_h, stride_w, 0, 0, g_h, width, g, 0)
             if rows == 2 and first // group_out == (first + 1) // group_out:
-                correlate_taps_2rows(totals, x_flat, plane, offsets, g_flat, (n * out_channels + first) * g_h * g_w,
-                                     (n * out_channels + first + 1) * g_h * g_w, count)
+                correlate_taps_2rows(totals, x_flat, (n * channels + (first // group_out) * group_in) * height * width,
+                                     offsets, g, 0, g_h * width, count)
             else:
                 for r in range(rows):
                     correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
-                                   * height * width, offsets, g_flat, (n * out_channels + first + r) * g_h * g_w, count)
+                                   * height * width, offsets, g, r * g_h * width, count)
         for r in range(rows):
             grad_w[first + r] = totals[r, :taps].reshape(group_in, kernel_h, kernel_w)
 
