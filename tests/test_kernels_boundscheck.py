@@ -56,7 +56,7 @@ def test_deliberate_out_of_bounds_accesses_raise_in_the_checked_build(checked_ca
     result = run_checked("""
         import numpy as np
         from numba import njit, prange
-        from tinygrad_cnn.ops.kernels import conv_direct
+        from tinygrad_cnn.ops.kernels.padding import pad_split
         from tinygrad_cnn.ops.kernels.workspace import copy_strided
 
         @njit
@@ -72,7 +72,7 @@ def test_deliberate_out_of_bounds_accesses_raise_in_the_checked_build(checked_ca
             "serial read": lambda: read(np.zeros(3), 3),
             "prange write": lambda: write_past_the_end_in_the_last_iteration(np.zeros(1000)),
             "copy_strided": lambda: copy_strided(np.zeros(100), 0, 1, np.zeros(3), 0, 1, 4),
-            "dilate_pad": lambda: conv_direct.dilate_pad(np.ones((2, 1, 3, 3)), 2, 2, 1, 1, np.zeros((2, 1, 5, 5))),
+            "pad_split": lambda: pad_split(np.ones((2, 1, 3, 3)), 2, 2, 1, 1, np.zeros((2, 3, 3, 3))),
         }
         for name, call in cases.items():
             try:
@@ -83,7 +83,7 @@ def test_deliberate_out_of_bounds_accesses_raise_in_the_checked_build(checked_ca
                 print(name, "caught" if index_error else f"wrong error {error!r}")
         """, checked_cache)
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("serial read", "prange write", "copy_strided", "dilate_pad"):
+    for name in ("serial read", "prange write", "copy_strided", "pad_split"):
         assert f"{name} caught" in result.stdout, result.stdout
 
 

@@ -18,16 +18,8 @@ import numpy as np
 from tinygrad_cnn.ops.kernels import conv_direct, conv_gemm
 from tinygrad_cnn.ops.kernels.gemm import gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
+from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.ops.kernels.workspace import workspace
-
-
-def _dilate_pad(array, stride, padding, shape, name):
-    """`array` dilated by `stride` and zero-padded (top/left by `padding`) into a workspace of `shape`."""
-    if stride == (1, 1) and padding == (0, 0) and shape == array.shape:
-        return array
-    out = workspace.get(name, shape, array.dtype)
-    conv_direct.dilate_pad(array, *stride, *padding, out)
-    return out
 
 
 def choose_algorithm(weight_shape, stride, padding, groups, direction):
@@ -71,12 +63,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
                    out.reshape(batch, out_channels, -1))
         if bias is not None:
             out += bias[:, None, None]
-    elif algorithm == "gemm" and stride != (1, 1):
-        conv_gemm.forward(x, weight, bias, out, stride, padding, dilation, groups)
     elif algorithm == "gemm":
-        x_pad = _dilate_pad(x, (1, 1), padding, x.shape[:2] + (height + 2 * padding[0], width + 2 * padding[1]),
-                            "padded_input")
-        conv_gemm.forward_wide(x_pad, weight, bias, out, dilation, groups)
+        conv_gemm.forward(x, weight, bias, out, stride, padding, dilation, groups)
     else:
         conv_direct.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
                             *stride, *padding, *dilation, groups)
@@ -108,16 +96,11 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
         products = workspace.get("product", (batch, out_channels, x.shape[1]), x.dtype)
         gemm_stack(grad_out.reshape(batch, out_channels, -1), x_rows.transpose(0, 2, 1), products)
         np.sum(products, axis=0, out=grad_w.reshape(out_channels, -1))
-    elif algorithm == "gemm" and stride != (1, 1):
+    elif algorithm == "gemm":
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     else:
-        batch, channels, height, width = x.shape
-        x_pad = _dilate_pad(x, (1, 1), padding, (batch, channels, height + 2 * padding[0], width + 2 * padding[1]),
-                            "padded_input")
-        if algorithm == "gemm":
-            conv_gemm.grad_weight_wide(x_pad, grad_out, grad_w, dilation, groups)
-        else:
-            conv_direct.grad_weight(x_pad, grad_out, grad_w, *stride, *dilation, groups)
+        conv_direct.grad_weight(phase_planes(x, (1, 1), padding), grad_out, grad_w, *stride, *dilation,
+                                groups)
     return grad_w
 
 

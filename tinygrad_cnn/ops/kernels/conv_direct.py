@@ -26,17 +26,6 @@ def dilate_pad_sample(x_flat, start, channels, height, width, stride_h, stride_w
                          x_flat, start + (c * height + i) * width, 1, width)
 
 
-@njit(parallel=True, cache=True)
-def dilate_pad(x, stride_h, stride_w, pad_h, pad_w, out):
-    """out[n, c, pad_h + i·S_h, pad_w + j·S_w] = x[n, c, i, j], zero elsewhere. Thread owns out[n]."""
-    batch, channels, height, width = x.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    for n in prange(batch):
-        dilate_pad_sample(x_flat, n * channels * height * width, channels, height, width, stride_h, stride_w,
-                          pad_h, pad_w, out_h, out_w, out_flat, n * channels * out_h * out_w)
-
-
 @njit(cache=True)
 def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
     """Flat offsets of the taps (p, kh, kw), p < planes_apart, into consecutive planes of height × width,

@@ -1,0 +1,40 @@
+"""Zero padding, and the split of a padded input into its stride phases, for the GEMM convolutions and the
+direct dL/dW kernel."""
+from numba import njit, prange
+
+from tinygrad_cnn.ops.kernels.geometry import valid_range
+from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
+
+
+@njit(parallel=True, cache=True)
+def pad_split(x, stride_h, stride_w, pad_h, pad_w, out):
+    """out[n, (c·S_h + ph)·S_w + pw, i, j] = X_pad[n, c, i·S_h + ph, j·S_w + pw], X_pad = x zero-padded by P (zero
+    past its edge). At stride 1 this is just the padded input. Thread owns one output plane."""
+    batch, channels, height, width = x.shape
+    phases, (out_h, out_w) = stride_h * stride_w, out.shape[2:]
+    x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
+    for task in prange(batch * channels * phases):
+        n, c, phase = task // (channels * phases), (task // phases) % channels, task % phases
+        phase_h, phase_w = phase // stride_w, phase % stride_w
+        plane = task * out_h * out_w
+        fill(out_flat, plane, out_h * out_w, 0)
+        # rows i with 0 <= i·S + phase − P < height, columns likewise
+        i_lo, i_hi = valid_range(phase_h - pad_h, stride_h, out_h, height)
+        j_lo, j_hi = valid_range(phase_w - pad_w, stride_w, out_w, width)
+        for i in range(i_lo, i_hi):
+            copy_strided(out_flat, plane + i * out_w + j_lo, 1,
+                         x_flat, ((n * channels + c) * height + i * stride_h + phase_h - pad_h) * width
+                         + j_lo * stride_w + phase_w - pad_w, stride_w, j_hi - j_lo)
+
+
+def phase_planes(x, stride, padding):
+    """`pad_split` into a workspace: (N, C·S_h·S_w, ⌈(H + 2P_h)/S_h⌉, ⌈(W + 2P_w)/S_w⌉)."""
+    (stride_h, stride_w), (pad_h, pad_w) = stride, padding
+    batch, channels, height, width = x.shape
+    shape = (batch, channels * stride_h * stride_w, -(-(height + 2 * pad_h) // stride_h),
+             -(-(width + 2 * pad_w) // stride_w))
+    if shape == x.shape:  # stride 1, no padding
+        return x
+    out = workspace.get("phase_planes", shape, x.dtype)
+    pad_split(x, stride_h, stride_w, pad_h, pad_w, out)
+    return out
