@@ -39,6 +39,35 @@ def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
     return offsets
 
 
+@njit(cache=True)
+def tap_weights(weight, taps):
+    """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table). Built in a
+    serial function: in a parallel one, Numba would make each array statement a parallel loop of its own, and
+    every launch costs ~50 us here."""
+    out_channels = weight.shape[0]
+    weights = np.zeros((out_channels, taps), weight.dtype)
+    weights[:, :weight.size // out_channels] = weight.reshape(out_channels, -1)
+    return weights
+
+
+@njit(cache=True)
+def rotated_tap_weights(weight, channels, taps):
+    """rotated[c, (m, rh, rw)] = W[g·M_g + m, c − g·C_g, K−1−rh, K−1−rw] for input channel c of group g: the filter
+    rotated by 180°, one row per input channel in tap order, zero-padded to `taps` columns (serial, as
+    tap_weights)."""
+    out_channels, group_in, kernel_h, kernel_w = weight.shape
+    group_out = out_channels // (channels // group_in)
+    rotated = np.zeros((channels, taps), weight.dtype)
+    for c in range(channels):
+        group = c // group_in
+        for m in range(group_out):
+            for rh in range(kernel_h):
+                for rw in range(kernel_w):
+                    rotated[c, (m * kernel_h + rh) * kernel_w + rw] = \
+                        weight[group * group_out + m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw]
+    return rotated
+
+
 @njit(parallel=True, cache=True)
 def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
@@ -50,8 +79,7 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
     group_out = out_channels // groups
     span = ((out_h - 1) * stride_h) * width + (out_w - 1) * stride_w + 1  # the wide stride-1 result
     offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
-    weights = np.zeros((out_channels, offsets.shape[0]), weight.dtype)  # W[m] in tap order, zero-padded
-    weights[:, :group_in * kernel_h * kernel_w] = weight.reshape(out_channels, -1)
+    weights = tap_weights(weight, offsets.shape[0])
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     padded = pad_h > 0 or pad_w > 0
     for n in prange(batch):
@@ -97,14 +125,7 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
     span = (full_h - 1) * z_w + full_w
     group_out = out_channels // groups
     offsets = tap_table(group_out, z_h, z_w, kernel_h, kernel_w, dil_h, dil_w)  # taps (m, rh, rw)
-    rotated = np.zeros((channels, offsets.shape[0]), weight.dtype)  # rotated[c, (m, r)] = W[m, c, K−1−r]
-    for c in range(channels):
-        group = c // group_in
-        for m in range(group_out):
-            for rh in range(kernel_h):
-                for rw in range(kernel_w):
-                    rotated[c, (m * kernel_h + rh) * kernel_w + rw] = \
-                        weight[group * group_out + m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw]
+    rotated = rotated_tap_weights(weight, channels, offsets.shape[0])  # rotated[c, (m, r)] = W[m, c, K−1−r]
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
     for n in prange(batch):
         z_flat = np.empty(out_channels * z_h * z_w, grad_in.dtype)
