@@ -7,7 +7,9 @@
     python benchmarks/conv.py --threads 1 --cpu-time   # one thread, CPU time: steadiest on a shared machine
 
 Times are medians over --repeats back-to-back runs after warm-up, ours and PyTorch's measured one after the
-other in the same process. Ratio = ours / PyTorch (below 1 is faster). On a shared machine, rerun: load from
+other in the same process; that is done --rounds times, and each time and ratio printed is the median over the
+rounds, so that a burst of load from elsewhere during one side's turn does not decide a ratio. Ratio = ours /
+PyTorch (below 1 is faster). On a shared machine, rerun: load from
 other processes moves both columns.
 """
 import argparse
@@ -60,6 +62,13 @@ def median_times(functions, repeats, warmup=2, settle=0.3):
             times.append(CLOCK() - start)
         medians.append(float(np.median(times)))
     return medians
+
+
+def round_medians(functions, repeats, rounds):
+    """Per function, the median over `rounds` rounds of `median_times` (the functions take turns within a round),
+    and per round the list of medians."""
+    per_round = [median_times(functions, repeats) for _ in range(rounds)]
+    return [float(np.median(column)) for column in zip(*per_round)], per_round
 
 
 def conv_calls(shape, use_kernels, rng):
@@ -159,7 +168,8 @@ def main_table(args):
         torch.set_num_threads(threads)
     mode = "kernels alone" if args.kernels else "through conv2d / max_pool2d with autograd"
     clock = "process CPU time" if args.cpu_time else "wall time"
-    print(f"batch {BATCH}, float32, {threads} threads, {mode}; median {clock} of {args.repeats} runs (ms)")
+    print(f"batch {BATCH}, float32, {threads} threads, {mode}; median {clock} of {args.repeats} runs, median of "
+          f"{args.rounds} rounds (ms)")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
     header = f"{'shape':<28}{'fwd':>8}{'GFLOP/s':>9}{'fwd+bwd':>9}"
@@ -171,11 +181,12 @@ def main_table(args):
             for c, h, w, m, k, s, p in CONV_SHAPES]
     rows.append(("maxpool 2x2 64x24x24", *pool_calls(args.kernels, rng)))
     for name, calls, work in rows:
-        times = median_times(calls, args.repeats)
+        times, per_round = round_medians(calls, args.repeats, args.rounds)
         line = f"{name:<28}{times[0] * 1e3:8.2f}{work / times[0] / 1e9:9.1f}{times[1] * 1e3:9.2f}"
         if torch is not None:
-            ratios.append(times[1] / times[3])
-            line += f"{times[2] * 1e3:11.2f}{times[3] * 1e3:11.2f}{times[0] / times[2]:10.2f}{ratios[-1]:10.2f}"
+            forward_ratio = np.median([t[0] / t[2] for t in per_round])
+            ratios.append(float(np.median([t[1] / t[3] for t in per_round])))
+            line += f"{times[2] * 1e3:11.2f}{times[3] * 1e3:11.2f}{forward_ratio:10.2f}{ratios[-1]:10.2f}"
         print(line, flush=True)
     if torch is not None:
         mnist = math.exp(np.mean(np.log(ratios[:4])))
@@ -239,6 +250,7 @@ if __name__ == "__main__":
     parser.add_argument("--algorithms", action="store_true", help="time each algorithm per direction")
     parser.add_argument("--startup", action="store_true", help="time a fresh process to the first conv result")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of ours-then-PyTorch timings per shape")
     parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="measure process CPU time instead of wall time: steadier on a shared machine "
