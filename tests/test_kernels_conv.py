@@ -69,6 +69,27 @@ def test_every_direction_matches_reference_float64(case, algorithm):
     np.testing.assert_allclose(conv2d_grad_bias(grad_out), grad_b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", [c for c in GRID if c[0] > 1], ids=str)
+def test_the_gemm_path_in_chunks_of_one_sample(case, monkeypatch):
+    """With columns chunked one sample at a time (as a large batch is), every direction still matches the
+    reference: the forward and dL/dX write each chunk's samples, dL/dW sums its chunks."""
+    from tinygrad_cnn.ops.kernels import conv_gemm
+    monkeypatch.setattr(conv_gemm, "CHUNK_BYTES", 1)
+    batch, channels, height, width, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(3)
+    x, weight, bias = _random_case(rng, batch, channels, height, width, out_channels, kernel, groups, np.float64)
+    geometry = _geometry(stride, padding, dilation, groups)
+    out = conv2d_forward(x, weight, bias, *geometry, algorithm="gemm")
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, bias, stride, padding, dilation, groups),
+                               rtol=1e-12, atol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    grad_x, grad_w, _ = conv2d_reference_grads(x, weight, grad_out, stride, padding, dilation, groups)
+    np.testing.assert_allclose(conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm="gemm"),
+                               grad_x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm="gemm"),
+                               grad_w, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_forward_without_bias(algorithm):
     rng = np.random.default_rng(1)

@@ -1,9 +1,10 @@
 """Convolution as BLAS GEMMs on channel-major columns, one GEMM per chunk of samples and group.
 
 Columns are laid out channel-major, (rows, samples·positions), so that a whole chunk of samples is ONE large
-GEMM (measured 130-160 GFLOP/s for (64 × 288) @ (288 × 8·576) on a quiet machine). Chunks hold up to 16 MiB
-of columns: 1-2 MiB chunks ran up to 1.5× slower on 64×16×16→128, larger ones gained nothing and hold more
-memory. The column kernels are parallel over the stretches they write; the GEMMs are split over threads by gemm.py.
+GEMM (measured 130-160 GFLOP/s for (64 × 288) @ (288 × 8·576) on a quiet machine). Chunks hold up to 64 MiB
+of columns, a whole batch of 64 for the benchmark shapes: fewer, larger GEMMs. Measured at two threads (ms,
+4 / 16 / 64 MiB): 64×32×32→64 k3 s2 p1 forward 31 / 26 / 23, dL/dX 29 / 23 / 20; 64×16×16→128 k3 p1
+forward 40 / 31 / 30. The column kernels are parallel over the stretches they write; the GEMMs are split over threads by gemm.py.
 
 "Wide rows" (forward and dL/dW): the input is zero-padded and split into its S_h·S_w stride phases,
 Q[c, ph, pw][i, j] = X_pad[c, i·S_h + ph, j·S_w + pw] (at stride 1 just the padded planes). Tap (kh, kw) then
@@ -22,7 +23,7 @@ from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.ops.kernels.workspace import axpy_strided, copy_strided, fill, workspace
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 64 << 20
 
 
 def _chunks(batch: int, bytes_per_sample: int) -> list:
