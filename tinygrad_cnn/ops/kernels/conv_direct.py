@@ -10,8 +10,8 @@ Each parallel iteration owns the slice of the output it writes.
 import numpy as np
 from numba import njit, prange
 
-from tinygrad_cnn.ops.kernels.workspace import (accumulate_taps, accumulate_taps_4rows, copy_strided, correlate_taps,
-                                                 correlate_taps_2rows, fill, sum_range)
+from tinygrad_cnn.ops.kernels.workspace import (accumulate_taps, accumulate_taps_2rows, accumulate_taps_4rows,
+                                                 copy_strided, correlate_taps, correlate_taps_2rows, fill, sum_range)
 
 
 @njit(cache=True)
@@ -96,11 +96,16 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
             if rows == 4 and first // group_out == (first + 3) // group_out:
                 accumulate_taps_4rows(wide, span, src, sample + (first // group_out) * group_in * height * width,
                                       offsets, weights, first)
-            else:
-                for r in range(rows):
-                    accumulate_taps(wide[r * span:], span, src,
-                                    sample + ((first + r) // group_out) * group_in * height * width,
-                                    offsets, weights[first + r])
+            else:  # a pair of channels of one group at a time, else one
+                r = 0
+                while r < rows:
+                    plane = sample + ((first + r) // group_out) * group_in * height * width
+                    if r + 1 < rows and (first + r) // group_out == (first + r + 1) // group_out:
+                        accumulate_taps_2rows(wide[r * span:], span, src, plane, offsets, weights, first + r)
+                        r += 2
+                    else:
+                        accumulate_taps(wide[r * span:], span, src, plane, offsets, weights[first + r])
+                        r += 1
             for r in range(rows):
                 for oh in range(out_h):
                     copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
@@ -138,11 +143,16 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
             if rows == 4 and first // group_in == (first + 3) // group_in:
                 accumulate_taps_4rows(full, span, z_flat, (first // group_in) * group_out * z_h * z_w,
                                       offsets, rotated, first)
-            else:
-                for r in range(rows):
-                    accumulate_taps(full[r * span:], span, z_flat,
-                                    ((first + r) // group_in) * group_out * z_h * z_w,
-                                    offsets, rotated[first + r])
+            else:  # a pair of channels of one group at a time, else one
+                r = 0
+                while r < rows:
+                    plane = ((first + r) // group_in) * group_out * z_h * z_w
+                    if r + 1 < rows and (first + r) // group_in == (first + r + 1) // group_in:
+                        accumulate_taps_2rows(full[r * span:], span, z_flat, plane, offsets, rotated, first + r)
+                        r += 2
+                    else:
+                        accumulate_taps(full[r * span:], span, z_flat, plane, offsets, rotated[first + r])
+                        r += 1
             for r in range(rows):
                 in_plane = (n * channels + first + r) * height * width
                 for i in range(height):

@@ -102,6 +102,23 @@ def accumulate_taps_4rows(acc, count, src, base, offsets, weights, first_row):
             acc[n3 + k] += w30 * s0 + w31 * s1 + w32 * s2 + w33 * s3
 
 
+@njit(cache=True, fastmath={"contract"})
+def accumulate_taps_2rows(acc, count, src, base, offsets, weights, first_row):
+    """`accumulate_taps_4rows` for two rows, for the channels left over after the blocks of four (8 multiply-adds
+    per 4 src loads and 2 acc loads/stores, against 4 per 4 + 1)."""
+    n = np.uint64(count)
+    for t in range(0, offsets.shape[0], 4):
+        o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
+        o2, o3 = np.uint64(base + offsets[t + 2]), np.uint64(base + offsets[t + 3])
+        w = weights[first_row:first_row + 2, t:t + 4]
+        w00, w01, w02, w03 = w[0, 0], w[0, 1], w[0, 2], w[0, 3]
+        w10, w11, w12, w13 = w[1, 0], w[1, 1], w[1, 2], w[1, 3]
+        for k in range(n):
+            s0, s1, s2, s3 = src[o0 + k], src[o1 + k], src[o2 + k], src[o3 + k]
+            acc[k] += w00 * s0 + w01 * s1 + w02 * s2 + w03 * s3
+            acc[n + k] += w10 * s0 + w11 * s1 + w12 * s2 + w13 * s3
+
+
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def correlate_taps(totals, src, base, offsets, other, other_start, count):
     """totals[t] += Σ_k src[base + offsets[t] + k] · other[other_start + k] for every tap t, four taps per pass
