@@ -101,3 +101,34 @@ def test_mnist_models_train_bit_identically_on_one_and_on_all_threads():
     for state_one, state_every in zip(one, every):
         for key in state_one:
             np.testing.assert_array_equal(state_one[key], state_every[key], err_msg=key)
+
+
+def test_one_thread_runs_the_kernels_serial_twin():
+    """A parallel kernel runs its serial twin (no parallel launch) while Numba has one thread, and its parallel
+    build otherwise; the two give the same result and are compiled (and cached) apart."""
+    import numba
+    import numpy as np
+    from numba import prange
+
+    from tinygrad_cnn.ops.kernels import parallel_kernel
+
+    def doubled(a, out):
+        for i in prange(a.size):
+            out[i] = 2 * a[i]
+    kernel = parallel_kernel(doubled)
+    assert kernel.serial.py_func.__qualname__ != kernel.parallel.py_func.__qualname__
+    a = np.arange(1000.0)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        out_serial = np.zeros_like(a)
+        kernel(a, out_serial)
+        assert kernel.serial.signatures and not kernel.parallel.signatures
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        out_parallel = np.zeros_like(a)
+        kernel(a, out_parallel)
+        assert bool(kernel.parallel.signatures) == (numba.config.NUMBA_NUM_THREADS > 1)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(out_serial, 2 * a)
+    np.testing.assert_array_equal(out_parallel, 2 * a)

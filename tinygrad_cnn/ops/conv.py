@@ -110,7 +110,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, 
         raise ValueError(f"{op}: stride and dilation must be at least 1, got stride={stride}, dilation={dilation}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    (batch, channels, height, width), (out_channels, group_in, kernel_h, kernel_w) = x.shape, weight.shape
+    (_, channels, height, width), (out_channels, group_in, kernel_h, kernel_w) = x.shape, weight.shape
     if channels % groups or out_channels % groups:
         raise ValueError(f"{op}: groups={groups} must divide both the input channels ({channels}) and the output "
                          f"channels ({out_channels}); input {x.shape}, weight {weight.shape}")

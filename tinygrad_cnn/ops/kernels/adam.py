@@ -3,12 +3,14 @@ for the MNIST `cnn`'s 1.2M parameters, against ~2 ms here)."""
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from tinygrad_cnn.ops.kernels import parallel_kernel
 
 _BLOCK = 1 << 14  # elements per parallel task: a thread owns a block of the flat arrays
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"})
+@parallel_kernel(fastmath={"contract"})
 def _adam_step(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias2_root, eps, decay):
     """Per element, with g ← g + λ·p:  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;
     p ← p − step_size · m / (√v / √(1 − β2^t) + eps), step_size = lr / (1 − β1^t). Flat arrays."""

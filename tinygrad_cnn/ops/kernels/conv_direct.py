@@ -10,6 +10,7 @@ Each parallel iteration owns the slice of the output it writes.
 import numpy as np
 from numba import njit, prange
 
+from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.workspace import (accumulate_taps, accumulate_taps_2rows, accumulate_taps_4rows,
                                                  copy_strided, correlate_taps, correlate_taps_2rows, fill, sum_range)
 
@@ -68,7 +69,7 @@ def rotated_tap_weights(weight, channels, taps):
     return rotated
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
     zero-padded by P (each thread pads its own sample into a buffer of its own). Thread owns O[n]."""
@@ -112,7 +113,7 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
                                  wide, r * span + oh * stride_h * width, stride_w, out_w)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """dL/dX = full convolution of Z with the 180°-rotated filter, cropped by the forward padding P, where
     Z = dL/dO dilated by S and zero-padded by D·(K−1) (each thread makes Z for its own sample, in a buffer of its
@@ -165,7 +166,7 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
                         fill(grad_in_flat, in_plane + i * width, width, 0)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups):
     """dL/dW[m, c, kh, kw] = Σ_n,a,b X_pad[n, c, a + kh·D, b + kw·D] · G[n, m, a, b]: the padded input correlated
     with G = dL/dO dilated by S, laid out on the input's row pitch (zero on the right). Thread owns dW[m] for a
@@ -199,7 +200,7 @@ def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, group
             grad_w[first + r] = totals[r, :taps].reshape(group_in, kernel_h, kernel_w)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def grad_bias(grad_out, grad_b):
     """dL/db[m] = Σ_n,oh,ow dL/dO[n, m, oh, ow]. Thread owns db[m]."""
     batch, out_channels, out_h, out_w = grad_out.shape

@@ -16,8 +16,9 @@ GEMM also produces the few positions that straddle a row end; they are never rea
 15.7 ms row by row.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.gemm import gemm
 from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.padding import phase_planes
@@ -32,7 +33,7 @@ def _chunks(batch: int, bytes_per_sample: int) -> list:
     return [(start, min(batch, start + step)) for start in range(0, batch, step)]
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def col2im(cols, out, first_channel, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
            out_h, out_w):
     """The adjoint of `im2col`: out[s, first_channel + c, oh·S + kh·D − P, ow·S + kw·D − P] = the sum of
@@ -57,7 +58,7 @@ def col2im(cols, out, first_channel, kernel_h, kernel_w, stride_h, stride_w, pad
                                  + offset_w, stride_w, cols_flat, start + oh * out_w + ow_lo, 1, ow_hi - ow_lo, one)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def batch_to_channel_major(array, first_channel, matrix):
     """matrix[c, s·P + p] = array[s, first_channel + c, p] for a (samples, channels, P) array.
     Thread owns one (c, s) stretch."""
@@ -80,7 +81,7 @@ def _taps(kernel_h, kernel_w, stride, dilation, pitch):
     return phase, shift
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift, cols):
     """cols[c·T + t, s·L + i] = planes[s, (first_channel + c)·phases + tap_phase[t]].flat[tap_shift[t] + i] for
     i < L (L = columns per sample, T taps); a row past the taps (the bias row) is all ones. Thread owns a
@@ -98,7 +99,7 @@ def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift
         copy_strided(cols_flat, task * span, 1, planes_flat, plane * height * width + tap_shift[t], 1, span)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def wide_to_batch(matrix, out, first_channel, pitch):
     """out[s, first_channel + c, i, j] = matrix[c, s·L + i·pitch + j]; thread owns out[s]."""
     batch, channels, height, width = out.shape
@@ -111,7 +112,7 @@ def wide_to_batch(matrix, out, first_channel, pitch):
                              matrix_flat, (c * batch + s) * span + i * pitch, 1, width)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def batch_to_wide(array, first_channel, pitch, matrix):
     """matrix[c, s·L + i·pitch + j] = array[s, first_channel + c, i, j], zero for j ≥ the array's width."""
     batch, channels, height, width = array.shape

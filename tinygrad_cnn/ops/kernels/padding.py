@@ -1,12 +1,13 @@
 """Zero padding, and the split of a padded input into its stride phases, for the GEMM convolutions and the
 direct dL/dW kernel."""
-from numba import njit, prange
+from numba import prange
 
+from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def pad_split(x, stride_h, stride_w, pad_h, pad_w, out):
     """out[n, (c·S_h + ph)·S_w + pw, i, j] = X_pad[n, c, i·S_h + ph, j·S_w + pw], X_pad = x zero-padded by P (zero
     past its edge). At stride 1 this is just the padded input. Thread owns one output plane."""

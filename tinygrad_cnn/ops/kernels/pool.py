@@ -8,11 +8,12 @@ count_include_pad=True). Output size per axis: floor((W + 2P − K) / S) + 1.
 import numpy as np
 from numba import njit, prange
 
+from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size, valid_range
 from tinygrad_cnn.ops.kernels.workspace import axpy_strided, fill
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out, winners):
     """out = each window's maximum; winners = its flat index in the plane: the first maximum in row-major
     order, as PyTorch (a strict `>` keeps the earlier of equal values). A NaN wins, as in PyTorch's max-pool
@@ -44,7 +45,7 @@ def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
                 winners[p, i, j] = where
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _max_pool_forward_2x2(planes, out, winners):
     """The same for 2×2 windows at stride 2 without padding, the pool of most CNNs, written out: with the
     window's four cells known, LLVM makes the comparisons branch-free; the general loop's data-dependent
@@ -77,7 +78,7 @@ def _max_pool_forward_2x2(planes, out, winners):
                 winners[p, i, j] = where
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _max_pool_backward(grad_out, winners, grad_in):
     """Each window's whole gradient goes to its winner: dL/dx[winner] += dL/dO."""
     count, out_h, out_w = grad_out.shape
@@ -91,7 +92,7 @@ def _max_pool_backward(grad_out, winners, grad_in):
                     grad_in[p, where // width, where % width] += grad_out[p, i, j]
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out):
     """out = window sum / (K_h·K_w), tap by tap over a whole output row: zero padding counts in the average."""
     count, height, width = planes.shape
@@ -111,7 +112,7 @@ def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
                                      (p * height + r) * width + lo * stride_w + kw - pad_w, stride_w, hi - lo, share)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _avg_pool_backward(grad_out, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, grad_in):
     """Each window's gradient spread evenly: dL/dx[window] += dL/dO / (K_h·K_w), tap by tap over an output row."""
     count, out_h, out_w = grad_out.shape
@@ -136,7 +137,7 @@ def _adaptive_bin(index, in_size, out_size):
     return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _adaptive_avg_pool_forward(planes, out):
     count, height, width = planes.shape
     out_h, out_w = out.shape[1], out.shape[2]
@@ -152,7 +153,7 @@ def _adaptive_avg_pool_forward(planes, out):
                 out[p, i, j] = total / ((bottom - top) * (right - left))
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel
 def _adaptive_avg_pool_backward(grad_out, grad_in):
     count, out_h, out_w = grad_out.shape
     height, width = grad_in.shape[1], grad_in.shape[2]
