@@ -160,9 +160,6 @@ def pool_calls(use_kernels, rng):
 
 def main_table(args):
     rng = np.random.default_rng(0)
-    if args.threads:
-        from tinygrad_cnn.threads import set_num_threads
-        set_num_threads(args.threads)
     threads = get_threads()
     if torch is not None:
         torch.set_num_threads(threads)
@@ -258,6 +255,9 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     if arguments.cpu_time:
         CLOCK = time.process_time
+    if arguments.threads:
+        from tinygrad_cnn.threads import set_num_threads
+        set_num_threads(arguments.threads)
     if arguments.algorithms:
         main_algorithms(arguments)
     elif arguments.startup:
