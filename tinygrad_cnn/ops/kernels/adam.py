@@ -34,7 +34,9 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, beta1, beta2, lr, step, eps, dec
     dtype = param.dtype.type
     target = param if param.flags.c_contiguous else np.ascontiguousarray(param)
     grad = np.ascontiguousarray(grad, param.dtype).reshape(-1)
-    _adam_step(target.reshape(-1), grad, exp_avg.reshape(-1), exp_avg_sq.reshape(-1), dtype(beta1), dtype(beta2),
-               dtype(lr / (1 - beta1 ** step)), dtype(math.sqrt(1 - beta2 ** step)), dtype(eps), dtype(decay))
+    # one block is one task: the serial build spares the parallel launch (~50 us; most tensors of a small CNN)
+    kernel = _adam_step.serial if param.size <= _BLOCK else _adam_step
+    kernel(target.reshape(-1), grad, exp_avg.reshape(-1), exp_avg_sq.reshape(-1), dtype(beta1), dtype(beta2),
+           dtype(lr / (1 - beta1 ** step)), dtype(math.sqrt(1 - beta2 ** step)), dtype(eps), dtype(decay))
     if target is not param:
         param[...] = target

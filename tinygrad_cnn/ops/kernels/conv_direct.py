@@ -200,12 +200,14 @@ def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, group
             grad_w[first + r] = totals[r, :taps].reshape(group_in, kernel_h, kernel_w)
 
 
-@parallel_kernel
+@njit(cache=True)
 def grad_bias(grad_out, grad_b):
-    """dL/db[m] = Σ_n,oh,ow dL/dO[n, m, oh, ow]. Thread owns db[m]."""
+    """dL/db[m] = Σ_n,oh,ow dL/dO[n, m, oh, ow]. Serial: the sum is memory-bound, and split over two threads it
+    was slower at every size measured (batch 64: 94 against 22 us for 16×10×10, 356 against 234 us for
+    128×16×16)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     grad_flat = grad_out.reshape(grad_out.size)
-    for m in prange(out_channels):
+    for m in range(out_channels):
         grad_b[m] = 0
         for n in range(batch):
             grad_b[m] = sum_range(grad_flat, (n * out_channels + m) * out_h * out_w, out_h * out_w, grad_b[m])
