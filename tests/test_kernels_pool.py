@@ -135,3 +135,28 @@ def test_the_written_out_2x2_max_pool_agrees_with_the_general_loop(dtype):
     np.testing.assert_array_equal(out_2x2, out)
     np.testing.assert_array_equal(winners_2x2, winners)
     assert np.isnan(out[[0, 1, 2, 3]]).sum() == 4 and winners_2x2[3, 2, 0] == 4 * 7 + 1  # (4, 1) before (5, 0)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)), ((3, 2), (2, 1), (1, 1))])
+def test_parallel_and_serial_builds_agree(kernel, stride, padding, monkeypatch):
+    """Small pools run the kernels' serial builds (kernels.sized); forced over the size threshold, the parallel
+    builds give the same arrays, forward and backward."""
+    from tinygrad_cnn.ops import kernels
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 9, 8))
+
+    def run():
+        out, winners = max_pool2d_forward(x, kernel, stride, padding)
+        grad = rng.standard_normal(out.shape)
+        average = avg_pool2d_forward(x, kernel, stride, padding)
+        adaptive = adaptive_avg_pool2d_forward(x, (3, 2))
+        return (out, winners, max_pool2d_backward(grad, winners, x.shape), average,
+                avg_pool2d_backward(grad, x.shape, kernel, stride, padding), adaptive,
+                adaptive_avg_pool2d_backward(rng.standard_normal(adaptive.shape), x.shape))
+
+    serial = run()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 9, 8))
+    monkeypatch.setattr(kernels, "SMALL_PASS", 0)
+    for ours, theirs in zip(run(), serial):
+        np.testing.assert_array_equal(ours, theirs)

@@ -21,11 +21,11 @@ launch_lock = threading.Lock()
 
 
 def parallel_kernel(function=None, **options):
-    """`@njit(parallel=True, cache=True, **options)`, with a serial twin (the same code compiled without `parallel`, where
-    `prange` is `range`) that runs instead while Numba has one thread. With one thread a parallel launch only
-    costs: ~45 us per launch on the workqueue layer here, and the lone worker thread ran the LeNet's second conv
-    25% slower than the calling thread runs the twin (1.0 against 0.8 ms forward). The twin has a name of its
-    own, so that the two do not share a cache entry."""
+    """`@njit(parallel=True, cache=True, **options)`, with a serial twin (the same code compiled without
+    `parallel`, where `prange` is `range`) that runs instead while Numba has one thread. With one thread a
+    parallel launch only costs: ~45 us per launch on the workqueue layer here, and the lone worker thread ran
+    the LeNet's second conv 25% slower than the calling thread runs the twin (1.0 against 0.8 ms forward). The
+    twin has a name of its own, so that the two do not share a cache entry."""
     if function is None:  # used as @parallel_kernel(fastmath=...)
         return functools.partial(parallel_kernel, **options)
     parallel = numba.njit(parallel=True, cache=True, **options)(function)
@@ -39,3 +39,14 @@ def parallel_kernel(function=None, **options):
         return (serial if numba.get_num_threads() == 1 else parallel)(*args)
     launch.parallel, launch.serial = parallel, serial
     return launch
+
+
+SMALL_PASS = 1 << 19  # elements
+
+
+def sized(kernel, elements: int):
+    """`kernel` for a memory-bound pass over `elements` elements, or its serial twin when the pass is small:
+    two threads share one memory bus, and below SMALL_PASS the launch costs more than the split gains.
+    Measured at two threads (us, parallel / serial): 2×2 max-pool of 64×6×28×28 357 / 236, its backward
+    454 / 292; of 64×64×24×24 1763 / 1943."""
+    return kernel.serial if elements < SMALL_PASS else kernel

@@ -4,7 +4,8 @@ Columns are laid out channel-major, (rows, samples·positions), so that a whole 
 GEMM (measured 130-160 GFLOP/s for (64 × 288) @ (288 × 8·576) on a quiet machine). Chunks hold up to 64 MiB
 of columns, a whole batch of 64 for the benchmark shapes: fewer, larger GEMMs. Measured at two threads (ms,
 4 / 16 / 64 MiB): 64×32×32→64 k3 s2 p1 forward 31 / 26 / 23, dL/dX 29 / 23 / 20; 64×16×16→128 k3 p1
-forward 40 / 31 / 30. The column kernels are parallel over the stretches they write; the GEMMs are split over threads by gemm.py.
+forward 40 / 31 / 30. The column kernels are parallel over the stretches they write; the GEMMs are split over
+threads by gemm.py.
 
 "Wide rows" (forward and dL/dW): the input is zero-padded and split into its S_h·S_w stride phases,
 Q[c, ph, pw][i, j] = X_pad[c, i·S_h + ph, j·S_w + pw] (at stride 1 just the padded planes). Tap (kh, kw) then

@@ -2,7 +2,7 @@
 direct dL/dW kernel."""
 from numba import prange
 
-from tinygrad_cnn.ops.kernels import parallel_kernel
+from tinygrad_cnn.ops.kernels import parallel_kernel, sized
 from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
 
@@ -37,5 +37,5 @@ def phase_planes(x, stride, padding):
     if shape == x.shape:  # stride 1, no padding
         return x
     out = workspace.get("phase_planes", shape, x.dtype)
-    pad_split(x, stride_h, stride_w, pad_h, pad_w, out)
+    sized(pad_split, out.size)(x, stride_h, stride_w, pad_h, pad_w, out)
     return out

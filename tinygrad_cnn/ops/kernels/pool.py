@@ -8,7 +8,7 @@ count_include_pad=True). Output size per axis: floor((W + 2P − K) / S) + 1.
 import numpy as np
 from numba import njit, prange
 
-from tinygrad_cnn.ops.kernels import parallel_kernel
+from tinygrad_cnn.ops.kernels import parallel_kernel, sized
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size, valid_range
 from tinygrad_cnn.ops.kernels.workspace import axpy_strided, fill
 
@@ -186,42 +186,42 @@ def max_pool2d_forward(x, kernel, stride, padding):
     shape = pool2d_output_shape(x.shape, kernel, stride, padding)
     out, winners = np.empty(shape, x.dtype), np.empty(shape, np.int32)
     if kernel == stride == (2, 2) and padding == (0, 0):
-        _max_pool_forward_2x2(_planes(x), _planes(out), _planes(winners))
+        sized(_max_pool_forward_2x2, x.size)(_planes(x), _planes(out), _planes(winners))
     else:
-        _max_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out), _planes(winners))
+        sized(_max_pool_forward, x.size)(_planes(x), *kernel, *stride, *padding, _planes(out), _planes(winners))
     return out, winners
 
 
 def max_pool2d_backward(grad_out, winners, input_shape):
     """dL/dx: each window's gradient routed to its winner (summed where windows overlap)."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    _max_pool_backward(_planes(grad_out), _planes(winners), _planes(grad_in))
+    sized(_max_pool_backward, grad_in.size)(_planes(grad_out), _planes(winners), _planes(grad_in))
     return grad_in
 
 
 def avg_pool2d_forward(x, kernel, stride, padding):
     """Window averages, zero padding included in the count."""
     out = np.empty(pool2d_output_shape(x.shape, kernel, stride, padding), x.dtype)
-    _avg_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out))
+    sized(_avg_pool_forward, x.size)(_planes(x), *kernel, *stride, *padding, _planes(out))
     return out
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding):
     """dL/dx: each window's gradient spread evenly over its K_h·K_w positions (those in the padding dropped)."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    _avg_pool_backward(_planes(grad_out), *kernel, *stride, *padding, _planes(grad_in))
+    sized(_avg_pool_backward, grad_in.size)(_planes(grad_out), *kernel, *stride, *padding, _planes(grad_in))
     return grad_in
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
     """Averages over PyTorch's adaptive bins, giving an output of `output_size` (h, w)."""
     out = np.empty(x.shape[:2] + tuple(output_size), x.dtype)
-    _adaptive_avg_pool_forward(_planes(x), _planes(out))
+    sized(_adaptive_avg_pool_forward, x.size)(_planes(x), _planes(out))
     return out
 
 
 def adaptive_avg_pool2d_backward(grad_out, input_shape):
     """dL/dx: each bin's gradient spread evenly over the bin."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    _adaptive_avg_pool_backward(_planes(grad_out), _planes(grad_in))
+    sized(_adaptive_avg_pool_backward, grad_in.size)(_planes(grad_out), _planes(grad_in))
     return grad_in
