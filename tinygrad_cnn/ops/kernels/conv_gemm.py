@@ -37,9 +37,9 @@ def _chunks(batch: int, bytes_per_sample: int) -> list:
 @parallel_kernel
 def col2im(cols, out, first_channel, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
            out_h, out_w):
-    """The adjoint of `im2col`: out[s, first_channel + c, oh·S + kh·D − P, ow·S + kw·D − P] = the sum of
-    cols[(c·KH + kh)·KW + kw, s·OH·OW + oh·OW + ow] over the (kh, kw, oh, ow) that land there, zero where none
-    does. Thread owns one plane out[s, first_channel + c]."""
+    """The adjoint of unfolding an input into columns (im2col): out[s, first_channel + c, oh·S + kh·D − P,
+    ow·S + kw·D − P] = the sum of cols[(c·KH + kh)·KW + kw, s·OH·OW + oh·OW + ow] over the (kh, kw, oh, ow) that
+    land there, zero where none does. Thread owns one plane out[s, first_channel + c]."""
     batch, in_channels, height, width = out.shape
     channels, positions = cols.shape[0] // (kernel_h * kernel_w), out_h * out_w
     cols_flat, out_flat = cols.reshape(cols.size), out.reshape(out.size)
