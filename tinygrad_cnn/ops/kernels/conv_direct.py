@@ -41,6 +41,25 @@ def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
 
 
 @njit(cache=True)
+def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets, weights, first, rows):
+    """acc[r·span + k] += Σ_t weights[first + r, t] · src[plane_r + offsets[t] + k] for the `rows` (≤ 4) rows of a
+    block, where row r reads the planes of its group, plane_r = base + ((first + r) // rows_per_group)·
+    group_stride. Four rows of one group in one pass, else pairs of one group, else one row at a time."""
+    if rows == 4 and first // rows_per_group == (first + 3) // rows_per_group:
+        accumulate_taps_4rows(acc, span, src, base + (first // rows_per_group) * group_stride, offsets, weights, first)
+        return
+    r = 0
+    while r < rows:
+        plane = base + ((first + r) // rows_per_group) * group_stride
+        if r + 1 < rows and (first + r) // rows_per_group == (first + r + 1) // rows_per_group:
+            accumulate_taps_2rows(acc[r * span:], span, src, plane, offsets, weights, first + r)
+            r += 2
+        else:
+            accumulate_taps(acc[r * span:], span, src, plane, offsets, weights[first + r])
+            r += 1
+
+
+@njit(cache=True)
 def tap_weights(weight, taps):
     """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table). Built in a
     serial function: in a parallel one, Numba would make each array statement a parallel loop of its own, and
@@ -94,19 +113,8 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
             rows = min(4, out_channels - first)
             for r in range(rows):
                 fill(wide, r * span, span, bias[first + r])
-            if rows == 4 and first // group_out == (first + 3) // group_out:
-                accumulate_taps_4rows(wide, span, src, sample + (first // group_out) * group_in * height * width,
-                                      offsets, weights, first)
-            else:  # a pair of channels of one group at a time, else one
-                r = 0
-                while r < rows:
-                    plane = sample + ((first + r) // group_out) * group_in * height * width
-                    if r + 1 < rows and (first + r) // group_out == (first + r + 1) // group_out:
-                        accumulate_taps_2rows(wide[r * span:], span, src, plane, offsets, weights, first + r)
-                        r += 2
-                    else:
-                        accumulate_taps(wide[r * span:], span, src, plane, offsets, weights[first + r])
-                        r += 1
+            accumulate_block(wide, span, src, sample, group_out, group_in * height * width, offsets, weights,
+                             first, rows)
             for r in range(rows):
                 for oh in range(out_h):
                     copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
@@ -141,19 +149,7 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
         for first in range(0, channels, 4):
             rows = min(4, channels - first)
             fill(full, 0, rows * span, 0)
-            if rows == 4 and first // group_in == (first + 3) // group_in:
-                accumulate_taps_4rows(full, span, z_flat, (first // group_in) * group_out * z_h * z_w,
-                                      offsets, rotated, first)
-            else:  # a pair of channels of one group at a time, else one
-                r = 0
-                while r < rows:
-                    plane = ((first + r) // group_in) * group_out * z_h * z_w
-                    if r + 1 < rows and (first + r) // group_in == (first + r + 1) // group_in:
-                        accumulate_taps_2rows(full[r * span:], span, z_flat, plane, offsets, rotated, first + r)
-                        r += 2
-                    else:
-                        accumulate_taps(full[r * span:], span, z_flat, plane, offsets, rotated[first + r])
-                        r += 1
+            accumulate_block(full, span, z_flat, 0, group_in, group_out * z_h * z_w, offsets, rotated, first, rows)
             for r in range(rows):
                 in_plane = (n * channels + first + r) * height * width
                 for i in range(height):
