@@ -91,7 +91,7 @@ def conv_calls(shape, use_kernels, rng):
             conv_kernels.conv2d_grad_bias(grad)
     else:
         import tinygrad_cnn as tc
-        from tinygrad_cnn.ops.conv import conv2d
+        from tinygrad_cnn.nn.functional import conv2d
         tx, tw, tb = (tc.Tensor(a, requires_grad=True) for a in (x, weight, bias))
         tgrad = tc.Tensor(grad)  # made once, as PyTorch's below
 
@@ -133,7 +133,7 @@ def pool_calls(use_kernels, rng):
             pool_kernels.max_pool2d_backward(grad, winners, x.shape)
     else:
         import tinygrad_cnn as tc
-        from tinygrad_cnn.ops.pool import max_pool2d
+        from tinygrad_cnn.nn.functional import max_pool2d
         tx, tgrad = tc.Tensor(x, requires_grad=True), tc.Tensor(grad)
 
         def ours_forward():
@@ -216,7 +216,7 @@ STARTUP_SCRIPT = """
 import time; start = time.perf_counter()
 import numpy as np
 import tinygrad_cnn as tc
-from tinygrad_cnn.ops.conv import conv2d
+from tinygrad_cnn.nn.functional import conv2d
 x = tc.Tensor(np.ones((1, 1, 28, 28), np.float32)); w = tc.Tensor(np.ones((4, 1, 3, 3), np.float32))
 conv2d(x, w).numpy()
 print(time.perf_counter() - start)

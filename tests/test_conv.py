@@ -6,8 +6,7 @@ import pytest
 import tinygrad_cnn as tc
 from reference import conv2d_reference, conv2d_reference_grads
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops.conv import conv2d
-from tinygrad_cnn.ops.pool import max_pool2d
+from tinygrad_cnn.nn.functional import conv2d, max_pool2d
 
 
 def _tensors(rng, x_shape, w_shape, bias=True, dtype=np.float64):

@@ -6,7 +6,7 @@ import pytest
 import tinygrad_cnn as tc
 from reference import max_pool2d_reference
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from tinygrad_cnn.nn.functional import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 
 def _input(shape, seed=0):

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .autograd import no_grad
-from .ops.kernels.geometry import conv2d_output_size
+from .ops.kernels.geometry import conv2d_output_size, pair
 from .tensor import Tensor
-
-
-def _pair(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -47,7 +43,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
 def conv_macs(out_height: int, out_width: int, kernel_size, in_channels: int, out_channels: int,
               groups: int = 1) -> int:
     """Multiply-adds of one conv on one image: H·W·K²·N·M / groups (H·W·N·M for a 1×1 kernel)."""
-    kh, kw = _pair(kernel_size)
+    kh, kw = pair(kernel_size, "kernel_size", "conv_macs")
     return out_height * out_width * kh * kw * (in_channels // groups) * out_channels
 
 
@@ -72,15 +68,15 @@ def _geometry(module):
     kind = type(module).__name__
     if kind not in ("Conv2d", "MaxPool2d", "AvgPool2d"):
         return None
-    kernel = _pair(module.kernel_size)
-    stride = _pair(module.stride if module.stride is not None else module.kernel_size)
-    dilation = _pair(getattr(module, "dilation", 1))
+    kernel = pair(module.kernel_size, "kernel_size", kind)
+    stride = pair(module.stride if module.stride is not None else module.kernel_size, "stride", kind)
+    dilation = pair(getattr(module, "dilation", 1), "dilation", kind)
     padding = module.padding
     if padding == "valid":
         padding = 0
     elif padding == "same":
         padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
-    return kernel, stride, _pair(padding), dilation
+    return kernel, stride, pair(padding, "padding", kind), dilation
 
 
 def _layer_macs(module, input_shape, output_shape):

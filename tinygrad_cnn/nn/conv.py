@@ -4,11 +4,8 @@ import numpy as np
 from . import functional as F
 from .linear import reset_weight_and_bias
 from .module import Module, Parameter
+from ..ops.kernels.geometry import pair
 from ..tensor import Tensor
-
-
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class Conv2d(Module):
@@ -24,8 +21,9 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
                              f"divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size, self.stride, self.dilation = _pair(kernel_size), _pair(stride), _pair(dilation)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size", "Conv2d"), pair(stride, "stride", "Conv2d")
+        self.dilation = pair(dilation, "dilation", "Conv2d")
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", "Conv2d")
         self.weight = Parameter(np.zeros((out_channels, in_channels // groups, *self.kernel_size), np.float32))
         self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
         self.reset_parameters()

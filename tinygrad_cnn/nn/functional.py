@@ -5,11 +5,10 @@ Losses take `reduction` in {'mean', 'sum', 'none'}. Class-index targets may be i
 import numpy as np
 
 from ..autograd import no_grad
-from ..ops.conv import conv2d
 from ..ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, check_class_targets, class_axis
-from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..rng import generator
 from ..tensor import Tensor
+from .functional_conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "batch_norm",
            "one_hot", "mse_loss", "nll_loss", "cross_entropy", "binary_cross_entropy_with_logits",

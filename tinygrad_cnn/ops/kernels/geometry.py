@@ -1,10 +1,30 @@
-"""Index arithmetic shared by the conv and pool kernels."""
+"""Shape arithmetic of windowed ops (conv and pooling), in one place for the kernels, the Functions, the functional
+wrappers, the layers and `summary`. It sits with the kernels, the lowest layer that needs it, so every user
+imports it downward."""
+import numpy as np
 from numba import njit
+
+
+def pair(value, name: str, op: str) -> tuple:
+    """An int or an (h, w) pair of ints as a pair; a TypeError naming the op otherwise."""
+    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) \
+        if isinstance(value, (tuple, list)) else None
+    if values is None or len(values) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                     for v in values):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return tuple(int(v) for v in values)
 
 
 def conv2d_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
     """floor((W + 2P − D·(F−1) − 1) / S) + 1, which is (W − F + 2P)/S + 1 when D = 1."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple:
+    """(padding on both sides, extra on the bottom/right) that keep the input's size at stride 1: the dilated
+    kernel spans D·(K−1) + 1, so D·(K−1) rows of padding in all, the odd one (even K) at the end, as PyTorch."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - 2 * (total // 2)
 
 
 @njit(cache=True)
