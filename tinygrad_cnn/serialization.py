@@ -1,4 +1,5 @@
-"""`save(state, path)` and `load(path)`: nested dicts, lists and tuples of arrays and plain values, as one .npz.
+"""`save(state, path)` and `load(path)`: nested dicts, lists and tuples of arrays and plain values, as one .npz;
+or a flat state_dict as .safetensors when the path ends so (see safetensors_format.py).
 
 Format: each leaf is one array in the .npz, named by its path of keys joined with '/' ('model/0.weight',
 'optimizer/state/3/exp_avg'), so `np.load` alone can read a checkpoint. One more entry, '__tinygrad_cnn__',
@@ -21,6 +22,7 @@ import zipfile
 
 import numpy as np
 
+from . import safetensors_format
 from .tensor import Tensor
 
 MANIFEST = "__tinygrad_cnn__"
@@ -35,17 +37,26 @@ class CheckpointError(ValueError):
 def save(state, path) -> None:
     """Write `state` (nested dicts/lists/tuples of arrays, Tensors, numbers, strings, bools and None) to `path`.
 
-    The file is written exactly at `path` (no suffix is added), atomically.
+    The file is written exactly at `path` (no suffix is added), atomically. A path ending in .safetensors
+    takes a flat dict name → tensor (a state_dict) in that format; any other path gets the .npz format.
     """
+    path = os.fspath(path)
+    if _is_safetensors(path):
+        content = safetensors_format.encode(state)
+        _write_atomically(path, lambda file: file.write(content))
+        return
     arrays: dict = {}
     tree = _encode(state, [], arrays)
     arrays[MANIFEST] = np.array(json.dumps({"format": "tinygrad_cnn", "version": FORMAT_VERSION, "tree": tree}))
-    _write_atomically(os.fspath(path), arrays)
+    _write_atomically(path, lambda file: _write_npz(file, arrays))
 
 
 def load(path):
-    """Read a checkpoint written by `save`; arrays come back as ndarrays, Tensors as Tensors (no grad)."""
+    """Read a checkpoint written by `save`; arrays come back as ndarrays, Tensors as Tensors (no grad).
+    A .safetensors file (ours or any other program's) comes back as a flat dict name → Tensor."""
     path = os.fspath(path)
+    if _is_safetensors(path):
+        return safetensors_format.read(path, CheckpointError)
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -68,6 +79,10 @@ def load(path):
                                   "load never unpickles (unpickling can run code)") from error
         raise CheckpointError(f"load: {path} is not a readable tinygrad_cnn checkpoint (truncated, corrupt or "
                               f"another format): {type(error).__name__}: {error}") from error
+
+
+def _is_safetensors(path: str) -> bool:
+    return path.lower().endswith(".safetensors")
 
 
 # ---- encoding ---------------------------------------------------------------------------------
@@ -158,15 +173,15 @@ def _decode(node, archive):
 
 
 # ---- atomic write -----------------------------------------------------------------------------
-def _write_atomically(path: str, arrays: dict) -> None:
-    """Write the .npz to a temporary file beside `path`, fsync it, then rename it over `path` (atomic on POSIX
+def _write_atomically(path: str, write) -> None:
+    """`write(file)` into a temporary file beside `path`, fsync it, then rename it over `path` (atomic on POSIX
     and Windows), and fsync the directory so the rename itself survives a crash."""
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
-            _write_npz(file, arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
