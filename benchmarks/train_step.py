@@ -1,15 +1,18 @@
-"""Full MNIST training steps against PyTorch (when importable), measured side by side in one process.
+"""Full training steps against PyTorch (when importable), measured side by side in one process.
 
-    python benchmarks/train_step.py --threads 2            # steps of `cnn` and `lenet` at batch 64 and 256
+    python benchmarks/train_step.py --threads 2            # steps of `cnn`, `lenet` and `resnet20`
+    python benchmarks/train_step.py --models resnet20 --profile  # where our step's time goes, per Function
     python benchmarks/train_step.py --threads 2 --epoch    # examples/mnist/train.py's loop, ours vs PyTorch
     python benchmarks/train_step.py --startup              # fresh process to the first step, cold and warm
     python benchmarks/train_step.py --threads 1 --cpu-time # one thread, CPU time: steadiest on a shared machine
 
-A step is forward, cross-entropy, backward and Adam's update (lr 1e-3), on random float32 images and labels.
-Times are medians over --repeats steps after warm-up; ours and PyTorch's are timed in separate blocks with a
-pause between (spinning BLAS/OpenMP threads of one would slow the other). Ratio = ours / PyTorch (below 1
-is faster). Epoch = 60,000 images at the measured step time. On a shared machine, rerun: load from other
-processes moves both columns.
+A step is forward, cross-entropy, backward and the optimizer's update on one random float32 batch: the
+MNIST models (1×28×28) with Adam (lr 1e-3), ResNet-20 (3×32×32, benchmarks/resnet.py) with SGD (lr 0.1,
+momentum 0.9, weight decay 5e-4), as CIFAR-10 is trained. --rounds rounds each time a block of --repeats
+steps of ours, then of PyTorch's, with a pause between (spinning BLAS/OpenMP threads of one would slow
+the other); a time is the median over rounds of each block's median, the ratio (ours / PyTorch, below 1
+is faster) the median of the rounds' ratios, so a burst of outside load during one block does not decide
+it. Epoch = 60,000 images at the measured step time.
 
 --epoch runs train.py's inner loop (DataLoader with shuffling, 1-pixel shifts and normalisation, loss.item(),
 OneCycleLR, accuracy count) over the first --limit training images for each framework and scales to 60,000 images.
@@ -26,6 +29,8 @@ import numpy as np
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "examples", "mnist"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resnet import resnet20  # noqa: E402
 
 try:
     import torch
@@ -50,15 +55,28 @@ def torch_model(name):
         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
 
 
+def optimizer_for(framework, name, model):
+    """Adam for the MNIST models (as examples/mnist/train.py), SGD with momentum for the ResNet (as CIFAR-10)."""
+    if name == "resnet20":
+        return framework.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    return framework.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def batch_for(name, batch, rng):
+    """Random float32 images of the model's input shape and random labels."""
+    shape = (3, 32, 32) if name == "resnet20" else (1, 28, 28)
+    return rng.standard_normal((batch,) + shape).astype(np.float32), rng.integers(0, 10, batch)
+
+
 def our_step(name, batch, rng):
     """A closure running one training step of our model `name` on one fixed random batch."""
     import tinygrad_cnn as tc
     from tinygrad_cnn.nn import functional as F
     from models import MODELS
-    model = MODELS[name]()
-    optimizer = tc.optim.Adam(model.parameters(), lr=1e-3)
-    x = tc.Tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
-    y = rng.integers(0, 10, batch)
+    model = resnet20(tc) if name == "resnet20" else MODELS[name]()
+    optimizer = optimizer_for(tc, name, model)
+    x, y = batch_for(name, batch, rng)
+    x = tc.Tensor(x)
 
     def step():
         loss = F.cross_entropy(model(x), y)
@@ -70,10 +88,9 @@ def our_step(name, batch, rng):
 
 def torch_step(name, batch, rng):
     """The same step in PyTorch."""
-    model = torch_model(name)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.from_numpy(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
-    y = torch.from_numpy(rng.integers(0, 10, batch))
+    model = resnet20(torch) if name == "resnet20" else torch_model(name)
+    optimizer = optimizer_for(torch, name, model)
+    x, y = (torch.from_numpy(a) for a in batch_for(name, batch, rng))
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -98,22 +115,78 @@ def median_time(function, repeats, warmup=3, settle=0.3):
 
 def main_steps(args):
     rng = np.random.default_rng(0)
-    print(f"training step (forward, cross-entropy, backward, Adam), median {'CPU' if args.cpu_time else 'wall'} "
-          f"time of {args.repeats}; "
+    print(f"training step (forward, cross-entropy, backward, update), median {'CPU' if args.cpu_time else 'wall'} "
+          f"time of {args.rounds} rounds of {args.repeats} steps, ours then PyTorch's; {cpu()}; "
           f"threads: ours {threads()}, torch {torch.get_num_threads() if torch else '-'}")
-    print(f"{'model':<7}{'batch':>6}{'ours ms':>10}{'img/s':>9}{'epoch s':>9}"
+    print(f"{'model':<9}{'batch':>6}{'ours ms':>10}{'img/s':>9}{'epoch s':>9}"
           + (f"{'torch ms':>10}{'img/s':>9}{'epoch s':>9}{'ratio':>8}" if torch else ""))
     for name in args.models:
         for batch in args.batches:
-            ours = median_time(our_step(name, batch, rng), args.repeats)
-            line = f"{name:<7}{batch:>6}{ours * 1e3:10.1f}{batch / ours:9.0f}{EPOCH_IMAGES / batch * ours:9.1f}"
+            ours_step = our_step(name, batch, rng)
+            theirs_step = torch_step(name, batch, rng) if torch else None
+            rounds = []
+            for _ in range(args.rounds):
+                rounds.append((median_time(ours_step, args.repeats),
+                               median_time(theirs_step, args.repeats) if torch else None))
+            ours = float(np.median([r[0] for r in rounds]))
+            line = f"{name:<9}{batch:>6}{ours * 1e3:10.1f}{batch / ours:9.0f}{EPOCH_IMAGES / batch * ours:9.1f}"
             if torch:
-                theirs = median_time(torch_step(name, batch, rng), args.repeats)
-                line += f"{theirs * 1e3:10.1f}{batch / theirs:9.0f}{EPOCH_IMAGES / batch * theirs:9.1f}" \
-                        f"{ours / theirs:8.2f}"
+                theirs = float(np.median([r[1] for r in rounds]))
+                ratio = float(np.median([o / t for o, t in rounds]))
+                line += f"{theirs * 1e3:10.1f}{batch / theirs:9.0f}{EPOCH_IMAGES / batch * theirs:9.1f}{ratio:8.2f}"
             print(line, flush=True)
     print(f"reproduce: python benchmarks/train_step.py --threads {args.threads or threads()}"
+          f" --models {' '.join(args.models)} --batches {' '.join(map(str, args.batches))}"
           + (" --cpu-time" if args.cpu_time else ""))
+
+
+def main_profile(args):
+    """Our step's time per Function (forward and backward apart), summed over --repeats steps after warm-up."""
+    from collections import defaultdict
+    from tinygrad_cnn.autograd import Function
+    totals = defaultdict(float)
+
+    def timed(function, key):
+        def run(*a, **k):
+            start = CLOCK()
+            try:
+                return function(*a, **k)
+            finally:
+                totals[key] += CLOCK() - start
+        return staticmethod(run)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+    for name in args.models:
+        for batch in args.batches:
+            step = our_step(name, batch, np.random.default_rng(0))
+            median_time(step, 1)  # compiles and warms up before the wrappers go in
+            originals = {cls: (cls.__dict__.get("forward"), cls.__dict__.get("backward")) for cls in subclasses(Function)}
+            for cls, (forward, backward) in originals.items():
+                if forward is not None:
+                    cls.forward = timed(forward.__func__, (cls.__name__, "forward"))
+                if backward is not None:
+                    cls.backward = timed(backward.__func__, (cls.__name__, "backward"))
+            totals.clear()
+            start = CLOCK()
+            for _ in range(args.repeats):
+                step()
+            whole = (CLOCK() - start) / args.repeats
+            for cls, (forward, backward) in originals.items():
+                for attribute, method in (("forward", forward), ("backward", backward)):
+                    if method is not None:
+                        setattr(cls, attribute, method)
+            print(f"{name}, batch {batch}: {whole * 1e3:.1f} ms per step (mean of {args.repeats}); per Function, ms "
+                  f"per step; {cpu()}; threads {threads()}")
+            per_op = defaultdict(lambda: [0.0, 0.0])
+            for (op, direction), seconds in totals.items():
+                per_op[op][direction == "backward"] += seconds / args.repeats
+            for op, (forward, backward) in sorted(per_op.items(), key=lambda item: -sum(item[1])):
+                print(f"  {op:<22}{forward * 1e3:8.2f} fwd{backward * 1e3:8.2f} bwd{(forward + backward) * 1e3:8.2f}")
+            rest = whole - sum(map(sum, per_op.values()))
+            print(f"  {'outside Functions':<22}{rest * 1e3:28.2f}  (apply, graph walk, optimizer)")
 
 
 def our_epoch(name, images, labels, batch):
@@ -212,6 +285,17 @@ def main_startup(args):
     print("reproduce: python benchmarks/train_step.py --startup")
 
 
+def cpu():
+    """The CPU model and whether it has AVX-512 (the widest vectors Numba and BLAS may use)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            text = info.read()
+    except OSError:
+        return "CPU unknown"
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
+    return f"{model}, {'AVX-512' if ' avx512f' in text else 'AVX2' if ' avx2' in text else 'no AVX2'}"
+
+
 def threads():
     from tinygrad_cnn.threads import get_num_threads
     return get_num_threads()
@@ -219,9 +303,12 @@ def threads():
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["cnn", "lenet"], choices=["cnn", "lenet"])
-    parser.add_argument("--batches", nargs="+", type=int, default=[64, 256])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--models", nargs="+", default=["cnn", "lenet", "resnet20"],
+                        choices=["cnn", "lenet", "resnet20"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[64])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of ours-then-PyTorch blocks")
+    parser.add_argument("--profile", action="store_true", help="our step's time per Function")
     parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="measure process CPU time instead of wall time (meaningful with --threads 1)")
@@ -240,6 +327,8 @@ if __name__ == "__main__":
             torch.set_num_threads(arguments.threads)
     if arguments.startup:
         main_startup(arguments)
+    elif arguments.profile:
+        main_profile(arguments)
     elif arguments.epoch:
         main_epoch(arguments)
     else:
