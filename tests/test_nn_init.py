@@ -73,3 +73,46 @@ def test_a_large_kaiming_uniform_sample_has_the_expected_spread():
     values = tensor.numpy()
     assert np.abs(values).max() <= bound
     assert values.std() == pytest.approx(bound / math.sqrt(3), rel=0.01)
+
+
+def test_trunc_normal_draws_lie_in_the_bounds_with_the_truncated_moments():
+    tc.manual_seed(0)
+    t = init.trunc_normal_(Tensor(np.zeros((200, 250))), mean=1.0, std=2.0, a=0.0, b=3.0)
+    values = t.numpy()
+    assert values.min() >= 0.0 and values.max() <= 3.0
+    # moments of N(1, 4) truncated to [0, 3] = 1 + 2·[−0.5, 1], by the standard formula with φ and Φ
+    alpha, beta = -0.5, 1.0
+    pdf = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    cdf = lambda z: (1 + math.erf(z / math.sqrt(2))) / 2
+    mass = cdf(beta) - cdf(alpha)
+    mean = 1.0 + 2.0 * (pdf(alpha) - pdf(beta)) / mass
+    var = 4.0 * (1 + (alpha * pdf(alpha) - beta * pdf(beta)) / mass - ((pdf(alpha) - pdf(beta)) / mass) ** 2)
+    assert values.mean() == pytest.approx(mean, abs=4 * math.sqrt(var / values.size))
+    assert values.var() == pytest.approx(var, rel=0.02)
+    tc.manual_seed(0)
+    again = init.trunc_normal_(Tensor(np.zeros((200, 250))), mean=1.0, std=2.0, a=0.0, b=3.0)
+    np.testing.assert_array_equal(again.numpy(), values)
+    with pytest.raises(ValueError, match="trunc_normal_: the bounds must satisfy a < b, got a=1, b=0"):
+        init.trunc_normal_(Tensor(np.zeros(3)), a=1, b=0)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (3, 8), (4, 2, 3, 3)])
+def test_orthogonal_rows_or_columns_are_orthonormal_times_gain(shape):
+    tc.manual_seed(1)
+    w = init.orthogonal_(Parameter(np.zeros(shape)), gain=2.0).numpy().reshape(shape[0], -1)
+    small = min(w.shape)
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-12)
+
+
+def test_eye_and_dirac_fill_identities():
+    np.testing.assert_array_equal(init.eye_(Tensor(np.ones((2, 3)))).numpy(), [[1, 0, 0], [0, 1, 0]])
+    w = init.dirac_(Tensor(np.ones((4, 2, 3, 3))), groups=2).numpy()
+    x = np.random.default_rng(0).standard_normal((1, 4, 5, 5))
+    out = tc.nn.functional.conv2d(Tensor(x[:, [0, 1, 2, 3]]), Tensor(w), padding=1, groups=2).numpy()
+    np.testing.assert_allclose(out, x, atol=1e-12)  # each group's output channels copy its input channels
+    assert w.sum() == 4
+    with pytest.raises(ValueError, match="eye_: needs a 2-D tensor, got shape"):
+        init.eye_(Tensor(np.ones((2, 2, 2))))
+    with pytest.raises(ValueError, match="dirac_"):
+        init.dirac_(Tensor(np.ones((3, 2, 3))), groups=2)

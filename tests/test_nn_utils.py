@@ -45,3 +45,16 @@ def test_other_norms_and_a_single_tensor():
 
 def test_no_gradients_gives_zero():
     assert clip_grad_norm_([Tensor(np.zeros(2), requires_grad=True)], 1.0).item() == 0.0
+
+
+def test_clip_grad_value_clamps_each_element_in_place():
+    from tinygrad_cnn.nn.utils import clip_grad_value_
+    grads = [np.array([[-3.0, 0.5], [2.0, -0.2]]), np.array([0.9, -1.1])]
+    params = params_with_grads(*grads)
+    arrays = [p.grad.numpy() for p in params]
+    clip_grad_value_(params + [Tensor(np.zeros(2), requires_grad=True)], 1.0)  # one without a gradient
+    for p, array, g in zip(params, arrays, grads):
+        assert p.grad.numpy() is array
+        np.testing.assert_array_equal(array, np.minimum(np.maximum(g, -1.0), 1.0))
+    with pytest.raises(ValueError, match="clip_grad_value_: clip_value must be >= 0, got -1"):
+        clip_grad_value_(params, -1)

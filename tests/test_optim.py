@@ -273,3 +273,120 @@ def test_load_state_dict_refuses_a_different_layout():
     other = [Parameter(np.zeros((2, 3))), Parameter(np.zeros(2))]
     with pytest.raises(ValueError, match=r"shape \(3, 2\).*shape \(2, 3\)"):
         optim.SGD(other, lr=0.1, momentum=0.9).load_state_dict(source.state_dict())
+
+
+# ---- RMSprop, Adagrad, Adadelta ---------------------------------------------------------------
+def rmsprop_reference(p, g, state, t, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                      maximize=False):
+    """RMSprop as PyTorch documents it: square average, optional centring by the mean gradient, optional momentum
+    on the normalised step."""
+    g = (-g if maximize else g) + weight_decay * p
+    state["v"] = alpha * state.get("v", 0.0) + (1 - alpha) * g ** 2
+    variance = state["v"]
+    if centered:
+        state["mean"] = alpha * state.get("mean", 0.0) + (1 - alpha) * g
+        variance = variance - state["mean"] ** 2
+    normalised = g / (np.sqrt(variance) + eps)
+    if momentum > 0:
+        state["b"] = momentum * state.get("b", 0.0) + normalised
+        return p - lr * state["b"]
+    return p - lr * normalised
+
+
+def adagrad_reference(p, g, state, t, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                      eps=1e-10, maximize=False):
+    """Adagrad: the step is lr/(1 + (t−1)·lr_decay) times g over the root of all squared gradients so far."""
+    g = (-g if maximize else g) + weight_decay * p
+    state["sum"] = state.get("sum", initial_accumulator_value) + g ** 2
+    return p - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(state["sum"]) + eps)
+
+
+def adadelta_reference(p, g, state, t, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    """Adadelta: the step has the units of p, the ratio of running RMS of past steps to that of gradients."""
+    g = (-g if maximize else g) + weight_decay * p
+    state["v"] = rho * state.get("v", 0.0) + (1 - rho) * g ** 2
+    delta = np.sqrt(state.get("u", 0.0) + eps) / np.sqrt(state["v"] + eps) * g
+    state["u"] = rho * state.get("u", 0.0) + (1 - rho) * delta ** 2
+    return p - lr * delta
+
+
+ADAPTIVE = [
+    (optim.RMSprop, rmsprop_reference, dict()),
+    (optim.RMSprop, rmsprop_reference, dict(lr=0.03, alpha=0.9, eps=1e-6)),
+    (optim.RMSprop, rmsprop_reference, dict(lr=0.01, momentum=0.9)),
+    (optim.RMSprop, rmsprop_reference, dict(lr=0.01, centered=True, weight_decay=0.1)),
+    (optim.RMSprop, rmsprop_reference, dict(lr=0.01, centered=True, momentum=0.5, maximize=True)),
+    (optim.Adagrad, adagrad_reference, dict()),
+    (optim.Adagrad, adagrad_reference, dict(lr=0.1, lr_decay=0.3, initial_accumulator_value=0.5)),
+    (optim.Adagrad, adagrad_reference, dict(lr=0.1, weight_decay=0.2, eps=1e-3, maximize=True)),
+    (optim.Adadelta, adadelta_reference, dict()),
+    (optim.Adadelta, adadelta_reference, dict(lr=0.5, rho=0.6, eps=1e-4)),
+    (optim.Adadelta, adadelta_reference, dict(weight_decay=0.1, maximize=True)),
+]
+
+
+@pytest.mark.parametrize("make, reference, options", ADAPTIVE)
+def test_adaptive_optimizers_follow_the_documented_update(make, reference, options):
+    def rule(p, g, state, t):
+        return reference(p, g, state, t, **options)
+    check_against_reference(lambda ps: make(ps, **options), [rule, rule], steps=8)
+
+
+def test_adaptive_optimizers_keep_pytorchs_state_names_and_defaults():
+    params, loss = make_problem()
+    loss().backward()
+    names = {}
+    for make, options in ((optim.RMSprop, dict(momentum=0.9, centered=True)), (optim.Adagrad, {}),
+                          (optim.Adadelta, {})):
+        optimizer = make(params, **options)
+        optimizer.step()
+        names[make.__name__] = sorted(optimizer.state_dict()["state"][0])
+    assert names == {"RMSprop": ["grad_avg", "momentum_buffer", "square_avg", "step"],
+                     "Adagrad": ["step", "sum"], "Adadelta": ["acc_delta", "square_avg", "step"]}
+    assert optim.RMSprop(params).defaults == dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                                                  centered=False, maximize=False)
+    assert optim.Adagrad(params).defaults == dict(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                                                  eps=1e-10, maximize=False)
+    assert optim.Adadelta(params).defaults == dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False)
+
+
+def test_adagrad_has_its_accumulators_before_the_first_step():
+    params, _ = make_problem()
+    optimizer = optim.Adagrad(params, initial_accumulator_value=0.25)
+    state = optimizer.state_dict()["state"]
+    assert sorted(state) == [0, 1] and state[1]["step"] == 0
+    np.testing.assert_array_equal(state[0]["sum"], np.full((3, 2), 0.25))
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.9, centered=True),
+    lambda ps: optim.Adagrad([{"params": ps[:1], "lr": 0.2}, {"params": ps[1:]}], lr=0.1, lr_decay=0.1),
+    lambda ps: optim.Adadelta(ps, rho=0.8),
+])
+def test_adaptive_optimizers_resume_from_state_dict(make_optimizer, tmp_path):
+    test_resuming_from_state_dict_takes_the_uninterrupted_step(make_optimizer, True, tmp_path)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda ps: optim.RMSprop(ps, lr=-0.1), "RMSprop: lr must be >= 0, got -0.1"),
+    (lambda ps: optim.RMSprop(ps, momentum=-1), "RMSprop: momentum"),
+    (lambda ps: optim.Adagrad(ps, lr_decay=-1), "Adagrad: lr_decay"),
+    (lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1), "Adagrad: initial_accumulator_value"),
+    (lambda ps: optim.Adadelta(ps, rho=1.5), r"Adadelta: rho must lie in \[0, 1\], got 1.5"),
+    (lambda ps: optim.Adadelta(ps, eps=-1e-6), "Adadelta: eps"),
+])
+def test_adaptive_optimizers_refuse_bad_options(call, match):
+    params, _ = make_problem()
+    with pytest.raises(ValueError, match=match):
+        call(params)
+
+
+def test_adaptive_optimizers_keep_float32():
+    params, loss = make_problem(dtype=np.float32)
+    loss().backward()
+    for make in (optim.RMSprop, optim.Adagrad, optim.Adadelta):
+        optimizer = make(params, **({"centered": True, "momentum": 0.5} if make is optim.RMSprop else {}))
+        optimizer.step()
+        assert all(p.dtype == np.float32 for p in params)
+        assert all(v.dtype == np.float32 for s in optimizer.state.values() for v in s.values()
+                   if isinstance(v, np.ndarray))

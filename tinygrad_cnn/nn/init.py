@@ -95,3 +95,55 @@ def xavier_normal_(tensor, gain: float = 1.0):
     """N(0, std²) with std = gain · √(2 / (fan_in + fan_out))."""
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0):
+    """Fill with draws from N(mean, std²) conditioned on [a, b] (bounds in the tensor's units, as PyTorch):
+    draws outside are drawn again until every value lies inside."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: the bounds must satisfy a < b, got a={a}, b={b}")
+    if std <= 0 or max(a - mean, mean - b) / std > 6:  # keep the rejection loop's acceptance rate reasonable
+        raise ValueError(f"trunc_normal_: std must be > 0 and [a, b] must overlap mean ± 6·std, got mean={mean}, "
+                         f"std={std}, a={a}, b={b}")
+    values = generator().normal(mean, std, tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = generator().normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(tensor, values)
+
+
+def orthogonal_(tensor, gain: float = 1.0):
+    """Fill a weight, viewed as rows × (all other dims), with a (semi-)orthogonal matrix times gain (Saxe et al.,
+    2014): Q of the QR decomposition of a Gaussian matrix, its columns' signs fixed by R's diagonal so the draw
+    is uniform over orthogonal matrices."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got shape {tensor.shape}")
+    rows, cols = tensor.shape[0], math.prod(tensor.shape[1:])
+    flat = generator().normal(0.0, 1.0, (rows, cols))
+    q, r = np.linalg.qr(flat.T if rows < cols else flat)
+    q *= np.sign(np.diag(r))
+    return _fill(tensor, gain * (q.T if rows < cols else q).reshape(tensor.shape))
+
+
+def eye_(tensor):
+    """Fill a 2-D tensor with the identity (ones on the main diagonal of a rectangle)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-D tensor, got shape {tensor.shape}")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor, groups: int = 1):
+    """Fill a conv weight (out, in, *kernel) so the conv passes its input through: in each of `groups` groups,
+    output channel i takes input channel i at the kernel's centre tap (channels beyond min(out/groups, in)
+    stay zero)."""
+    if tensor.ndim not in (3, 4, 5) or tensor.shape[0] % groups:
+        raise ValueError(f"dirac_: needs a 3-, 4- or 5-D weight whose first dimension divides by groups={groups}, "
+                         f"got shape {tensor.shape}")
+    out_per_group = tensor.shape[0] // groups
+    values = np.zeros(tensor.shape)
+    centre = tuple(k // 2 for k in tensor.shape[2:])
+    for g in range(groups):
+        for i in range(min(out_per_group, tensor.shape[1])):
+            values[(g * out_per_group + i, i) + centre] = 1.0
+    return _fill(tensor, values)

@@ -1,4 +1,4 @@
-"""Gradient utilities."""
+"""Gradient utilities: clip_grad_norm_, clip_grad_value_."""
 import numpy as np
 
 from ..tensor import Tensor
@@ -17,11 +17,23 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> Tens
         return Tensor(0.0)
     norm_type = float(norm_type)
     if norm_type == np.inf:
-        total = max(float(np.max(np.abs(g.data))) if g.size else 0.0 for g in grads)
+        total = max(float(np.max(np.abs(g.numpy()))) if g.size else 0.0 for g in grads)
     else:
-        total = sum(float(np.sum(np.abs(g.data, dtype=np.float64) ** norm_type)) for g in grads) ** (1 / norm_type)
+        total = sum(float(np.sum(np.abs(g.numpy(), dtype=np.float64) ** norm_type)) for g in grads) ** (1 / norm_type)
     clip_coef = max_norm / (total + 1e-6)
     if clip_coef < 1:
         for g in grads:
             g *= clip_coef
     return Tensor(total, dtype=grads[0].dtype)
+
+
+def clip_grad_value_(parameters, clip_value: float) -> None:
+    """Clamp every gradient element into [−clip_value, clip_value], in place."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    clip_value = float(clip_value)
+    if not clip_value >= 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    for p in parameters:
+        if p.grad is not None:
+            np.clip(p.grad.numpy(), -clip_value, clip_value, out=p.grad.numpy())

@@ -1,9 +1,14 @@
-"""Learning-rate schedules: StepLR, CosineAnnealingLR, OneCycleLR.
+"""Learning-rate schedules: StepLR, MultiStepLR, ExponentialLR, LambdaLR, LinearLR, CosineAnnealingLR,
+OneCycleLR, and ReduceLROnPlateau.
 
 Each computes the learning rate of step `last_epoch` in closed form from the groups' initial rates (PyTorch's
 formulas), writes it into the optimizer's groups, and can be saved and restored with state_dict.
+ReduceLROnPlateau instead lowers the rates in force when a metric stops improving.
 """
+import bisect
 import math
+import types
+import warnings
 
 from .optimizer import Optimizer
 
@@ -27,6 +32,8 @@ class LRScheduler:
                                "last_epoch >= 0 needs the optimizer state of the interrupted run")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._step_count = 0
+        self._optimizer_steps_at_start = optimizer._step_count
         self.step()
 
     def get_lr(self) -> list:
@@ -34,6 +41,13 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self) -> None:
+        """Advance the schedule by one step (an epoch or a batch, as the loop counts). Call it after
+        `optimizer.step()`: stepping it first skips the schedule's first rate, so that order warns as in PyTorch."""
+        self._step_count += 1
+        if self._step_count == 2 and self.optimizer._step_count == self._optimizer_steps_at_start:
+            warnings.warn(f"{type(self).__name__}.step() was called before optimizer.step(): the first learning "
+                          "rate of the schedule is skipped. Call optimizer.step() first, then the scheduler's "
+                          "step()", UserWarning, stacklevel=2)
         self.last_epoch += 1
         self._set_rates()
 
@@ -48,7 +62,9 @@ class LRScheduler:
 
     def state_dict(self) -> dict:
         """Everything but the optimizer (plain numbers, strings and lists, so `tc.save` can store it)."""
-        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+        return {key: value for key, value in self.__dict__.items() if key not in self._not_saved}
+
+    _not_saved = ("optimizer", "_optimizer_steps_at_start")
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore the position in the schedule and write its current rates (and momentum) into the optimizer,
@@ -68,6 +84,85 @@ class StepLR(LRScheduler):
 
     def get_lr(self) -> list:
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr_t = base_lr · gamma^(number of milestones ≤ t): decay by gamma at each milestone (a milestone given
+    twice decays twice)."""
+
+    def __init__(self, optimizer: Optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
+        milestones = sorted(milestones)
+        if not all(isinstance(m, int) and m >= 0 for m in milestones):
+            raise ValueError(f"MultiStepLR: milestones must be non-negative integers, got {milestones}")
+        self.milestones, self.gamma = milestones, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list:
+        return [base * self.gamma ** bisect.bisect_right(self.milestones, self.last_epoch) for base in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """lr_t = base_lr · gamma^t: decay by gamma every step."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list:
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr_t = base_lr · lr_lambda(t), with one function for all groups or one per group.
+
+    state_dict saves the attributes of callable objects among the lambdas; plain functions are code and are not
+    saved (as PyTorch): the resumed scheduler is built with the same functions."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
+        groups = len(optimizer.param_groups)
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(lambdas) != groups:
+            raise ValueError(f"LambdaLR: got {len(lambdas)} lr_lambda functions for {groups} param groups")
+        if not all(callable(f) for f in lambdas):
+            raise TypeError(f"LambdaLR: lr_lambda must be callable (or a list of callables), got {lr_lambda!r}")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list:
+        return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self) -> dict:
+        state = {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
+        state["lr_lambdas"] = [None if isinstance(f, types.FunctionType) else dict(vars(f)) for f in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        for f, saved in zip(self.lr_lambdas, state.pop("lr_lambdas", [])):
+            if saved is not None:
+                vars(f).update(saved)
+        super().load_state_dict(state)
+
+
+class LinearLR(LRScheduler):
+    """lr_t = base_lr · (start_factor + (end_factor − start_factor) · min(t, total_iters) / total_iters): a linear
+    ramp of the factor over total_iters steps (a warm-up with the defaults), then constant."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must lie in (0, 1], got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: end_factor must lie in [0, 1], got {end_factor}")
+        if total_iters < 1:
+            raise ValueError(f"LinearLR: total_iters must be a positive integer, got {total_iters}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list:
+        progress = min(self.last_epoch, self.total_iters) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * progress
+        return [base * factor for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -171,3 +266,64 @@ def _anneal_linear(start: float, end: float, fraction: float) -> float:
 
 
 _ANNEAL = {"cos": _anneal_cos, "linear": _anneal_linear}
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply every group's rate by `factor` (not below its min_lr) once the metric passed to `step(metric)`
+    has not improved for more than `patience` steps; then wait `cooldown` steps before counting again.
+
+    Improvement (mode 'min'; 'max' mirrors it): metric < best·(1 − threshold) for threshold_mode 'rel',
+    metric < best − threshold for 'abs'. A reduction smaller than eps is not made.
+    """
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
+                 eps: float = 1e-8):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"ReduceLROnPlateau: expected an Optimizer, got {type(optimizer).__name__}")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1.0, got {factor}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        groups = optimizer.param_groups
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * len(groups)
+        if len(min_lrs) != len(groups):
+            raise ValueError(f"ReduceLROnPlateau: got {len(min_lrs)} min_lr values for {len(groups)} param groups")
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown, self.min_lrs, self.eps = (
+            threshold, threshold_mode, cooldown, min_lrs, eps)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in groups]
+
+    def is_better(self, metric: float) -> bool:
+        if self.mode == "min":
+            bar = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
+            return metric < bar
+        bar = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
+        return metric > bar
+
+    def step(self, metrics) -> None:
+        """Record one value of the watched metric (a number or a one-element Tensor)."""
+        metric = float(metrics)
+        self.last_epoch += 1
+        if self.is_better(metric):
+            self.best, self.num_bad_epochs = metric, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                new_lr = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the counters and the best metric; the rates themselves come back with the optimizer's state."""
+        self.__dict__.update(state_dict)

@@ -17,6 +17,7 @@ class Optimizer:
 
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
+        self._step_count = 0  # steps taken; a scheduler reads it to warn when it is stepped first
         self.state = {}  # parameter → dict; keys compare by identity (Tensor hashes by id)
         self.param_groups = []
         groups = [params] if isinstance(params, Tensor) else list(params)
@@ -57,10 +58,11 @@ class Optimizer:
     @no_grad()
     def step(self) -> None:
         """Update every parameter that has a gradient, with its group's options."""
+        self._step_count += 1
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad.data, self.state.setdefault(p, {}), group)
+                    self._update(p, p.grad.numpy(), self.state.setdefault(p, {}), group)
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
