@@ -319,7 +319,7 @@ class _KeptGradient(tc.Function):
 def test_a_leaf_keeps_a_fresh_gradient_without_copying_it():
     x = Tensor(np.arange(4.0), requires_grad=True)
     _FreshGradient.apply(x).backward(np.array([1.0, -2.0, 3.0, 0.5]))
-    assert id(x.grad.data) == _FreshGradient.returned_ids[-1]
+    assert id(x.grad.numpy()) == _FreshGradient.returned_ids[-1]
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, -4.0, 6.0, 1.0])
 
 
@@ -332,9 +332,46 @@ def test_a_gradient_someone_else_holds_is_copied_into_the_leaf():
     d = Tensor(np.ones((2, 3)), requires_grad=True)
     d[0].backward(upstream)                           # a view of a fresh array
     for leaf in (a, b, c, d):
-        leaf.grad.data *= 10                          # in place, as a clipping optimizer would
+        leaf.grad.numpy()[...] *= 10                          # in place, as a clipping optimizer would
     np.testing.assert_array_equal(upstream, [1.0, -2.0, 3.0])
     np.testing.assert_array_equal(a.grad.numpy(), [10.0, -20.0, 30.0])
     np.testing.assert_array_equal(b.grad.numpy(), [10.0, -20.0, 30.0])
     np.testing.assert_array_equal(c.grad.numpy(), [20.0, -40.0, 60.0])
     np.testing.assert_array_equal(d.grad.numpy(), [[10.0, -20.0, 30.0], [0.0, 0.0, 0.0]])
+
+
+class _Scale(tc.Function):
+    @staticmethod
+    def forward(ctx, x, factor=2.0):
+        ctx.factor = factor
+        return x * (factor.numpy() if isinstance(factor, Tensor) else factor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def test_a_tensor_passed_to_apply_by_keyword_is_refused_not_silently_ungraded():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="_Scale.apply: Tensor argument.*factor.*positionally"):
+        _Scale.apply(x, factor=Tensor([3.0], requires_grad=True))
+    assert _Scale.apply(x, factor=3.0).requires_grad  # constants by keyword are fine
+
+
+def test_apply_needs_a_tensor_argument():
+    with pytest.raises(TypeError, match=r"_Scale.apply: needs at least one Tensor argument, got \(ndarray\)"):
+        _Scale.apply(np.ones(2))
+
+
+def test_op_results_are_plain_tensors_recognised_by_their_base_class():
+    from tinygrad_cnn.autograd import TensorBase
+    p = tc.nn.Parameter(np.ones(2))
+    y = p * 2
+    assert type(y) is Tensor and isinstance(p, TensorBase) and isinstance(y, TensorBase)
+
+
+
+def test_backward_may_return_extra_trailing_nones():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    _Scale.apply(x).sum().backward()  # one forward argument; backward returns (grad, None), as PyTorch allows
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])

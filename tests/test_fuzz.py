@@ -61,7 +61,7 @@ def check(op, ours, reference, accepted=True, rtol=1e-5, atol=1e-6, errors=(Valu
 
 def describe(result):
     return [describe(r) for r in result] if isinstance(result, (tuple, list)) else \
-        f"shape {np.shape(result.data if isinstance(result, Tensor) else result)}"
+        f"shape {np.shape(result.numpy() if isinstance(result, Tensor) else result)}"
 
 
 def compare(result, expected, rtol, atol, op):
@@ -70,7 +70,7 @@ def compare(result, expected, rtol, atol, op):
         for r, e in zip(result, expected):
             compare(r, e, rtol, atol, op)
         return
-    got = result.data if isinstance(result, Tensor) else np.asarray(result)
+    got = result.numpy() if isinstance(result, Tensor) else np.asarray(result)
     expected = np.asarray(expected)
     assert got.shape == expected.shape, f"{op}: shape {got.shape}, expected {expected.shape}"
     if expected.dtype.kind in "biu" and got.dtype.kind in "biu":

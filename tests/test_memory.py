@@ -42,7 +42,7 @@ def build(rng, requires_grad=True):
     intermediates = [conv, pooled, logits]
     saved = [array for t in intermediates + [loss] if t._node is not None
              for array in list(t._node.ctx._saved) + list(vars(t._node.ctx).values())
-             if isinstance(array, np.ndarray) and not any(array is p.data for p in (weight, dense))]
+             if isinstance(array, np.ndarray) and not any(array is p.numpy() for p in (weight, dense))]
     return loss, (weight, dense), [weakref.ref(t) for t in intermediates], [weakref.ref(a) for a in saved]
 
 

@@ -132,13 +132,13 @@ def test_changing_a_groups_lr_changes_the_next_step():
                                             lambda ps: optim.Adam(ps, lr=0.1), lambda ps: optim.AdamW(ps, lr=0.1)])
 def test_step_updates_in_place_records_no_graph_and_keeps_float32(make_optimizer):
     params, loss = make_problem(dtype=np.float32)
-    arrays = [p.data for p in params]
+    arrays = [p.numpy() for p in params]
     versions = [p._version for p in params]
     optimizer = make_optimizer(params)
     loss().backward()
     optimizer.step()
     for p, array, version in zip(params, arrays, versions):
-        assert p.data is array and p.dtype == np.float32 and p.is_leaf and p.requires_grad
+        assert p.numpy() is array and p.dtype == np.float32 and p.is_leaf and p.requires_grad
         assert p._version > version
     for state in optimizer.state.values():
         assert all(v.dtype == np.float32 for v in state.values() if isinstance(v, np.ndarray))

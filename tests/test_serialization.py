@@ -24,7 +24,7 @@ def assert_same(a, b, where="top"):
         for i, (x, y) in enumerate(zip(a, b)):
             assert_same(x, y, f"{where}/{i}")
     elif isinstance(a, (np.ndarray, np.generic, Tensor)):
-        x, y = np.asarray(a.data if isinstance(a, Tensor) else a), np.asarray(b.data if isinstance(b, Tensor) else b)
+        x, y = np.asarray(a.numpy() if isinstance(a, Tensor) else a), np.asarray(b.numpy() if isinstance(b, Tensor) else b)
         assert x.dtype == y.dtype and x.shape == y.shape, where
         np.testing.assert_array_equal(x, y, err_msg=where)
     elif isinstance(a, float) and np.isnan(a):

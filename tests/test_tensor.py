@@ -49,8 +49,8 @@ def test_tensor_from_a_tensor_copies_its_data_and_dtype():
     source = Tensor(np.arange(4.0), requires_grad=True)
     copy = Tensor(source)
     assert copy.dtype == np.float64 and not copy.requires_grad
-    copy.data[0] = 10.0
-    assert source.data[0] == 0.0
+    copy.numpy()[0] = 10.0
+    assert source.numpy()[0] == 0.0
     assert Tensor(source, dtype=np.float32).dtype == np.float32
 
 
@@ -58,7 +58,7 @@ def test_attributes():
     t = Tensor(np.zeros((2, 3, 4)), requires_grad=True)
     assert (t.shape, t.ndim, t.size, t.dtype) == ((2, 3, 4), 3, 24, np.float64)
     assert t.requires_grad and t.is_leaf and t.grad is None and t.op is None
-    assert t.numpy() is t.data
+    assert isinstance(t.numpy(), np.ndarray) and t.numpy() is t.numpy()
     y = t * 2
     assert y.requires_grad and not y.is_leaf and y.op == "Mul"
 
@@ -172,7 +172,7 @@ def test_numpy_conversion_protocol():
     copied = np.array(t)
     copied[0] = 9.0
     assert t.numpy()[0] == 1.0, "np.array(t) must copy"
-    assert np.asarray(t) is t.data
+    assert np.asarray(t) is t.numpy()
     assert np.asarray(t, dtype=np.float64).dtype == np.float64
 
 
@@ -181,7 +181,7 @@ def test_detach_shares_data_but_leaves_the_graph():
     y = (x * 2).detach()
     assert y.is_leaf and not y.requires_grad and y.op is None
     z = x.detach()
-    assert z.data is x.data
+    assert z.numpy() is x.numpy()
 
 
 def test_astype():
@@ -358,3 +358,31 @@ def test_inplace_change_of_unsaved_input_does_not_disturb_backward():
     upstream = np.array([0.7, -0.3], np.float32)
     y.backward(upstream)
     np.testing.assert_allclose(x.grad.numpy(), upstream)
+
+
+def test_data_is_a_tensor_sharing_memory_that_records_no_graph():
+    w = Tensor(np.arange(3.0), requires_grad=True)
+    d = w.data
+    assert isinstance(d, Tensor) and d.is_leaf and not d.requires_grad
+    assert d.numpy() is w.numpy()
+    d += 1.0
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0, 3.0])
+    assert w._version == 0, "a change made through .data is invisible to autograd, as PyTorch's"
+
+
+def test_data_setter_takes_a_tensor_as_in_a_hand_written_sgd_step():
+    w = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    (w * w).sum().backward()
+    w.data = w.data - 0.1 * w.grad
+    np.testing.assert_allclose(w.numpy(), [1.0 - 0.2, -2.0 + 0.4])
+    assert w.requires_grad and w.is_leaf and isinstance(w.numpy(), np.ndarray)
+    w.data = np.zeros(5)  # the shape may change, as in PyTorch
+    assert w.shape == (5,)
+
+
+@pytest.mark.parametrize("value, message", [([1.0, 2.0], "expected a Tensor or an ndarray, got list"),
+                                            (np.array([1, 2]), "a tensor that requires grad must hold floating data")])
+def test_data_setter_refuses_what_pytorch_refuses(value, message):
+    w = Tensor(np.zeros(2), requires_grad=True)
+    with pytest.raises(TypeError, match=f"data: {message}"):
+        w.data = value

@@ -27,7 +27,7 @@ def train(seed, steps=6):
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, stride=2),
                           nn.AvgPool2d(2, stride=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
     for i, p in enumerate(model.parameters()):
-        p.data[...] = np.random.default_rng(i).standard_normal(p.shape) * 0.3
+        p.numpy()[...] = np.random.default_rng(i).standard_normal(p.shape) * 0.3
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
         loss = F.cross_entropy(model(Tensor(rng.standard_normal((8, 3, 16, 16)), dtype=np.float32)),
@@ -35,7 +35,7 @@ def train(seed, steps=6):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return np.concatenate([p.data.ravel() for p in model.parameters()])
+    return np.concatenate([p.numpy().ravel() for p in model.parameters()])
 
 serial = [train(seed) for seed in range(4)]
 results, errors = {}, []

@@ -51,7 +51,7 @@ class BlowUpOnTheLastStep(optim.SGD):
         super().step()
         self.steps += 1
         if self.steps == self.at:
-            self.param_groups[0]["params"][0].data.flat[0] = np.nan
+            self.param_groups[0]["params"][0].numpy().flat[0] = np.nan
 
 
 def test_parameters_that_become_nan_on_an_epochs_last_step_are_not_saved(tmp_path, monkeypatch, capsys):

@@ -13,13 +13,19 @@ import threading
 import numpy as np
 
 _grad_state = threading.local()
-_make_tensor = None  # set by tensor.py: builds the output Tensors of `Function.apply`
 
 
-def set_tensor_factory(factory) -> None:
-    """Register how `Function.apply` wraps output arrays (tensor.py calls this once at import)."""
-    global _make_tensor
-    _make_tensor = factory
+class TensorBase:
+    """What autograd needs of a tensor: its array, gradient, grad flag, the node that made it and its version
+    counter. tensor.py's `Tensor` subclasses it and adds the user-facing methods; `Function.apply` recognises
+    its arguments with isinstance and builds its results with the first Tensor argument's `_wrap`."""
+
+    __slots__ = ("_array", "grad", "_requires_grad", "_node", "_output_index", "_version_counter", "__weakref__")
+
+    @staticmethod
+    def _wrap(array, node=None, index=0):
+        """A tensor around `array` (no copy), made by `node`'s output `index`; the subclass defines it."""
+        raise NotImplementedError
 
 
 def is_grad_enabled() -> bool:
@@ -95,7 +101,7 @@ class Node:
         self.inputs = inputs  # one entry per forward argument: a Tensor, or None for a constant
         self.output_shapes = [o.shape for o in outputs]
         self.output_dtypes = [o.dtype for o in outputs]
-        self.saved_versions = []  # (version counter, version, shape) of every saved array that is a tensor's data
+        self.saved_versions = []  # (version counter, version, shape) of every saved array that is a tensor's array
         self.trace = None  # where user code created this node (filled in by anomaly mode)
 
 
@@ -104,7 +110,8 @@ class Function:
 
     `forward` receives NumPy arrays for Tensor arguments and everything else unchanged, and returns an
     array or a tuple of arrays. `backward` receives one gradient array per output and returns one
-    gradient (or None) per forward argument, each of that argument's shape.
+    gradient (or None) per forward argument, each of that argument's shape; extra trailing Nones are
+    allowed, as in PyTorch. Arrays, not Tensors, on purpose: a backward can call its own `@njit` kernel.
     """
 
     differentiable = True  # False for ops like comparisons and argmax: they never record a graph
@@ -120,25 +127,38 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on Tensors (and constants); return a Tensor, or a tuple for several outputs."""
-        arrays = [a.data if hasattr(a, "_node") else a for a in args]
-        needs = tuple(getattr(a, "requires_grad", False) is True for a in args)
+        if kwargs:
+            _refuse_tensor_keywords(cls, kwargs)
+        inputs = tuple(a if isinstance(a, TensorBase) else None for a in args)
+        first = next((a for a in inputs if a is not None), None)
+        if first is None:
+            raise TypeError(f"{cls.__name__}.apply: needs at least one Tensor argument, got "
+                            f"({', '.join(type(a).__name__ for a in args)})")
+        arrays = [a if t is None else t._array for a, t in zip(args, inputs)]
+        needs = tuple(t is not None and t._requires_grad for t in inputs)
         record = cls.differentiable and any(needs) and is_grad_enabled()
         ctx = Context(cls, needs)
         result = cls.forward(ctx, *arrays, **kwargs)
         single = not isinstance(result, tuple)
         outputs = [np.asarray(r) for r in ((result,) if single else result)]
-        node = None
-        if record:
-            inputs = tuple(a if hasattr(a, "_node") else None for a in args)
-            node = Node(ctx, inputs, outputs)
+        node = Node(ctx, inputs, outputs) if record else None
         if _anomaly_hook is not None:
             _anomaly_hook.on_forward(cls, node, outputs)
         # integer and bool outputs (astype(int), masks) never require grad, as in PyTorch
-        tensors = tuple(_make_tensor(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
+        wrap = first._wrap
+        tensors = tuple(wrap(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
         _share_version_counters_with_views(args, tensors)
         if node is not None and ctx._saved:
             _remember_saved_versions(node, tensors)
         return tensors[0] if single else tensors
+
+
+def _refuse_tensor_keywords(function, kwargs):
+    """Only positional arguments are recorded in the graph, so a Tensor given by keyword would get no gradient."""
+    tensors = [name for name, value in kwargs.items() if isinstance(value, TensorBase)]
+    if tensors:
+        raise TypeError(f"{function.__name__}.apply: Tensor argument(s) {', '.join(tensors)} passed by keyword; "
+                        "pass Tensors positionally so autograd records them")
 
 
 _anomaly_hook = None  # an object with on_forward/on_backward while `detect_anomaly` is active
@@ -158,11 +178,11 @@ def _share_version_counters_with_views(args, outputs):
     """An output viewing an input's memory (reshape, basic indexing, ...) shares that input's version counter,
     so an in-place change made through either one is seen by the saved-version check."""
     for output in outputs:
-        if output.data.base is None:
+        if output._array.base is None:
             continue
-        owner = _memory_owner(output.data)
+        owner = _memory_owner(output._array)
         for a in args:
-            if hasattr(a, "_node") and _memory_owner(a.data) is owner:
+            if isinstance(a, TensorBase) and _memory_owner(a._array) is owner:
                 output._version_counter = a._version_counter
                 break
 
@@ -174,7 +194,7 @@ def _remember_saved_versions(node, outputs):
     for array in node.ctx._saved:
         owner = _memory_owner(array) if isinstance(array, np.ndarray) else None
         for tensor in candidates:
-            if owner is not None and _memory_owner(tensor.data) is owner:
+            if owner is not None and _memory_owner(tensor._array) is owner:
                 node.saved_versions.append((tensor._version_counter, tensor._version, array.shape))
                 break
 
@@ -227,7 +247,9 @@ def _reference_count(array) -> int:
 
 def _sole_reference_count() -> int:
     """What `_reference_count` reports for an array held by nothing but one local variable of its caller
-    (measured, not assumed: interpreters differ in the references they count)."""
+    (measured, not assumed: interpreters differ in the references they count). If the count seen in
+    `run_backward` ever differs from this probe's, one of test_autograd.py's two leaf-gradient tests fails:
+    a fresh gradient gets copied, or one held elsewhere is kept and later changed in place."""
     probe = np.empty(0)
     return _reference_count(probe)
 
@@ -255,6 +277,8 @@ def run_backward(root, grad, retain_graph=False):
         input_grads = ctx.function.backward(ctx, *grads)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
+        if len(input_grads) > len(node.inputs) and all(g is None for g in input_grads[len(node.inputs):]):
+            input_grads = input_grads[:len(node.inputs)]
         if len(input_grads) != len(node.inputs):
             raise RuntimeError(
                 f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients for "

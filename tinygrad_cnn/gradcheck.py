@@ -58,7 +58,7 @@ def _analytical(fn, inputs, checked, v):
     try:
         out = fn(*inputs)
         out.backward(v.astype(out.dtype).reshape(out.shape))
-        return {i: (np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad.data.astype(np.float64))
+        return {i: (np.zeros(inputs[i].shape) if inputs[i].grad is None else inputs[i].grad.numpy().astype(np.float64))
                 for i in checked}
     finally:
         for i in checked:
@@ -67,15 +67,15 @@ def _analytical(fn, inputs, checked, v):
 
 def _numerical(fn, inputs, tensor, v, eps):
     """d⟨v, fn⟩/d tensor by central differences, one element at a time."""
-    data = tensor.data  # edited in place, element by element (whatever its memory layout)
+    data = tensor.numpy()  # edited in place, element by element (whatever its memory layout)
     result = np.zeros(tensor.shape)
     with no_grad():
         for index in np.ndindex(tensor.shape):
             original = data[index]
             data[index] = original + eps
-            plus = np.sum(fn(*inputs).data * v)
+            plus = np.sum(fn(*inputs).numpy() * v)
             data[index] = original - eps
-            minus = np.sum(fn(*inputs).data * v)
+            minus = np.sum(fn(*inputs).numpy() * v)
             data[index] = original
             result[index] = (plus - minus) / (2 * eps)
     return result

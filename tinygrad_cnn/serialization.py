@@ -109,7 +109,7 @@ def _encode(value, path: list, arrays: dict):
 def _leaf(value, path):
     """(type tag, array) for one leaf value."""
     if isinstance(value, Tensor):
-        return "tensor", _plain_array(value.data, path)
+        return "tensor", _plain_array(value.numpy(), path)
     if isinstance(value, np.ndarray):
         return "ndarray", _plain_array(value, path)
     if isinstance(value, np.generic):

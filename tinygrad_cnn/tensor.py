@@ -10,7 +10,8 @@ import numpy as np
 
 from . import autograd
 from .autograd import is_grad_enabled
-from .ops import elementwise as E, matmul as M, movement as V, reduce as R
+from .ops import elementwise, movement, reduce as reduction
+from .ops.matmul import MatMul
 from .rng import generator
 
 
@@ -35,16 +36,16 @@ def _shape_args(shape) -> tuple:
     return tuple(shape)
 
 
-class Tensor:
+class Tensor(autograd.TensorBase):
     """An n-dimensional array that records the ops applied to it, so `backward()` can find gradients."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_output_index", "_version_counter", "__weakref__")
+    __slots__ = ()
     __array_ufunc__ = None  # so `ndarray + Tensor` calls Tensor.__radd__ instead of NumPy's loop
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         if isinstance(data, Tensor):
-            data = data.data
-        self.data = np.array(data, dtype=_resolve_dtype(data, dtype))
+            data = data._array
+        self._array = np.array(data, dtype=_resolve_dtype(data, dtype))
         self.grad = None
         self._node = None
         self._output_index = 0
@@ -52,11 +53,11 @@ class Tensor:
         self._requires_grad = False
         self.requires_grad = requires_grad
 
-    @classmethod
-    def _wrap(cls, array, node=None, index=0):
-        """A Tensor around an existing array, without a copy (used for op outputs)."""
-        t = cls.__new__(cls)
-        t.data, t.grad, t._node, t._output_index, t._version_counter = array, None, node, index, [0]
+    @staticmethod
+    def _wrap(array, node=None, index=0):
+        """A Tensor around an existing array, without a copy: op results (a Parameter's too) are plain Tensors."""
+        t = Tensor.__new__(Tensor)
+        t._array, t.grad, t._node, t._output_index, t._version_counter = array, None, node, index, [0]
         t._requires_grad = node is not None
         return t
 
@@ -67,8 +68,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool):
-        if value and self.data.dtype.kind != "f":
-            raise TypeError(f"Tensor of dtype {self.data.dtype} cannot require grad: only floating tensors can "
+        if value and self._array.dtype.kind != "f":
+            raise TypeError(f"Tensor of dtype {self._array.dtype} cannot require grad: only floating tensors can "
                             "(convert with .astype('float32'))")
         if not value and self._node is not None:
             raise RuntimeError("requires_grad cannot be turned off on a tensor made by an op; use .detach()")
@@ -91,19 +92,19 @@ class Tensor:
 
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self._array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._array.size
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._array.dtype
 
     @property
     def is_leaf(self) -> bool:
@@ -116,19 +117,39 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The array behind this tensor (shared, not copied)."""
-        return self.data
+        return self._array
+
+    @property
+    def data(self) -> Tensor:
+        """The same memory as a Tensor that records no graph and has its own version counter, as PyTorch's
+        `.data`: changes made through it are invisible to autograd (prefer `detach()`, which shares the counter)."""
+        return Tensor._wrap(self._array)
+
+    @data.setter
+    def data(self, value):
+        """Make this tensor hold `value`'s memory (a Tensor or an ndarray); shape and dtype may change, as in
+        PyTorch, except that a tensor requiring grad keeps a floating dtype."""
+        if isinstance(value, Tensor):
+            value = value._array
+        elif not isinstance(value, np.ndarray):
+            raise TypeError(f"data: expected a Tensor or an ndarray, got {type(value).__name__}")
+        if self._requires_grad and value.dtype.kind != "f":
+            raise TypeError(f"data: a tensor that requires grad must hold floating data, got dtype {value.dtype}")
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"data: a Tensor holds numbers or bools, not dtype {value.dtype}")
+        self._array = value
 
     def __array__(self, dtype=None, copy=None):
         """NumPy's conversion protocol: `np.array(t)` copies, `np.asarray(t)` shares when it can."""
-        return np.array(self.data, dtype=dtype, copy=copy)
+        return np.array(self._array, dtype=dtype, copy=copy)
 
     def item(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(f"item: only a tensor with one element converts to a Python number; shape is {self.shape}")
-        return self.data.item()
+        return self._array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._array.tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -138,7 +159,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data (and version counter), cut from the graph."""
-        detached = Tensor._wrap(self.data)
+        detached = Tensor._wrap(self._array)
         detached._version_counter = self._version_counter
         return detached
 
@@ -146,7 +167,7 @@ class Tensor:
         dtype = _named("astype", np.dtype, dtype)
         if dtype.kind not in "biuf":
             raise TypeError(f"astype: a Tensor holds numbers or bools, not {dtype}")
-        return E.Cast.apply(self, dtype)
+        return elementwise.Cast.apply(self, dtype)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -154,7 +175,7 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        body = np.array2string(self._array, separator=", ", prefix="Tensor(")
         extra = f", op={self.op}" if self._node is not None else (", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({body}, dtype={self.dtype}{extra})"
 
@@ -162,9 +183,9 @@ class Tensor:
         return id(self)
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
-        return bool(self.data)
+        return bool(self._array)
 
     # ---- gradients -------------------------------------------------------------------------
     def backward(self, grad=None, retain_graph: bool = False) -> None:
@@ -173,12 +194,12 @@ class Tensor:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the ops that made it "
                                "requires grad, or it was made under no_grad()")
         if grad is None:
-            if self.data.size != 1:
+            if self._array.size != 1:
                 raise RuntimeError(f"backward() of a non-scalar tensor of shape {self.shape} needs grad=, an array "
                                    "of the same shape (the gradient of the final result with respect to it)")
             grad = np.ones(self.shape, self.dtype)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.asarray(grad._array if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {grad.shape} but the tensor has shape {self.shape}")
         if self._node is None:
@@ -192,20 +213,20 @@ class Tensor:
         if self.grad is None:
             self.grad = Tensor._wrap(grad if owned else np.array(grad, dtype=self.dtype))
         else:
-            self.grad.data += grad
+            self.grad._array += grad
 
     # ---- in-place changes (no graph; refused where they would corrupt one) -------------------
     def _modify(self, name, change):
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError(f"{name}: in-place change of a tensor that requires grad; do it inside "
                                "tc.no_grad() (as optimizers do) or use the out-of-place op")
-        change(self.data)
+        change(self._array)
         self._version += 1
         return self
 
     def __setitem__(self, index, value):
-        index = index.data if isinstance(index, Tensor) else index
-        value = value.data if isinstance(value, Tensor) else value
+        index = index._array if isinstance(index, Tensor) else index
+        value = value._array if isinstance(value, Tensor) else value
         self._modify("setitem", lambda a: a.__setitem__(index, value))
 
     def zero_(self):
@@ -215,13 +236,13 @@ class Tensor:
         return self._modify("fill_", lambda a: a.fill(value))
 
     def copy_(self, source):
-        source = source.data if isinstance(source, Tensor) else np.asarray(source)
+        source = source._array if isinstance(source, Tensor) else np.asarray(source)
         if source.shape != self.shape:
             raise ValueError(f"copy_: source has shape {source.shape}, expected {self.shape}")
         return self._modify("copy_", lambda a: np.copyto(a, source, casting="unsafe"))
 
     def _apply_in_place(self, name, ufunc, other):
-        other = other.data if isinstance(other, Tensor) else other
+        other = other._array if isinstance(other, Tensor) else other
         return self._modify(name, lambda a: ufunc(a, other, out=a, casting="unsafe"))
 
     def __iadd__(self, other): return self._apply_in_place("+=", np.add, other)
@@ -309,9 +330,9 @@ class Tensor:
 
     def _binary(self, function, other, reflected=False, *extra):
         name = function.__name__.lower()
-        a, b = _named(name, self._operands, other, reflected, function is not E.Compare)
-        if function is E.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to float32
-            a, b = Tensor._wrap(a.data.astype(np.float32)), Tensor._wrap(b.data.astype(np.float32))
+        a, b = _named(name, self._operands, other, reflected, function is not elementwise.Compare)
+        if function is elementwise.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to float32
+            a, b = Tensor._wrap(a._array.astype(np.float32)), Tensor._wrap(b._array.astype(np.float32))
         try:
             return _named(name, function.apply, a, b, *extra)
         except ValueError as error:
@@ -320,19 +341,19 @@ class Tensor:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
                              "together (NumPy rules: trailing axes must be equal or 1)") from None
 
-    def __add__(self, other): return self._binary(E.Add, other)
-    def __radd__(self, other): return self._binary(E.Add, other, reflected=True)
-    def __sub__(self, other): return self._binary(E.Sub, other)
-    def __rsub__(self, other): return self._binary(E.Sub, other, reflected=True)
-    def __mul__(self, other): return self._binary(E.Mul, other)
-    def __rmul__(self, other): return self._binary(E.Mul, other, reflected=True)
-    def __truediv__(self, other): return self._binary(E.Div, other)
-    def __rtruediv__(self, other): return self._binary(E.Div, other, reflected=True)
-    def __pow__(self, other): return self._binary(E.Pow, other)
-    def __rpow__(self, other): return self._binary(E.Pow, other, reflected=True)
-    def __matmul__(self, other): return M.MatMul.apply(*self._operands(other))
-    def __rmatmul__(self, other): return M.MatMul.apply(*self._operands(other, reflected=True))
-    def __neg__(self): return _named("neg", E.Neg.apply, self)
+    def __add__(self, other): return self._binary(elementwise.Add, other)
+    def __radd__(self, other): return self._binary(elementwise.Add, other, reflected=True)
+    def __sub__(self, other): return self._binary(elementwise.Sub, other)
+    def __rsub__(self, other): return self._binary(elementwise.Sub, other, reflected=True)
+    def __mul__(self, other): return self._binary(elementwise.Mul, other)
+    def __rmul__(self, other): return self._binary(elementwise.Mul, other, reflected=True)
+    def __truediv__(self, other): return self._binary(elementwise.Div, other)
+    def __rtruediv__(self, other): return self._binary(elementwise.Div, other, reflected=True)
+    def __pow__(self, other): return self._binary(elementwise.Pow, other)
+    def __rpow__(self, other): return self._binary(elementwise.Pow, other, reflected=True)
+    def __matmul__(self, other): return MatMul.apply(*self._operands(other))
+    def __rmatmul__(self, other): return MatMul.apply(*self._operands(other, reflected=True))
+    def __neg__(self): return _named("neg", elementwise.Neg.apply, self)
     def __abs__(self): return self.abs()
 
     def matmul(self, other): return self @ other
@@ -343,13 +364,13 @@ class Tensor:
     def pow(self, other): return self ** other
     def neg(self): return -self
 
-    def maximum(self, other): return self._binary(E.Maximum, other)
-    def minimum(self, other): return self._binary(E.Minimum, other)
+    def maximum(self, other): return self._binary(elementwise.Maximum, other)
+    def minimum(self, other): return self._binary(elementwise.Minimum, other)
 
     def _compare(self, other, op):
         if other is None:  # `t == None` is False and `t < None` a TypeError, as for any Python object
             return NotImplemented
-        return self._binary(E.Compare, other, False, op)
+        return self._binary(elementwise.Compare, other, False, op)
 
     def __eq__(self, other): return self._compare(other, operator.eq)
     def __ne__(self, other): return self._compare(other, operator.ne)
@@ -359,47 +380,47 @@ class Tensor:
     def __ge__(self, other): return self._compare(other, operator.ge)
 
     # ---- unary maths and activations -------------------------------------------------------
-    def abs(self): return _named("abs", E.Abs.apply, self)
-    def exp(self): return _named("exp", E.Exp.apply, self)
-    def log(self): return _named("log", E.Log.apply, self)
-    def sqrt(self): return _named("sqrt", E.Sqrt.apply, self)
-    def tanh(self): return _named("tanh", E.Tanh.apply, self)
-    def sigmoid(self): return _named("sigmoid", E.Sigmoid.apply, self)
-    def relu(self): return _named("relu", E.ReLU.apply, self)
-    def leaky_relu(self, negative_slope=0.01): return _named("leaky_relu", E.LeakyReLU.apply, self, negative_slope)
+    def abs(self): return _named("abs", elementwise.Abs.apply, self)
+    def exp(self): return _named("exp", elementwise.Exp.apply, self)
+    def log(self): return _named("log", elementwise.Log.apply, self)
+    def sqrt(self): return _named("sqrt", elementwise.Sqrt.apply, self)
+    def tanh(self): return _named("tanh", elementwise.Tanh.apply, self)
+    def sigmoid(self): return _named("sigmoid", elementwise.Sigmoid.apply, self)
+    def relu(self): return _named("relu", elementwise.ReLU.apply, self)
+    def leaky_relu(self, negative_slope=0.01): return _named("leaky_relu", elementwise.LeakyReLU.apply, self, negative_slope)
 
     def clip(self, low=None, high=None):
         """Clamp values to [low, high]; either bound may be None."""
-        return _named("clip", E.Clip.apply, self, low, high)
+        return _named("clip", elementwise.Clip.apply, self, low, high)
 
     def softmax(self, axis=-1):
-        return _named("softmax", R.Softmax.apply, self, R.normalize_axes(axis, self.ndim, "softmax"))
+        return _named("softmax", reduction.Softmax.apply, self, reduction.normalize_axes(axis, self.ndim, "softmax"))
 
     def log_softmax(self, axis=-1):
-        return _named("log_softmax", R.LogSoftmax.apply, self, R.normalize_axes(axis, self.ndim, "log_softmax"))
+        return _named("log_softmax", reduction.LogSoftmax.apply, self, reduction.normalize_axes(axis, self.ndim, "log_softmax"))
 
     def logsumexp(self, axis=None, keepdims=False):
-        return _named("logsumexp", R.LogSumExp.apply, self, axis, keepdims)
+        return _named("logsumexp", reduction.LogSumExp.apply, self, axis, keepdims)
 
     # ---- reductions ------------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
-        return R.Sum.apply(self, axis, keepdims)
+        return reduction.Sum.apply(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim, "mean")]))
+        count = int(np.prod([self.shape[a] for a in reduction.normalize_axes(axis, self.ndim, "mean")]))
         return self.sum(axis, keepdims) / count
 
     def max(self, axis=None, keepdims=False):
         """Largest values over `axis` (values only, as NumPy). Tied maxima share the gradient equally."""
-        return R.Max.apply(self, axis, keepdims)
+        return reduction.Max.apply(self, axis, keepdims)
 
     def min(self, axis=None, keepdims=False):
         """Smallest values over `axis`. Tied minima share the gradient equally."""
-        return R.Min.apply(self, axis, keepdims)
+        return reduction.Min.apply(self, axis, keepdims)
 
     def var(self, axis=None, keepdims=False, ddof=0):
         """Variance over `axis`; `ddof` as NumPy (0: divide by n; PyTorch's default is ddof=1)."""
-        count = int(np.prod([self.shape[a] for a in R.normalize_axes(axis, self.ndim, "var")]))
+        count = int(np.prod([self.shape[a] for a in reduction.normalize_axes(axis, self.ndim, "var")]))
         centred = self - self.mean(axis, keepdims=True)
         return (centred * centred).sum(axis, keepdims) / max(count - ddof, 0)
 
@@ -407,18 +428,18 @@ class Tensor:
         return self.var(axis, keepdims, ddof).sqrt()
 
     def argmax(self, axis=None, keepdims=False):
-        return R.ArgReduce.apply(self, np.argmax, axis, keepdims)
+        return reduction.ArgReduce.apply(self, np.argmax, axis, keepdims)
 
     def argmin(self, axis=None, keepdims=False):
-        return R.ArgReduce.apply(self, np.argmin, axis, keepdims)
+        return reduction.ArgReduce.apply(self, np.argmin, axis, keepdims)
 
     # ---- movement --------------------------------------------------------------------------
-    def reshape(self, *shape): return V.Reshape.apply(self, _shape_args(shape))
+    def reshape(self, *shape): return movement.Reshape.apply(self, _shape_args(shape))
     view = reshape
 
     def flatten(self, start_axis=0, end_axis=-1):
         """Merge axes start_axis..end_axis into one (a 0-d tensor becomes shape (1,), as in PyTorch)."""
-        start, end = (R.normalize_axes(a, self.ndim, "flatten") for a in (start_axis, end_axis))
+        start, end = (reduction.normalize_axes(a, self.ndim, "flatten") for a in (start_axis, end_axis))
         if self.ndim == 0:
             return self.reshape(1)
         (start,), (end,) = start, end
@@ -428,12 +449,12 @@ class Tensor:
         merged = int(np.prod(self.shape[start:end + 1]))
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
-    def permute(self, *axes): return V.Permute.apply(self, _shape_args(axes))
+    def permute(self, *axes): return movement.Permute.apply(self, _shape_args(axes))
 
     def transpose(self, axis0=-2, axis1=-1):
         """Swap two axes (a 0-d tensor takes 0 or -1 and stays as it is, as in PyTorch)."""
         axes = list(range(self.ndim))
-        first, second = (R.normalize_axes(a, self.ndim, "transpose") for a in (axis0, axis1))
+        first, second = (reduction.normalize_axes(a, self.ndim, "transpose") for a in (axis0, axis1))
         if self.ndim:
             axes[first[0]], axes[second[0]] = axes[second[0]], axes[first[0]]
         return self.permute(axes)
@@ -444,7 +465,7 @@ class Tensor:
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def squeeze(self, axis=None):
-        axes = R.normalize_axes(axis, self.ndim, "squeeze") if axis is not None else \
+        axes = reduction.normalize_axes(axis, self.ndim, "squeeze") if axis is not None else \
             tuple(i for i, n in enumerate(self.shape) if n == 1)
         if any(self.shape[a] != 1 for a in axes):
             raise ValueError(f"squeeze: axis {axis} of shape {self.shape} does not have size 1")
@@ -465,7 +486,7 @@ class Tensor:
             raise ValueError(f"expand: cannot expand shape {self.shape} to {shape} (new axes go in front; -1 keeps "
                              "the size of an existing axis)")
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-        return V.Expand.apply(self, shape)
+        return movement.Expand.apply(self, shape)
 
     def pad(self, pad_width, value=0.0):
         """Constant padding; `pad_width` as NumPy's: an int, one (before, after) pair, or a pair per axis."""
@@ -477,7 +498,7 @@ class Tensor:
                              f"{self.ndim} axes, got {pad_width!r}") from None
         if (given < 0).any():
             raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
-        return V.Pad.apply(self, tuple(map(tuple, widths.tolist())), value)
+        return movement.Pad.apply(self, tuple(map(tuple, widths.tolist())), value)
 
     @staticmethod
     def cat(tensors, axis=0):
@@ -489,7 +510,7 @@ class Tensor:
             raise TypeError(f"cat: expected Tensors, got {[type(t).__name__ for t in tensors]}")
         if tensors[0].ndim == 0:
             raise ValueError("cat: 0-d tensors have no axis to join along; use stack")
-        return V.Concatenate.apply(R.normalize_axes(axis, tensors[0].ndim, "cat")[0], *tensors)
+        return movement.Concatenate.apply(reduction.normalize_axes(axis, tensors[0].ndim, "cat")[0], *tensors)
 
     @staticmethod
     def stack(tensors, axis=0):
@@ -507,10 +528,10 @@ class Tensor:
 
     def __getitem__(self, index):
         if isinstance(index, Tensor):
-            index = index.data
+            index = index._array
         elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        return V.GetItem.apply(self, index)
+            index = tuple(i._array if isinstance(i, Tensor) else i for i in index)
+        return movement.GetItem.apply(self, index)
 
 
 def _named(name: str, call, *args):
@@ -527,7 +548,7 @@ def _named(name: str, call, *args):
 def _to_float_of(tensor, other):
     """`tensor` cast to `other`'s floating dtype if `tensor` is integer or bool (it has no gradient to keep)."""
     if tensor.dtype.kind in "biu" and other.dtype.kind == "f":
-        return Tensor._wrap(tensor.data.astype(other.dtype))
+        return Tensor._wrap(tensor._array.astype(other.dtype))
     return tensor
 
 
@@ -535,7 +556,6 @@ def where(condition, x, y) -> Tensor:
     """Elements of x where condition holds, else of y (broadcasting); the condition takes no gradient."""
     template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
     x, y = template._operand(x), template._operand(y)
-    return _named("where", E.Where.apply, condition, _to_float_of(x, y), _to_float_of(y, x))
+    return _named("where", elementwise.Where.apply, condition, _to_float_of(x, y), _to_float_of(y, x))
 
 
-autograd.set_tensor_factory(Tensor._wrap)

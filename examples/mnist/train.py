@@ -193,7 +193,7 @@ def train(args):
             history["accuracy"].append(accuracy)
             print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, test accuracy {accuracy:.2%}, "
                   f"{time.perf_counter() - started:.1f} s", flush=True)
-            if not all(np.isfinite(p.data).all() for p in model.parameters()):  # the last step's update blew up
+            if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):  # the last step's update blew up
                 print(f"the parameters became NaN or Inf in epoch {epoch}; stopping without saving. The last good "
                       f"checkpoint is {_last_checkpoint(checkpoint_path)}", file=sys.stderr)
                 return 1

@@ -80,9 +80,9 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor = None, bias
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
     for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                         ("bias", bias)):
-        if value is not None and np.shape(value.data if isinstance(value, Tensor) else value) != x.shape[1:2]:
+        if value is not None and np.shape(value.numpy() if isinstance(value, Tensor) else value) != x.shape[1:2]:
             raise ValueError(f"batch_norm: {name} must have shape ({x.shape[1]},) for input {x.shape}, "
-                             f"got {np.shape(value.data if isinstance(value, Tensor) else value)}")
+                             f"got {np.shape(value.numpy() if isinstance(value, Tensor) else value)}")
     axes = (0,) + tuple(range(2, x.ndim))
     channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training:
@@ -94,9 +94,9 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor = None, bias
         centred = x - mean
         var = (centred * centred).mean(axes, keepdims=True)
         if running_mean is not None:
-            _update_running(running_mean, mean.data.reshape(-1), momentum)
+            _update_running(running_mean, mean.numpy().reshape(-1), momentum)
         if running_var is not None:
-            _update_running(running_var, var.data.reshape(-1) * (count / (count - 1)), momentum)
+            _update_running(running_var, var.numpy().reshape(-1) * (count / (count - 1)), momentum)
         out = centred / (var + eps).sqrt()
     else:
         if running_mean is None or running_var is None:
@@ -120,7 +120,7 @@ def _update_running(running, batch_value, momentum):
 
 def one_hot(target, num_classes: int = -1) -> Tensor:
     """An int64 Tensor with one more axis of size num_classes (−1: max(target) + 1), 1 at each class index."""
-    target = np.asarray(target.data if isinstance(target, Tensor) else target)
+    target = np.asarray(target.numpy() if isinstance(target, Tensor) else target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"one_hot: target must hold integer class indices, got dtype {target.dtype}")
     if num_classes < -1:
@@ -145,12 +145,12 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 
 
 def _indices(target) -> np.ndarray:
-    return np.asarray(target.data if isinstance(target, Tensor) else target)
+    return np.asarray(target.numpy() if isinstance(target, Tensor) else target)
 
 
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """(input − target)², reduced."""
-    target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
+    target_shape = np.shape(target.numpy() if isinstance(target, Tensor) else target)
     if input.shape != target_shape:
         raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target_shape} must be equal")
     diff = input - target

@@ -205,10 +205,10 @@ class Module:
         dtype = np.dtype(dtype)
         for tensor in list(self.parameters()) + list(self.buffers()):
             if tensor.dtype.kind == "f":
-                tensor.data = tensor.data.astype(dtype)
+                tensor.data = tensor.numpy().astype(dtype)
                 tensor._version += 1
                 if tensor.grad is not None:
-                    tensor.grad = Tensor(tensor.grad.data, dtype=dtype)
+                    tensor.grad = Tensor(tensor.grad.numpy(), dtype=dtype)
         return self
 
     def double(self) -> Module:
@@ -232,7 +232,7 @@ class Module:
 
     def state_dict(self) -> OrderedDict:
         """Name → ndarray copy of every parameter and buffer ('features.0.weight', 'bn.running_mean', ...)."""
-        return OrderedDict((name, tensor.data.copy()) for name, tensor in self._state_items())
+        return OrderedDict((name, tensor.numpy().copy()) for name, tensor in self._state_items())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy the values of `state_dict` (arrays, Tensors, or anything np.asarray accepts) into this model.
@@ -244,7 +244,7 @@ class Module:
         own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        values = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in state_dict.items() if k in own}
+        values = {k: np.asarray(v.numpy() if isinstance(v, Tensor) else v) for k, v in state_dict.items() if k in own}
         problems = [f"size mismatch for {k}: copying a param with shape {v.shape} from checkpoint, the shape in "
                     f"current model is {own[k].shape}" for k, v in values.items() if v.shape != own[k].shape]
         if strict:

@@ -112,7 +112,7 @@ class Optimizer:
 def _cast_like(value, param, where, optimizer):
     """A copy of a saved state value: float arrays of the parameter's shape take its dtype; numbers stay."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.numpy()
     if not isinstance(value, np.ndarray) or value.ndim == 0:
         return copy.deepcopy(value.item() if isinstance(value, np.ndarray) else value)
     if value.shape != param.shape:

@@ -24,7 +24,7 @@ class SGD(Optimizer):
     def _update(self, param, grad, state, group):
         momentum = group["momentum"]
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + group["weight_decay"] * param.numpy()
         if momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
