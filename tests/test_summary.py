@@ -49,6 +49,15 @@ def test_conv_macs_is_hw_k2_n_m_and_hwnm_for_1x1():
     assert conv_macs(8, 8, 3, 32, 32, groups=32) == 8 * 8 * 9 * 32
 
 
+def test_summary_follows_same_padding_with_an_even_kernel():
+    # 'same' pads an even kernel's odd row at the bottom/right only: the output keeps the input's size
+    model = nn.Sequential(nn.Conv2d(1, 2, 4, padding="same"), nn.Conv2d(2, 2, (3, 2), padding="same", dilation=2))
+    layers = tc.summary(model, (1, 1, 9, 8)).layers
+    assert [layer.output_shape for layer in layers] == [(1, 2, 9, 8), (1, 2, 9, 8)]
+    # field 4, start 0.5 + (3/2 − 1) = 1; then the 3-tap kernel dilated by 2 spans 5: 4 + 4 = 8, start 1 + (2 − 2)
+    assert [(layer.receptive_field, layer.start) for layer in layers] == [(4, 1.0), (8, 1.0)]
+
+
 # ---- the MNIST models, counted by hand --------------------------------------------------------
 def test_summary_of_the_mnist_cnn_matches_hand_counts():
     s = tc.summary(cnn(), (1, 1, 28, 28))

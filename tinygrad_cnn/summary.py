@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .autograd import no_grad
-from .ops.kernels.geometry import conv2d_output_size, pair
+from .ops.kernels.geometry import conv2d_output_size, kernel_span, pair, same_padding
 from .tensor import Tensor
 
 
@@ -25,7 +25,7 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     Raises ValueError when the (dilated) kernel does not fit in the padded input; warns when the division
     is not exact, saying how many rows/columns at the end the layer never reads.
     """
-    span = dilation * (kernel - 1) + 1
+    span = kernel_span(kernel, dilation)
     padded = size + 2 * padding
     if stride < 1 or kernel < 1 or dilation < 1 or padding < 0:
         raise ValueError(f"conv_output_size: need kernel, stride, dilation >= 1 and padding >= 0; got "
@@ -64,19 +64,20 @@ class LayerInfo:
 
 
 def _geometry(module):
-    """(kernel, stride, padding, dilation) per axis for conv and pooling layers, else None."""
+    """(kernel, stride, padding, dilation, extra) per axis for conv and pooling layers, else None; `extra` is the
+    padding that 'same' adds at the bottom/right only (for an even kernel)."""
     kind = type(module).__name__
     if kind not in ("Conv2d", "MaxPool2d", "AvgPool2d"):
         return None
     kernel = pair(module.kernel_size, "kernel_size", kind)
     stride = pair(module.stride if module.stride is not None else module.kernel_size, "stride", kind)
     dilation = pair(getattr(module, "dilation", 1), "dilation", kind)
-    padding = module.padding
+    padding, extra = module.padding, (0, 0)
     if padding == "valid":
         padding = 0
     elif padding == "same":
-        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
-    return kernel, stride, pair(padding, "padding", kind), dilation
+        padding, extra = zip(*(same_padding(k, d) for k, d in zip(kernel, dilation)))
+    return kernel, stride, pair(padding, "padding", kind), dilation, extra
 
 
 def _layer_macs(module, input_shape, output_shape):
@@ -195,16 +196,16 @@ def _propagate(module, field, in_shape, out_shape):
     geometry = _geometry(module)
     if geometry is None:
         return field
-    kernel, stride, padding, dilation = geometry
+    kernel, stride, padding, dilation, extra = geometry
     for axis in (0, 1):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            expected = conv_output_size(in_shape[2 + axis], kernel[axis], stride[axis], padding[axis],
+            expected = conv_output_size(in_shape[2 + axis] + extra[axis], kernel[axis], stride[axis], padding[axis],
                                         dilation[axis])
         if expected != out_shape[2 + axis]:
             raise RuntimeError(f"summary: {kind} made {out_shape[2 + axis]} along axis {2 + axis} of input "
                                f"{in_shape}, but the size rule gives {expected}")
-    span = dilation[0] * (kernel[0] - 1) + 1  # receptive fields are reported along the height axis
+    span = kernel_span(kernel[0], dilation[0])  # receptive fields are reported along the height axis
     return (rf + (span - 1) * jump, jump * stride[0], start + ((span - 1) / 2 - padding[0]) * jump)
 
 

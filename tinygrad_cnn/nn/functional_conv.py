@@ -3,7 +3,7 @@ checked once here, with messages that name the op; the Functions and kernels bel
 import numpy as np
 
 from ..ops.conv import Conv2d as Conv2dFunction
-from ..ops.kernels.geometry import pair, same_padding
+from ..ops.kernels.geometry import kernel_span, pair, same_padding
 from ..ops.pool import AdaptiveAvgPool2d as AdaptiveAvgPool2dFunction, AvgPool2d as AvgPool2dFunction, \
     MaxPool2d as MaxPool2dFunction
 from ..tensor import Tensor
@@ -62,7 +62,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, 
     padding = pair(padding, "padding", op)
     if min(padding) < 0:
         raise ValueError(f"{op}: padding must be non-negative, got {padding}")
-    span_h, span_w = dilation[0] * (kernel_h - 1) + 1, dilation[1] * (kernel_w - 1) + 1
+    span_h, span_w = kernel_span(kernel_h, dilation[0]), kernel_span(kernel_w, dilation[1])
     padded_h, padded_w = height + 2 * padding[0] + extra[0], width + 2 * padding[1] + extra[1]
     if span_h > padded_h or span_w > padded_w:
         raise ValueError(f"{op}: the kernel ({kernel_h}×{kernel_w}, dilated to {span_h}×{span_w}) is larger than the "

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..autograd import Function
 from .kernels import conv as kernels, launch_lock
-from .kernels.geometry import conv2d_output_size
+from .kernels.geometry import output_hw
 
 
 class Conv2d(Function):
@@ -28,7 +28,8 @@ class Conv2d(Function):
         ctx.geometry, ctx.input_shape = (stride, padding, dilation, groups), input_shape
         ctx.empty = min(input_shape) == 0 or weight.size == 0
         if ctx.empty:  # no product to sum: O = b, and the kernels never see an empty array
-            out = np.zeros(_output_shape(x.shape, weight.shape, stride, padding, dilation), x.dtype)
+            out_hw = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
+            out = np.zeros((x.shape[0], weight.shape[0], *out_hw), x.dtype)
             return out if bias is None else out + bias[:, None, None]
         with launch_lock:
             return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
@@ -54,9 +55,3 @@ class Conv2d(Function):
             grad_x = grad_x if grad_x.shape == ctx.input_shape else grad_x[:, :, :height, :width]
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
-
-def _output_shape(input_shape, weight_shape, stride, padding, dilation) -> tuple:
-    """(N, C_out, OH, OW), OH = floor((H + 2P − D·(K−1) − 1)/S) + 1."""
-    sizes = [conv2d_output_size(input_shape[2 + i], weight_shape[2 + i], stride[i], padding[i], dilation[i])
-             for i in range(2)]
-    return (input_shape[0], weight_shape[0], *sizes)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinygrad_cnn.ops.kernels import conv_direct, conv_gemm
 from tinygrad_cnn.ops.kernels.gemm import gemm_stack
-from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
+from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.ops.kernels.workspace import workspace
 
@@ -52,10 +52,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):
     """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces 'direct' or 'gemm'."""
-    batch, _, height, width = x.shape
-    out_channels, _, kernel_h, kernel_w = weight.shape
-    out_h = conv2d_output_size(height, kernel_h, stride[0], padding[0], dilation[0])
-    out_w = conv2d_output_size(width, kernel_w, stride[1], padding[1], dilation[1])
+    batch, out_channels = x.shape[0], weight.shape[0]
+    out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = algorithm or choose_algorithm(weight.shape, stride, padding, groups, "forward")
     if algorithm == "pointwise":

@@ -15,9 +15,19 @@ def pair(value, name: str, op: str) -> tuple:
     return tuple(int(v) for v in values)
 
 
+def kernel_span(kernel: int, dilation: int = 1) -> int:
+    """Rows (or columns) a kernel of K taps, D apart, covers: D·(K−1) + 1."""
+    return dilation * (kernel - 1) + 1
+
+
 def conv2d_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """floor((W + 2P − D·(F−1) − 1) / S) + 1, which is (W − F + 2P)/S + 1 when D = 1."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    """floor((W + 2P − D·(F−1) − 1) / S) + 1, which is (W − F + 2P)/S + 1 when D = 1: the windows that fit."""
+    return (size + 2 * padding - kernel_span(kernel, dilation)) // stride + 1
+
+
+def output_hw(input_hw, kernel, stride, padding, dilation=(1, 1)) -> tuple:
+    """(OH, OW) of a conv or pool over an H×W plane, each axis by conv2d_output_size (a pool has D = 1)."""
+    return tuple(conv2d_output_size(input_hw[i], kernel[i], stride[i], padding[i], dilation[i]) for i in range(2))
 
 
 def same_padding(kernel: int, dilation: int = 1) -> tuple:

@@ -3,13 +3,13 @@ the output in the forward and of the input gradient in the backward, so overlapp
 
 Window (i, j) covers input rows i·S − P … i·S − P + K − 1 (likewise columns), clipped to the input: padding
 counts as −inf for max-pooling and as zeros for average-pooling (which divides by K_h·K_w, PyTorch's
-count_include_pad=True). Output size per axis: floor((W + 2P − K) / S) + 1.
+count_include_pad=True). Output size per axis: geometry.conv2d_output_size with D = 1.
 """
 import numpy as np
 from numba import njit, prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel, sized
-from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size, valid_range
+from tinygrad_cnn.ops.kernels.geometry import output_hw, valid_range
 from tinygrad_cnn.ops.kernels.workspace import axpy_strided, fill
 
 
@@ -174,16 +174,9 @@ def _planes(array):
     return array.reshape(-1, array.shape[2], array.shape[3])
 
 
-def pool2d_output_shape(input_shape, kernel, stride, padding):
-    """(N, C, OH, OW) with OH = floor((H + 2P − K) / S) + 1."""
-    batch, channels, height, width = input_shape
-    return (batch, channels, conv2d_output_size(height, kernel[0], stride[0], padding[0]),
-            conv2d_output_size(width, kernel[1], stride[1], padding[1]))
-
-
 def max_pool2d_forward(x, kernel, stride, padding):
     """(out, winners): the window maxima and, per window, the flat index of its winner in the input plane."""
-    shape = pool2d_output_shape(x.shape, kernel, stride, padding)
+    shape = x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding)
     out, winners = np.empty(shape, x.dtype), np.empty(shape, np.int32)
     if kernel == stride == (2, 2) and padding == (0, 0):
         sized(_max_pool_forward_2x2, x.size)(_planes(x), _planes(out), _planes(winners))
@@ -201,7 +194,7 @@ def max_pool2d_backward(grad_out, winners, input_shape):
 
 def avg_pool2d_forward(x, kernel, stride, padding):
     """Window averages, zero padding included in the count."""
-    out = np.empty(pool2d_output_shape(x.shape, kernel, stride, padding), x.dtype)
+    out = np.empty(x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding), x.dtype)
     sized(_avg_pool_forward, x.size)(_planes(x), *kernel, *stride, *padding, _planes(out))
     return out
 
