@@ -19,7 +19,6 @@ import math
 import numbers
 import os
 import struct
-import tempfile
 import urllib.request
 import zlib
 from http.client import HTTPException
@@ -27,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tinygrad_cnn.atomic_file import write_atomically
 from tinygrad_cnn.rng import generator
 
 IDX_DTYPES = {
@@ -198,7 +198,7 @@ def download_mnist(root, mirrors=MNIST_MIRRORS, md5s=MNIST_MD5, files=MNIST_FILE
     """Fetch each of `files` missing from `root` as `<mirror><name>.gz`, trying `mirrors` in order.
 
     Every download is decoded as IDX and, unless `md5s` is None, its uncompressed MD5 checked before it
-    is written (temp file + os.replace, so an interrupted download leaves no half-written file).
+    is written, atomically (atomic_file.py: an interrupted download leaves no half-written file).
     Raises OSError listing every mirror's failure when none delivers a good copy.
     """
     root = os.fspath(root)
@@ -216,7 +216,7 @@ def download_mnist(root, mirrors=MNIST_MIRRORS, md5s=MNIST_MD5, files=MNIST_FILE
                 failures.append(f"  {url}: {error}")
                 continue
             destination = os.path.join(root, name + (".gz" if content[:2] == GZIP_MAGIC else ""))
-            _write_atomically(destination, content)
+            write_atomically(destination, lambda file: file.write(content))
             break
         else:
             tried = "\n".join(failures) or "  (no mirrors given)"
@@ -235,20 +235,6 @@ def _fetch_verified(url: str, name: str, md5s, timeout: float) -> bytes:
     if md5s is not None:
         _check_md5(digest, md5s[name], url)
     return content
-
-
-def _write_atomically(path: str, content: bytes) -> None:
-    directory, base = os.path.split(path)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 class DataLoader:

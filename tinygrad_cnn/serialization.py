@@ -8,21 +8,20 @@ int keys) and each leaf's type, so that ints, floats, bools, strings, None, tupl
 come back as exactly what was saved. Plain values are stored as 0-d arrays (ints beyond int64, such as a
 random generator's 128-bit state, as decimal strings).
 
-Loading reads with `allow_pickle=False`, so a file can never run code. Saving is atomic: the data goes to a
-temporary file in the target directory, is flushed to disk, and then renamed over the target, so a crash
-mid-save leaves any previous file whole.
+Loading reads with `allow_pickle=False`, so a file can never run code. Saving is atomic (atomic_file.py): a
+crash mid-save leaves any previous file whole.
 """
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import struct
 import zipfile
 
 import numpy as np
 
 from . import safetensors_format
+from .atomic_file import write_atomically
 from .tensor import Tensor
 
 MANIFEST = "__tinygrad_cnn__"
@@ -43,12 +42,12 @@ def save(state, path) -> None:
     path = os.fspath(path)
     if _is_safetensors(path):
         content = safetensors_format.encode(state)
-        _write_atomically(path, lambda file: file.write(content))
+        write_atomically(path, lambda file: file.write(content))
         return
     arrays: dict = {}
     tree = _encode(state, [], arrays)
     arrays[MANIFEST] = np.array(json.dumps({"format": "tinygrad_cnn", "version": FORMAT_VERSION, "tree": tree}))
-    _write_atomically(path, lambda file: _write_npz(file, arrays))
+    write_atomically(path, lambda file: _write_npz(file, arrays))
 
 
 def load(path):
@@ -172,26 +171,6 @@ def _decode(node, archive):
     raise ValueError(f"unknown leaf type {kind!r} in the manifest")  # load adds the path
 
 
-# ---- atomic write -----------------------------------------------------------------------------
-def _write_atomically(path: str, write) -> None:
-    """`write(file)` into a temporary file beside `path`, fsync it, then rename it over `path` (atomic on POSIX
-    and Windows), and fsync the directory so the rename itself survives a crash."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    _fsync_directory(directory)
-
-
 def _write_npz(file, arrays: dict) -> None:
     """What np.savez writes (an uncompressed zip of .npy members), without its keyword-name clashes
     ('file', 'allow_pickle') or the '.npz' it appends to file names, and refusing pickled members."""
@@ -199,13 +178,3 @@ def _write_npz(file, arrays: dict) -> None:
         for name, array in arrays.items():
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _fsync_directory(directory: str) -> None:
-    if os.name != "posix":
-        return  # Windows cannot open a directory for fsync; the rename is still atomic
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
