@@ -1,7 +1,7 @@
 """tinygrad_cnn: NumPy tensors with reverse-mode autograd and Numba-jitted CNN kernels."""
 import numpy as _np
 
-from . import data, nn, optim, utils
+from . import data, nn, onnx, optim, utils
 from .allocator import keep_freed_memory as _keep_freed_memory
 from .anomaly import AnomalyError, detect_anomaly
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
@@ -23,5 +23,5 @@ _keep_freed_memory()  # see allocator.py: a training step pays a page fault per 
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck", "GradcheckError",
            "manual_seed", "get_rng_state", "set_rng_state", "where", "save", "load", "CheckpointError",
-           "summary", "to_dot", "set_num_threads", "get_num_threads", "detect_anomaly", "AnomalyError", "nn", "optim", "data", "utils",
+           "summary", "to_dot", "set_num_threads", "get_num_threads", "detect_anomaly", "AnomalyError", "nn", "optim", "data", "utils", "onnx",
            "float32", "float64", "int64", "int32", "uint8", "bool_"]

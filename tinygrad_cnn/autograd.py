@@ -147,6 +147,8 @@ class Function:
         # integer and bool outputs (astype(int), masks) never require grad, as in PyTorch
         wrap = first._wrap
         tensors = tuple(wrap(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
+        if _trace_hook is not None:
+            _trace_hook(cls, args, kwargs, tensors)
         _share_version_counters_with_views(args, tensors)
         if node is not None and ctx._saved:
             _remember_saved_versions(node, tensors)
@@ -162,6 +164,16 @@ def _refuse_tensor_keywords(function, kwargs):
 
 
 _anomaly_hook = None  # an object with on_forward/on_backward while `detect_anomaly` is active
+
+
+_trace_hook = None  # while tc.onnx.export records a forward: called with (function, args, kwargs, output Tensors)
+
+
+def set_trace_hook(hook) -> None:
+    """Install (or, with None, remove) the recorder that sees every op call with all its arguments, recorded
+    in the graph or not (the graph keeps only Tensor inputs, not constants such as a kernel size)."""
+    global _trace_hook
+    _trace_hook = hook
 
 
 def set_anomaly_hook(hook) -> None:

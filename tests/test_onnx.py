@@ -1,0 +1,155 @@
+"""tc.onnx.export: the exported graph, run in onnxruntime on a batch of another size than the one exported,
+gives our outputs (1e-5); every op of the package has a mapping or a clear refusal naming op and layer."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import tinygrad_cnn as tc  # noqa: E402
+from tinygrad_cnn import Function, Tensor, nn  # noqa: E402
+from tinygrad_cnn.onnx import mappings  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "mnist"))
+from models import cnn, lenet  # noqa: E402
+
+
+def run_exported(model, shape, path, batch=7, **options):
+    """Export with a batch of 3, run the file in onnxruntime on `batch` others; (ours, theirs) on those."""
+    tc.onnx.export(model, Tensor(np.zeros((3, *shape), np.float32)), path, **options)
+    x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {session.get_inputs()[0].name: x})
+    model.eval()
+    ours = model(Tensor(x))
+    ours = [o.numpy() for o in (ours if isinstance(ours, tuple) else (ours,))]
+    return ours, theirs
+
+
+def assert_same_outputs(ours, theirs):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
+def trained(model, shape, steps=3):
+    """A few training-mode forwards, so BatchNorm's running statistics are not their initial 0 and 1."""
+    model.train()
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        model(Tensor(rng.standard_normal((6, *shape)).astype(np.float32) * 2 + 1))
+    return model.eval()
+
+
+@pytest.mark.parametrize("make", [lenet, cnn], ids=["lenet", "mnist-cnn"])
+def test_the_mnist_models_run_in_onnxruntime_at_another_batch_size(tmp_path, make):
+    tc.manual_seed(0)
+    model = make()
+    assert_same_outputs(*run_exported(model, (1, 28, 28), tmp_path / "m.onnx"))
+    graph = onnx.load(tmp_path / "m.onnx").graph
+    assert {n.op_type for n in graph.node} >= {"Conv", "Relu", "MaxPool", "Reshape", "Gemm"}
+    assert "Dropout" not in {n.op_type for n in graph.node}  # the identity in eval mode
+    assert {i.name for i in graph.initializer} == set(model.state_dict()) | {"shape"}  # Flatten's target shape
+
+
+def small_batchnorm_net():
+    tc.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8, affine=False), nn.ReLU(),
+                         nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6),
+                         nn.Tanh(), nn.Linear(6, 4), nn.Softmax(dim=1))
+
+
+def test_batchnorm_stride_average_pooling_and_softmax_run_in_onnxruntime(tmp_path):
+    model = trained(small_batchnorm_net(), (3, 12, 12))
+    model.train()  # export switches to eval and back
+    tc.onnx.export(model, Tensor(np.zeros((2, 3, 12, 12), np.float32)), tmp_path / "bn.onnx")
+    assert model.training and model[1].training
+    ours, theirs = run_exported(model, (3, 12, 12), tmp_path / "bn.onnx")
+    assert_same_outputs(ours, theirs)
+    ops = [n.op_type for n in onnx.load(tmp_path / "bn.onnx").graph.node]
+    assert ops.count("BatchNormalization") == 3 and {"AveragePool", "GlobalAveragePool", "Softmax"} <= set(ops)
+
+
+class EveryOp(nn.Module):
+    """A forward through every mapped op that a layer does not already use."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 2, padding="same", dilation=2, groups=2)
+        self.scale = nn.Parameter(np.linspace(0.5, 1.5, 4, dtype=np.float32).reshape(1, 4, 1, 1))
+
+    def forward(self, x):
+        y = self.conv(x) * self.scale + 1.0
+        y = (y - x.mean(axis=(2, 3), keepdims=True)) / (x.abs() + 1.0).sqrt()
+        y = tc.where(y > 0, y, y.exp() - 1).maximum(x.tanh()).minimum(x.sigmoid() + 2) ** 2
+        y = (-y).leaky_relu(0.2).clip(-0.5, 3.0) + (x.abs() + 0.1).log()
+        z = nn.functional.max_pool2d(y, 3, stride=2, padding=1) + nn.functional.avg_pool2d(y, 3, 2, 1)
+        z = nn.functional.adaptive_avg_pool2d(z, 2)  # 4x4 -> 2x2: equal windows
+        pieces = Tensor.cat([z, z.permute(0, 1, 3, 2)], axis=1).pad(((0, 0), (0, 0), (1, 0), (0, 1)), 0.5)
+        flat = pieces.reshape(pieces.shape[0], -1)
+        picked = (flat[:, 2:20:3] + flat[..., -1, None] + flat[:, None, 5] * (flat[:, :6] > 0).astype(np.float32)
+                  + flat[:, ::-2][:, :6] + flat[0][None, -6:] + pieces[:, 1, 2, None, 0])
+        total = picked.sum(axis=1, keepdims=True) + picked.max(axis=1, keepdims=True) - picked.min(axis=1, keepdims=True)
+        scores = picked.log_softmax(axis=1) + total.expand(picked.shape[0], 6) / 10 + picked.logsumexp(axis=1, keepdims=True)
+        return scores @ Tensor(np.eye(6, 3, dtype=np.float32)), picked.argmax(axis=1), (picked == picked).astype(np.int64)
+
+
+def test_every_mapped_op_runs_in_onnxruntime(tmp_path):
+    tc.manual_seed(0)
+    ours, theirs = run_exported(EveryOp(), (4, 8, 8), tmp_path / "ops.onnx")
+    assert_same_outputs(ours, theirs)
+
+
+def test_every_function_of_the_package_has_a_mapping_or_is_a_loss():
+    import tinygrad_cnn.ops  # noqa: F401 - every op module is imported by the package
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+    ours = {f for f in subclasses(Function) if f.__module__.startswith("tinygrad_cnn.ops")}
+    unmapped = {f.__name__ for f in ours - set(mappings.FUNCTIONS)}
+    assert unmapped <= {"CrossEntropy", "BinaryCrossEntropyWithLogits"}, unmapped
+
+
+class Doubling(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return 2 * grad
+
+
+class Custom(nn.Module):
+    def forward(self, x):
+        return Doubling.apply(x)
+
+
+def test_an_op_without_mapping_is_refused_naming_the_op_and_the_layer(tmp_path):
+    model = nn.Sequential(nn.ReLU(), Custom())
+    with pytest.raises(NotImplementedError, match=r"op Doubling \(in layer 1 \(Custom\)\) has no ONNX mapping"):
+        tc.onnx.export(model, Tensor(np.zeros((1, 3), np.float32)), tmp_path / "x.onnx")
+    assert not os.path.exists(tmp_path / "x.onnx")
+
+
+def test_names_and_a_fixed_batch(tmp_path):
+    tc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    path = tmp_path / "fixed.onnx"
+    tc.onnx.export(model, Tensor(np.zeros((2, 3), np.float32)), path, input_names=["pixels"],
+                   output_names=["logits"], dynamic_batch=False)
+    graph = onnx.load(path).graph
+    assert [i.name for i in graph.input] == ["pixels"] and [o.name for o in graph.output] == ["logits"]
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [2, 3]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_allclose(session.run(None, {"pixels": x})[0], model(Tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="input_names must give 1 distinct name"):
+        tc.onnx.export(model, Tensor(x), path, input_names=["a", "b"])

@@ -1,0 +1,230 @@
+"""Each op (Function) of the package as ONNX nodes, and the layers exported whole.
+
+An emitter gets the graph, the recorded call and the call's own arguments (Tensors and constants) and returns
+the ONNX name of each output. Shapes baked into a node keep the batch axis free: a reshape that keeps axis 0
+says 0 there ("copy it from the input"), an expand says 1 wherever it keeps an input axis.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ..nn.linear import Linear
+from ..ops import conv as C, elementwise as E, matmul as M, movement as V, pool as P, reduce as R
+
+FUNCTIONS = {}
+
+
+def maps(*functions):
+    def register(emit):
+        for function in functions:
+            FUNCTIONS[function] = emit
+        return emit
+    return register
+
+
+def _unsupported(call, what: str):
+    return NotImplementedError(f"onnx.export: op {call.function.__name__} (in layer {call.layer}) {what}, which "
+                               "has no ONNX mapping")
+
+
+# ---- elementwise --------------------------------------------------------------------------
+_BINARY = {E.Add: "Add", E.Sub: "Sub", E.Mul: "Mul", E.Div: "Div", E.Pow: "Pow", E.Maximum: "Max", E.Minimum: "Min"}
+_UNARY = {E.Neg: "Neg", E.Abs: "Abs", E.Exp: "Exp", E.Log: "Log", E.Sqrt: "Sqrt", E.ReLU: "Relu",
+          E.Sigmoid: "Sigmoid", E.Tanh: "Tanh"}
+
+
+@maps(*_BINARY)
+def binary(g, call, a, b):
+    return g.add(_BINARY[call.function], [g.value(a), g.value(b)])
+
+
+@maps(*_UNARY)
+def unary(g, call, x):
+    return g.add(_UNARY[call.function], [g.value(x)])
+
+
+@maps(E.LeakyReLU)
+def leaky_relu(g, call, x, slope):
+    return g.add("LeakyRelu", [g.value(x)], alpha=float(slope))
+
+
+@maps(E.Clip)
+def clip(g, call, x, low, high):
+    bounds = ["" if v is None else g.constant(np.asarray(v, x.dtype), "clip_bound") for v in (low, high)]
+    return g.add("Clip", [g.value(x), *bounds])
+
+
+@maps(E.Cast)
+def cast(g, call, x, dtype):
+    return g.add("Cast", [g.value(x)], to=g.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+
+
+_COMPARE = {operator.eq: "Equal", operator.ne: "Equal", operator.lt: "Less", operator.le: "LessOrEqual",
+            operator.gt: "Greater", operator.ge: "GreaterOrEqual"}
+
+
+@maps(E.Compare)
+def compare(g, call, a, b, op):
+    if op not in _COMPARE:
+        raise _unsupported(call, f"compares with {op!r}")
+    out = g.add(_COMPARE[op], [g.value(a), g.value(b)])
+    return g.add("Not", [out]) if op is operator.ne else out
+
+
+@maps(E.Where)
+def where(g, call, condition, a, b):
+    mask = g.value(condition)
+    if np.asarray(condition).dtype != bool:
+        mask = g.add("Cast", [mask], to=g.onnx.TensorProto.BOOL)
+    return g.add("Where", [mask, g.value(a), g.value(b)])
+
+
+# ---- movement -----------------------------------------------------------------------------
+@maps(V.Reshape)
+def reshape(g, call, x, shape):
+    target = list(call.outputs[0].shape)
+    if x.ndim and target and target[0] == x.shape[0] and 0 not in target:
+        target[0] = 0  # ONNX: copy axis 0 from the input, so the batch size follows it
+    return g.add("Reshape", [g.value(x), g.ints(target)])
+
+
+@maps(V.Permute)
+def permute(g, call, x, axes):
+    return g.add("Transpose", [g.value(x)], perm=[int(a) % max(x.ndim, 1) for a in axes])
+
+
+@maps(V.Expand)
+def expand(g, call, x, shape):
+    out = call.outputs[0].shape
+    kept = (1,) * (len(out) - x.ndim) + x.shape
+    return g.add("Expand", [g.value(x), g.ints(1 if k == n else n for k, n in zip(kept, out))])
+
+
+@maps(V.Pad)
+def pad(g, call, x, pad_width, value):
+    if x.ndim == 0:
+        return g.add("Identity", [g.value(x)])
+    pads = [before for before, _ in pad_width] + [after for _, after in pad_width]
+    return g.add("Pad", [g.value(x), g.ints(pads, "pads"), g.constant(np.asarray(value, x.dtype), "pad_value")],
+                 mode="constant")
+
+
+@maps(V.Concatenate)
+def concatenate(g, call, axis, *tensors):
+    return g.add("Concat", [g.value(t) for t in tensors], axis=int(axis))
+
+
+@maps(V.GetItem)
+def get_item(g, call, x, index):
+    """Basic indexing: one Slice for the slices, a Gather per int (which drops its axis), Unsqueeze for None."""
+    parts = list(index) if isinstance(index, tuple) else [index]
+    if not all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) and not isinstance(p, bool)
+               for p in parts) or parts.count(Ellipsis) > 1:
+        raise _unsupported(call, "indexes with arrays, masks or Tensors")
+    if Ellipsis in parts:
+        at = parts.index(Ellipsis)
+        used = sum(p is not None for p in parts) - 1
+        parts[at:at + 1] = [slice(None)] * (x.ndim - used)
+    parts += [slice(None)] * (x.ndim - sum(p is not None for p in parts))
+    out, axis, starts, ends, axes, steps, picks, new_axes = g.value(x), 0, [], [], [], [], [], []
+    for position, part in enumerate(p for p in parts):
+        if part is None:
+            new_axes.append(position - len(picks))
+            continue
+        size = x.shape[axis]
+        if isinstance(part, slice) and part != slice(None):
+            start, stop, step = part.indices(size)
+            starts.append(start), axes.append(axis), steps.append(step)
+            ends.append(-size - 1 if step < 0 and stop < 0 else stop)  # a stop before index 0, walking backwards
+        elif not isinstance(part, slice):
+            picks.append((axis, int(part) % size))
+        axis += 1
+    if axes:
+        out = g.add("Slice", [out, g.ints(starts, "starts"), g.ints(ends, "ends"), g.ints(axes, "axes"),
+                              g.ints(steps, "steps")])
+    for axis, pick in reversed(picks):
+        out = g.add("Gather", [out, g.constant(np.asarray(pick, np.int64), "index")], axis=axis)
+    if new_axes:
+        out = g.add("Unsqueeze", [out, g.ints(new_axes, "axes")])
+    return out if axes or picks or new_axes else g.add("Identity", [out])
+
+
+# ---- matmul, reductions, softmax ------------------------------------------------------------
+@maps(M.MatMul)
+def matmul(g, call, a, b):
+    return g.add("MatMul", [g.value(a), g.value(b)])
+
+
+_REDUCE = {R.Sum: "ReduceSum", R.Max: "ReduceMax", R.Min: "ReduceMin", R.LogSumExp: "ReduceLogSumExp"}
+
+
+@maps(*_REDUCE)
+def reduce(g, call, x, axis, keepdims):
+    axes = R.normalize_axes(axis, x.ndim, call.function.__name__.lower())
+    if not axes:  # a 0-d input: nothing to reduce
+        return g.add("Identity", [g.value(x)])
+    return g.add(_REDUCE[call.function], [g.value(x), g.ints(axes, "axes")], keepdims=int(bool(keepdims)))
+
+
+@maps(R.Softmax, R.LogSoftmax)
+def softmax(g, call, x, axis):
+    axes = R.normalize_axes(axis, x.ndim, call.function.__name__.lower())
+    if len(axes) != 1:
+        raise _unsupported(call, f"normalises over several axes {axes}")
+    return g.add(call.function.__name__, [g.value(x)], axis=int(axes[0]))
+
+
+@maps(R.ArgReduce)
+def arg_reduce(g, call, x, pick, axis, keepdims):
+    op = {"argmax": "ArgMax", "argmin": "ArgMin"}.get(getattr(pick, "__name__", ""))
+    if op is None or (axis is None and keepdims):
+        raise _unsupported(call, f"reduces with {pick!r}, keepdims={keepdims} over axis {axis}")
+    source = g.value(x)
+    if axis is None:
+        source, axis = g.add("Reshape", [source, g.ints([-1])]), 0
+    return g.add(op, [source], axis=int(axis) % max(x.ndim, 1), keepdims=int(bool(keepdims)))
+
+
+# ---- convolution and pooling ----------------------------------------------------------------
+@maps(C.Conv2d)
+def conv2d(g, call, x, weight, bias, stride, padding, dilation, groups, extra=(0, 0)):
+    inputs = [g.value(x), g.value(weight)] + ([] if bias is None else [g.value(bias)])
+    pads = [padding[0], padding[1], padding[0] + extra[0], padding[1] + extra[1]]
+    return g.add("Conv", inputs, kernel_shape=list(weight.shape[2:]), strides=list(stride), pads=pads,
+                 dilations=list(dilation), group=int(groups))
+
+
+@maps(P.MaxPool2d, P.AvgPool2d)
+def pool2d(g, call, x, kernel, stride, padding):
+    extra = {"count_include_pad": 1} if call.function is P.AvgPool2d else {}
+    return g.add("MaxPool" if call.function is P.MaxPool2d else "AveragePool", [g.value(x)],
+                 kernel_shape=list(kernel), strides=list(stride), pads=[*padding, *padding], **extra)
+
+
+@maps(P.AdaptiveAvgPool2d)
+def adaptive_avg_pool2d(g, call, x, output_size):
+    """Global average pooling for output 1×1; a plain average pool when each size divides its input's (then
+    the bins are equal windows); otherwise ONNX has no counterpart."""
+    if tuple(output_size) == (1, 1):
+        return g.add("GlobalAveragePool", [g.value(x)])
+    height, width = x.shape[2:]
+    if height % output_size[0] or width % output_size[1]:
+        raise _unsupported(call, f"pools {height}×{width} to {tuple(output_size)}, bins of unequal sizes")
+    window = [height // output_size[0], width // output_size[1]]
+    return g.add("AveragePool", [g.value(x)], kernel_shape=window, strides=window)
+
+
+# ---- layers exported whole ----------------------------------------------------------------
+def emit_layer(g, call) -> str:
+    """Linear on vectors as one Gemm (y = x·Wᵀ + b); BatchNorm with running statistics as BatchNormalization."""
+    module, x = call.module, g.value(call.x)
+    if isinstance(module, Linear):
+        inputs = [x, g.value(module.weight)] + ([] if module.bias is None else [g.value(module.bias)])
+        return g.add("Gemm", inputs, transB=1)
+    channels, dtype = module.num_features, call.x.dtype
+    scale = g.value(module.weight) if module.weight is not None else g.constant(np.ones(channels, dtype), "ones")
+    shift = g.value(module.bias) if module.bias is not None else g.constant(np.zeros(channels, dtype), "zeros")
+    return g.add("BatchNormalization", [x, scale, shift, g.value(module.running_mean), g.value(module.running_var)],
+                 epsilon=float(module.eps))

@@ -1,0 +1,104 @@
+"""Record one forward pass: every op call with all its arguments, and which layer made it.
+
+The autograd graph keeps an op's Tensor inputs but not its constants (a pooling window, a reshape's target),
+and none of the ops that record no graph (comparisons, argmax); the trace hook sees every call, so the export
+walks this fuller record of the same graph.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .. import autograd
+from ..autograd import no_grad
+from ..nn.linear import Linear
+from ..nn.normalization import _BatchNorm
+from ..tensor import Tensor
+
+_exporting = threading.Lock()  # one trace at a time: the hook is process-wide
+
+
+@dataclass
+class Call:
+    """One op call: `function` applied to `args` (Tensors and constants) inside layer `layer`."""
+
+    function: type
+    args: tuple
+    kwargs: dict
+    outputs: tuple
+    layer: str
+
+    @property
+    def inputs(self):
+        return [a for a in (*self.args, *self.kwargs.values()) if isinstance(a, Tensor)]
+
+
+@dataclass
+class LayerCall:
+    """A whole layer exported as one ONNX node (Gemm, BatchNormalization) instead of the ops inside it."""
+
+    module: object
+    layer: str
+    x: Tensor
+    output: Tensor
+
+    @property
+    def inputs(self):
+        return [self.x]
+
+    @property
+    def outputs(self):
+        return (self.output,)
+
+
+def exported_whole(module, x) -> bool:
+    """Layers with one ONNX node of their own: Linear on a batch of vectors (Gemm) and BatchNorm using its
+    running statistics (BatchNormalization), however their forward is composed."""
+    if isinstance(module, Linear):
+        return x.ndim == 2
+    return isinstance(module, _BatchNorm) and not module.training and module.track_running_stats
+
+
+def record(model, inputs: tuple):
+    """(outputs, producers): the model's outputs and, for every Tensor made during the forward, the Call or
+    LayerCall that made it (by id; the Calls keep their Tensors alive)."""
+    producers, layers = {}, []
+    thread = threading.get_ident()
+
+    def on_call(function, args, kwargs, outputs):
+        if threading.get_ident() == thread:
+            call = Call(function, args, kwargs, outputs, layers[-1] if layers else "")
+            for output in outputs:
+                producers.setdefault(id(output), call)
+
+    def wrap(name, module, forward):
+        label = f"{name} ({type(module).__name__})" if name else type(module).__name__
+
+        def wrapped(*args, **kwargs):
+            layers.append(label)
+            try:
+                out = forward(*args, **kwargs)
+            finally:
+                layers.pop()
+            if isinstance(out, Tensor) and args and isinstance(args[0], Tensor) and exported_whole(module, args[0]):
+                producers[id(out)] = LayerCall(module, label, args[0], out)
+            return out
+        return wrapped
+
+    modules = list(model.named_modules())
+    own = [(module, module.__dict__.get("forward")) for _, module in modules]  # a forward set on an instance
+    with _exporting:
+        try:
+            for name, module in modules:
+                object.__setattr__(module, "forward", wrap(name, module, module.forward))
+            autograd.set_trace_hook(on_call)
+            with no_grad():
+                outputs = model(*inputs)
+        finally:
+            autograd.set_trace_hook(None)
+            for module, forward in own:
+                if forward is None:
+                    module.__dict__.pop("forward", None)
+                else:
+                    object.__setattr__(module, "forward", forward)
+    return outputs, producers
