@@ -1,4 +1,5 @@
-"""Slow, obvious references for conv and pool: forward and gradients written straight from the definitions.
+"""Slow, obvious references for conv, pool and batch norm: forward and gradients written straight from the
+definitions.
 
 They loop over the kernel offsets (conv) or the output windows (pool) and use NumPy only inside one offset
 or one window, so they share no code and no derivation with the kernels under test: the gradients here are
@@ -142,3 +143,27 @@ def adaptive_avg_pool2d_reference(x, output_size):
         return grad_x
 
     return out, grad
+
+
+def batch_norm_reference(x, weight, bias, eps):
+    """Training-mode output, the batch mean, and the unbiased batch variance (what the running update uses)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mean, var = x.mean(axis=axes), x.var(axis=axes)
+    n = x.size // x.shape[1]
+    out = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
+    return out, mean, var * n / (n - 1)
+
+
+def batch_norm_reference_grads(x, weight, eps, g):
+    """dL/dx, dL/dweight, dL/dbias of training-mode batch norm, from the closed form
+    dx = γ/(n·σ) · (n·g − Σg − x̂·Σ(g·x̂))."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    n = x.size // x.shape[1]
+    sigma = np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    x_hat = (x - x.mean(axis=axes, keepdims=True)) / sigma
+    sum_g = g.sum(axis=axes, keepdims=True)
+    sum_gx = (g * x_hat).sum(axis=axes, keepdims=True)
+    grad_x = weight.reshape(shape) / (n * sigma) * (n * g - sum_g - x_hat * sum_gx)
+    return grad_x, sum_gx.reshape(-1), sum_g.reshape(-1)

@@ -8,8 +8,8 @@ import pytest
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn
 
-from reference import (adaptive_avg_pool2d_reference, avg_pool2d_reference, conv2d_reference,
-                       conv2d_reference_grads, max_pool2d_reference)
+from reference import (adaptive_avg_pool2d_reference, avg_pool2d_reference, batch_norm_reference,
+                       batch_norm_reference_grads, conv2d_reference, conv2d_reference_grads, max_pool2d_reference)
 
 
 def run(layer, array, seed=0):
@@ -203,30 +203,6 @@ def test_dropout_gradcheck_with_a_fixed_mask():
 
 
 # ---- BatchNorm ----------------------------------------------------------------------------------
-def batch_norm_reference(x, weight, bias, eps):
-    """Training-mode output, the batch mean, and the unbiased batch variance (what the running update uses)."""
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    mean, var = x.mean(axis=axes), x.var(axis=axes)
-    n = x.size // x.shape[1]
-    out = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
-    return out, mean, var * n / (n - 1)
-
-
-def batch_norm_reference_grads(x, weight, eps, g):
-    """dL/dx, dL/dweight, dL/dbias of training-mode batch norm, from the closed form
-    dx = γ/(n·σ) · (n·g − Σg − x̂·Σ(g·x̂))."""
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    n = x.size // x.shape[1]
-    sigma = np.sqrt(x.var(axis=axes, keepdims=True) + eps)
-    x_hat = (x - x.mean(axis=axes, keepdims=True)) / sigma
-    sum_g = g.sum(axis=axes, keepdims=True)
-    sum_gx = (g * x_hat).sum(axis=axes, keepdims=True)
-    grad_x = weight.reshape(shape) / (n * sigma) * (n * g - sum_g - x_hat * sum_gx)
-    return grad_x, sum_gx.reshape(-1), sum_g.reshape(-1)
-
-
 @pytest.mark.parametrize("layer_type,shape", [(nn.BatchNorm1d, (8, 3)), (nn.BatchNorm1d, (4, 3, 5)),
                                               (nn.BatchNorm2d, (4, 3, 2, 5))])
 def test_batch_norm_training_matches_reference_over_several_steps(layer_type, shape):

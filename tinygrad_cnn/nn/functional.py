@@ -2,9 +2,11 @@
 
 Losses take `reduction` in {'mean', 'sum', 'none'}. Class-index targets may be int arrays or int Tensors.
 """
+import math
+
 import numpy as np
 
-from ..autograd import no_grad
+from ..ops.normalization import BatchNorm
 from ..ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, check_class_targets, class_axis
 from ..rng import generator
 from ..tensor import Tensor
@@ -80,42 +82,23 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor = None, bias
         raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got {x.shape}")
     for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                         ("bias", bias)):
-        if value is not None and np.shape(value.numpy() if isinstance(value, Tensor) else value) != x.shape[1:2]:
-            raise ValueError(f"batch_norm: {name} must have shape ({x.shape[1]},) for input {x.shape}, "
-                             f"got {np.shape(value.numpy() if isinstance(value, Tensor) else value)}")
-    axes = (0,) + tuple(range(2, x.ndim))
-    channel_shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        shape = tuple(value.shape) if isinstance(value, Tensor) else np.shape(value)
+        if value is not None and shape != x.shape[1:2]:
+            raise ValueError(f"batch_norm: {name} must have shape ({x.shape[1]},) for input {x.shape}, got {shape}")
     if training:
-        count = int(np.prod([x.shape[a] for a in axes]))
+        count = math.prod(x.shape[:1] + x.shape[2:])
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"of shape {x.shape}")
-        mean = x.mean(axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axes, keepdims=True)
-        if running_mean is not None:
-            _update_running(running_mean, mean.numpy().reshape(-1), momentum)
-        if running_var is not None:
-            _update_running(running_var, var.numpy().reshape(-1) * (count / (count - 1)), momentum)
-        out = centred / (var + eps).sqrt()
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
-        mean = np.asarray(running_mean, dtype=x.dtype).reshape(channel_shape)
-        std = np.sqrt(np.asarray(running_var, dtype=x.dtype).reshape(channel_shape) + eps)
-        out = (x - mean) / std
-    if weight is not None:
-        out = out * weight.reshape(channel_shape)
-    if bias is not None:
-        out = out + bias.reshape(channel_shape)
+    elif running_mean is None or running_var is None:
+        raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    running = [r.numpy() if isinstance(r, Tensor) else r for r in (running_mean, running_var)]
+    out = BatchNorm.apply(x, weight, bias, *running, bool(training), momentum, eps)
+    if training:
+        for tensor in (running_mean, running_var):
+            if isinstance(tensor, Tensor):
+                tensor._version += 1  # changed in place, as an in-place op would have marked it
     return out
-
-
-def _update_running(running, batch_value, momentum):
-    """running ← (1 − momentum)·running + momentum·batch, in place (bumping a Tensor's version)."""
-    with no_grad():
-        running *= 1 - momentum
-        running += momentum * batch_value
 
 
 def one_hot(target, num_classes: int = -1) -> Tensor:

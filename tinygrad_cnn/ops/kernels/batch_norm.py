@@ -1,0 +1,83 @@
+"""Batch normalisation per channel of x viewed as (N, C, L), L the spatial positions (1 for (N, C) input).
+
+Each kernel gives one thread whole channels (prange over C): a channel's reduction and the elementwise pass
+that needs its result run back to back on the same thread, one launch per direction. Sums are accumulated in
+float64 whatever the input's dtype; the elementwise passes use per-channel factors of the input's dtype.
+"""
+import math
+
+from numba import prange
+
+from tinygrad_cnn.ops.kernels import parallel_kernel
+
+# reassoc lets the channel sums vectorise (their order changes); contract lets x·a + b become one FMA
+_FAST = {"reassoc", "contract"}
+
+
+@parallel_kernel(fastmath=_FAST)
+def train_forward(x, weight, bias, eps, out, mean, var, scale, shift):
+    """Per channel c over its M = N·L values: μ = Σx / M, σ² = Σ(x − μ)² / M (biased, two passes), then
+    y = x·a + b with a = γ / √(σ² + eps), b = β − μ·a. Writes out, mean, var (float64) and the factors
+    scale = a and shift = b (x's dtype). The thread that owns channel c writes every value of it."""
+    n_batch, channels, length = x.shape
+    count = n_batch * length
+    for c in prange(channels):
+        total = 0.0
+        for n in range(n_batch):
+            for i in range(length):
+                total += x[n, c, i]
+        mu = total / count
+        squares = 0.0
+        for n in range(n_batch):
+            for i in range(length):
+                d = x[n, c, i] - mu
+                squares += d * d
+        mean[c], var[c] = mu, squares / count
+        scale[c] = weight[c] / math.sqrt(var[c] + eps)
+        shift[c] = bias[c] - mu * scale[c]
+        a, b = scale[c], shift[c]  # of x's dtype, so the pass below stays in it
+        for n in range(n_batch):
+            for i in range(length):
+                out[n, c, i] = x[n, c, i] * a + b
+
+
+@parallel_kernel(fastmath=_FAST)
+def affine(x, scale, shift, out):
+    """y = x·scale[c] + shift[c] (the evaluation forward, factors from the running statistics). The thread
+    that owns channel c writes every value of it."""
+    n_batch, channels, length = x.shape
+    for c in prange(channels):
+        a, b = scale[c], shift[c]
+        for n in range(n_batch):
+            for i in range(length):
+                out[n, c, i] = x[n, c, i] * a + b
+
+
+@parallel_kernel(fastmath=_FAST)
+def backward(grad, x, mean, invstd, weight, batch_stats, grad_x, grad_weight, grad_bias, factors):
+    """With x̂ = (x − μ)·invstd and the sums Σg, Σg·x̂ over a channel's M values:
+    dL/dβ = Σg, dL/dγ = Σg·x̂, and dL/dx = γ·invstd·(g − Σg/M − x̂·Σg·x̂/M) when μ, σ² are the batch's
+    (they depend on x), else γ·invstd·g (running statistics are constants). dL/dx is evaluated as
+    a·g + b·(x − μ) + d, its per-channel factors kept in `factors` (C × 4, x's dtype, with μ) so that the pass
+    stays in x's dtype. The thread that owns channel c writes every value of it."""
+    n_batch, channels, length = x.shape
+    count = n_batch * length
+    for c in prange(channels):
+        mu, inv = mean[c], invstd[c]
+        sum_g = 0.0
+        sum_gx = 0.0
+        for n in range(n_batch):
+            for i in range(length):
+                g = grad[n, c, i]
+                sum_g += g
+                sum_gx += g * (x[n, c, i] - mu)
+        sum_gx *= inv
+        grad_bias[c], grad_weight[c] = sum_g, sum_gx
+        factors[c, 0] = weight[c] * inv
+        factors[c, 1] = -weight[c] * inv * inv * sum_gx / count if batch_stats else 0.0
+        factors[c, 2] = -weight[c] * inv * sum_g / count if batch_stats else 0.0
+        factors[c, 3] = mu
+        a, b, d, m = factors[c, 0], factors[c, 1], factors[c, 2], factors[c, 3]
+        for n in range(n_batch):
+            for i in range(length):
+                grad_x[n, c, i] = a * grad[n, c, i] + b * (x[n, c, i] - m) + d
