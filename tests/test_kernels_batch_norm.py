@@ -30,8 +30,7 @@ def test_training_kernels_match_reference(shape, dtype, parallel, seed):
     x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
     weight, bias = rng.uniform(0.5, 2, c).astype(dtype), rng.standard_normal(c).astype(dtype)
     out, mean, var = np.empty_like(x), np.empty(c), np.empty(c)
-    scale, shift = np.empty(c, dtype), np.empty(c, dtype)
-    build(kernels.train_forward, parallel)(x, weight, bias, 1e-5, out, mean, var, scale, shift)
+    build(kernels.train_forward, parallel)(x, weight, bias, 1e-5, out, mean, var, np.empty((c, 2), dtype))
     wide = x.astype(np.float64)
     expected, expected_mean, unbiased = batch_norm_reference(wide, weight.astype(np.float64), bias, 1e-5)
     np.testing.assert_allclose(out, expected, **TOLERANCE[dtype])
@@ -59,8 +58,7 @@ def test_evaluation_kernels_match_reference(shape, dtype, parallel, seed):
     mean, invstd = rng.standard_normal(c), rng.uniform(0.5, 2, c)
     view = (1, c, 1)
     out = np.empty_like(x)
-    build(kernels.affine, parallel)(x, (weight * invstd).astype(dtype), (bias - mean * weight * invstd).astype(dtype),
-                                    out)
+    build(kernels.affine, parallel)(x, np.stack([mean, weight * invstd], axis=1).astype(dtype), bias.astype(dtype), out)
     x_hat = (x.astype(np.float64) - mean.reshape(view)) * invstd.reshape(view)
     np.testing.assert_allclose(out, x_hat * weight.reshape(view) + bias.reshape(view), **TOLERANCE[dtype])
     grad_x, grad_weight, grad_bias = np.empty_like(x), np.empty(c), np.empty(c)
@@ -126,6 +124,17 @@ def test_gradcheck_without_affine_and_on_a_non_contiguous_input():
     assert tc.gradcheck(lambda inp: layer(inp), [x])
     expected, _, _ = batch_norm_reference(x.numpy(), np.ones(3), np.zeros(3), 1e-5)
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_constant_channel_normalises_to_its_bias_exactly(dtype):
+    """(x − μ)·a + β, not x·a + (β − μ·a): the latter leaves the rounding of a large μ·a behind."""
+    x = np.full((4, 2, 3), 38.0, dtype)
+    x[:, 1] = -1234.5
+    out = F.batch_norm(Tensor(x), None, None, Tensor(np.array([2.0, 3.0], dtype)), Tensor(np.array([0.0, 0.5], dtype)),
+                       training=True).numpy()
+    np.testing.assert_array_equal(out[:, 0], 0.0)
+    np.testing.assert_array_equal(out[:, 1], 0.5)
 
 
 def test_without_running_stats_training_and_evaluation_both_use_the_batch():

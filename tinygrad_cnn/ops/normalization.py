@@ -23,20 +23,19 @@ class BatchNorm(Function):
         x3 = np.ascontiguousarray(x).reshape(x.shape[0], channels, math.prod(x.shape[2:]))
         gamma = np.ones(channels, dtype) if weight is None else np.ascontiguousarray(weight, dtype)
         beta = np.zeros(channels, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
-        out = np.empty_like(x3)
+        out, factors = np.empty_like(x3), np.empty((channels, 2), dtype)
         if batch_stats:
             mean, var = np.empty(channels), np.empty(channels)
-            scale, shift = np.empty(channels, dtype), np.empty(channels, dtype)
-            sized(kernels.train_forward, x3.size)(x3, gamma, beta, float(eps), out, mean, var, scale, shift)
+            sized(kernels.train_forward, x3.size)(x3, gamma, beta, float(eps), out, mean, var, factors)
             invstd = 1 / np.sqrt(var + eps)
-            count = x3.size // channels
+            count = math.prod(x.shape[:1] + x.shape[2:])
             _update_running(running_mean, mean, momentum)
             _update_running(running_var, var * (count / (count - 1)), momentum)
         else:
             mean = np.asarray(running_mean, np.float64).copy()
             invstd = 1 / np.sqrt(np.asarray(running_var, np.float64) + eps)
-            scale = (gamma * invstd).astype(dtype)
-            sized(kernels.affine, x3.size)(x3, scale, (beta - mean * gamma * invstd).astype(dtype), out)
+            factors[:, 0], factors[:, 1] = mean, gamma * invstd
+            sized(kernels.affine, x3.size)(x3, factors, beta, out)
         ctx.save_for_backward(x3, mean, invstd, gamma)
         ctx.batch_stats, ctx.shape = batch_stats, x.shape
         ctx.parameter_dtypes = (getattr(weight, "dtype", None), getattr(bias, "dtype", None))

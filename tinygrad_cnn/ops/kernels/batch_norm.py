@@ -6,6 +6,7 @@ float64 whatever the input's dtype; the elementwise passes use per-channel facto
 """
 import math
 
+import numba
 from numba import prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
@@ -14,11 +15,20 @@ from tinygrad_cnn.ops.kernels import parallel_kernel
 _FAST = {"reassoc", "contract"}
 
 
+@numba.njit(cache=True, fastmath=_FAST)
+def _normalize_channel(x, c, m, a, b, out):
+    """out[:, c] = (x[:, c] − m)·a + b. Subtracting the mean first keeps a constant channel exactly at b."""
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            out[n, c, i] = (x[n, c, i] - m) * a + b
+
+
 @parallel_kernel(fastmath=_FAST)
-def train_forward(x, weight, bias, eps, out, mean, var, scale, shift):
+def train_forward(x, weight, bias, eps, out, mean, var, factors):
     """Per channel c over its M = N·L values: μ = Σx / M, σ² = Σ(x − μ)² / M (biased, two passes), then
-    y = x·a + b with a = γ / √(σ² + eps), b = β − μ·a. Writes out, mean, var (float64) and the factors
-    scale = a and shift = b (x's dtype). The thread that owns channel c writes every value of it."""
+    y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64) and μ, a in `factors`
+    (C × 2, x's dtype, so that the elementwise pass stays in it). The thread that owns channel c writes every
+    value of it."""
     n_batch, channels, length = x.shape
     count = n_batch * length
     for c in prange(channels):
@@ -33,24 +43,17 @@ def train_forward(x, weight, bias, eps, out, mean, var, scale, shift):
                 d = x[n, c, i] - mu
                 squares += d * d
         mean[c], var[c] = mu, squares / count
-        scale[c] = weight[c] / math.sqrt(var[c] + eps)
-        shift[c] = bias[c] - mu * scale[c]
-        a, b = scale[c], shift[c]  # of x's dtype, so the pass below stays in it
-        for n in range(n_batch):
-            for i in range(length):
-                out[n, c, i] = x[n, c, i] * a + b
+        factors[c, 0] = mu
+        factors[c, 1] = weight[c] / math.sqrt(var[c] + eps)
+        _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
 
 
 @parallel_kernel(fastmath=_FAST)
-def affine(x, scale, shift, out):
-    """y = x·scale[c] + shift[c] (the evaluation forward, factors from the running statistics). The thread
-    that owns channel c writes every value of it."""
-    n_batch, channels, length = x.shape
-    for c in prange(channels):
-        a, b = scale[c], shift[c]
-        for n in range(n_batch):
-            for i in range(length):
-                out[n, c, i] = x[n, c, i] * a + b
+def affine(x, factors, bias, out):
+    """y = (x − μ)·a + β per channel, μ and a in `factors` (C × 2; the evaluation forward, from the running
+    statistics). The thread that owns channel c writes every value of it."""
+    for c in prange(x.shape[1]):
+        _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
 
 
 @parallel_kernel(fastmath=_FAST)
