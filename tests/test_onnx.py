@@ -60,6 +60,7 @@ def small_batchnorm_net():
     tc.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
                          nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8, affine=False), nn.ReLU(),
+                         nn.BatchNorm2d(8, track_running_stats=False),  # normalises by the batch's own statistics
                          nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6),
                          nn.Tanh(), nn.Linear(6, 4), nn.Softmax(dim=1))
 
@@ -71,8 +72,10 @@ def test_batchnorm_stride_average_pooling_and_softmax_run_in_onnxruntime(tmp_pat
     assert model.training and model[1].training
     ours, theirs = run_exported(model, (3, 12, 12), tmp_path / "bn.onnx")
     assert_same_outputs(ours, theirs)
-    ops = [n.op_type for n in onnx.load(tmp_path / "bn.onnx").graph.node]
+    graph = onnx.load(tmp_path / "bn.onnx").graph
+    ops = [n.op_type for n in graph.node]
     assert ops.count("BatchNormalization") == 3 and {"AveragePool", "GlobalAveragePool", "Softmax"} <= set(ops)
+    assert {"1.running_mean", "1.running_var", "4.running_var", "11.running_mean"} <= {i.name for i in graph.initializer}
 
 
 class EveryOp(nn.Module):

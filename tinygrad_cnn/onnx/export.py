@@ -43,9 +43,9 @@ class Graph:
         return self.constant(np.asarray(list(values), np.int64), hint)
 
     def value(self, x) -> str:
-        """The ONNX name of a Tensor argument (one not walked yet is a leaf: a layer's parameter), or a
-        constant for a non-Tensor array argument."""
-        if not isinstance(x, Tensor):
+        """The ONNX name of a Tensor argument (one not walked yet is a leaf: a layer's parameter), of a
+        parameter's or buffer's array given as such (BatchNorm's running statistics), or a new constant."""
+        if not isinstance(x, Tensor) and id(x) not in self.names:
             return self.constant(np.asarray(x))
         if id(x) not in self.values:
             self.values[id(x)] = self.leaf(x)
@@ -57,9 +57,8 @@ class Graph:
         self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), names, **attributes))
         return names[0] if outputs == 1 else names
 
-    def leaf(self, tensor: Tensor) -> str:
-        name = self.names.get(id(tensor))
-        return self.constant(tensor.numpy(), name or "constant")
+    def leaf(self, x) -> str:
+        return self.constant(x.numpy() if isinstance(x, Tensor) else x, self.names.get(id(x), "constant"))
 
 
 def export(model, example_input, path, input_names=None, output_names=None, dynamic_batch: bool = True) -> None:
@@ -92,7 +91,8 @@ def export(model, example_input, path, input_names=None, output_names=None, dyna
         raise TypeError("onnx.export: the model must return a Tensor or a tuple of Tensors")
     output_names = _names(output_names, "output", len(outputs), "output_names")
 
-    named = {id(t): name for name, t in (*model.named_parameters(), *model.named_buffers()) if t is not None}
+    states = [(name, t) for name, t in (*model.named_parameters(), *model.named_buffers()) if t is not None]
+    named = {id(t): name for name, t in states} | {id(t.numpy()): name for name, t in states}
     batch = inputs[0].shape[0] if dynamic_batch and inputs[0].ndim else None
     graph = Graph(onnx, named, batch)
     graph._used.update(output_names)

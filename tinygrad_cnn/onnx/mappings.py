@@ -1,4 +1,4 @@
-"""Each op (Function) of the package as ONNX nodes, and the layers exported whole.
+"""Each op (Function) of the package as ONNX nodes, and Linear exported whole as Gemm.
 
 An emitter gets the graph, the recorded call and the call's own arguments (Tensors and constants) and returns
 the ONNX name of each output. Shapes baked into a node keep the batch axis free: a reshape that keeps axis 0
@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from ..nn.linear import Linear
-from ..ops import conv as C, elementwise as E, matmul as M, movement as V, pool as P, reduce as R
+from ..ops import conv as C, elementwise as E, matmul as M, movement as V, normalization as N, pool as P, reduce as R
 
 FUNCTIONS = {}
 
@@ -216,15 +216,28 @@ def adaptive_avg_pool2d(g, call, x, output_size):
     return g.add("AveragePool", [g.value(x)], kernel_shape=window, strides=window)
 
 
+@maps(N.BatchNorm)
+def batch_norm(g, call, x, weight, bias, running_mean, running_var, batch_stats, momentum, eps):
+    """BatchNormalization with the running statistics; with the batch's own (track_running_stats=False), its
+    rule y = (x − mean) / √(var + eps) · γ + β from ONNX's reductions, as ONNX's training mode is not inference."""
+    channels, dtype = x.shape[1], x.dtype
+    scale = g.value(weight) if weight is not None else g.constant(np.ones(channels, dtype), "ones")
+    shift = g.value(bias) if bias is not None else g.constant(np.zeros(channels, dtype), "zeros")
+    if not batch_stats:
+        return g.add("BatchNormalization", [g.value(x), scale, shift, g.value(running_mean), g.value(running_var)],
+                     epsilon=float(eps))
+    axes = g.ints([0, *range(2, x.ndim)], "axes")
+    centred = g.add("Sub", [g.value(x), g.add("ReduceMean", [g.value(x), axes], keepdims=1)])
+    var = g.add("ReduceMean", [g.add("Mul", [centred, centred]), axes], keepdims=1)
+    normalized = g.add("Div", [centred, g.add("Sqrt", [g.add("Add", [var, g.constant(np.asarray(eps, dtype), "eps")])])])
+    channel_shape = g.ints([1, channels] + [1] * (x.ndim - 2))
+    return g.add("Add", [g.add("Mul", [normalized, g.add("Reshape", [scale, channel_shape])]),
+                         g.add("Reshape", [shift, channel_shape])])
+
+
 # ---- layers exported whole ----------------------------------------------------------------
 def emit_layer(g, call) -> str:
-    """Linear on vectors as one Gemm (y = x·Wᵀ + b); BatchNorm with running statistics as BatchNormalization."""
-    module, x = call.module, g.value(call.x)
-    if isinstance(module, Linear):
-        inputs = [x, g.value(module.weight)] + ([] if module.bias is None else [g.value(module.bias)])
-        return g.add("Gemm", inputs, transB=1)
-    channels, dtype = module.num_features, call.x.dtype
-    scale = g.value(module.weight) if module.weight is not None else g.constant(np.ones(channels, dtype), "ones")
-    shift = g.value(module.bias) if module.bias is not None else g.constant(np.zeros(channels, dtype), "zeros")
-    return g.add("BatchNormalization", [x, scale, shift, g.value(module.running_mean), g.value(module.running_var)],
-                 epsilon=float(module.eps))
+    """Linear on vectors as one Gemm: y = x·Wᵀ + b."""
+    module = call.module
+    inputs = [g.value(call.x), g.value(module.weight)] + ([] if module.bias is None else [g.value(module.bias)])
+    return g.add("Gemm", inputs, transB=1)

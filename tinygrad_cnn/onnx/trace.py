@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from .. import autograd
 from ..autograd import no_grad
 from ..nn.linear import Linear
-from ..nn.normalization import _BatchNorm
 from ..tensor import Tensor
 
 _exporting = threading.Lock()  # one trace at a time: the hook is process-wide
@@ -35,7 +34,7 @@ class Call:
 
 @dataclass
 class LayerCall:
-    """A whole layer exported as one ONNX node (Gemm, BatchNormalization) instead of the ops inside it."""
+    """A whole layer exported as one ONNX node instead of the ops inside it."""
 
     module: object
     layer: str
@@ -52,11 +51,8 @@ class LayerCall:
 
 
 def exported_whole(module, x) -> bool:
-    """Layers with one ONNX node of their own: Linear on a batch of vectors (Gemm) and BatchNorm using its
-    running statistics (BatchNormalization), however their forward is composed."""
-    if isinstance(module, Linear):
-        return x.ndim == 2
-    return isinstance(module, _BatchNorm) and not module.training and module.track_running_stats
+    """Linear on a batch of vectors is one ONNX Gemm (y = x·Wᵀ + b), not its transpose, product and sum."""
+    return isinstance(module, Linear) and x.ndim == 2
 
 
 def record(model, inputs: tuple):
