@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -121,92 +122,151 @@ def _last_checkpoint(path):
     return path if os.path.exists(path) else "none (no epoch finished yet)"
 
 
+class Stop(Exception):
+    """Ends the run early: the message goes to stderr and `code` becomes the exit status."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Run:
+    """What one training run holds, built by set_up and completed by resume and make_scheduler."""
+
+    args: argparse.Namespace
+    model: nn.Module
+    optimizer: optim.Optimizer
+    peak_lr: float
+    loader: DataLoader
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    checkpoint_path: str
+    history: dict = field(default_factory=lambda: {"loss": [], "accuracy": []})
+    first_epoch: int = 1
+    scheduler: object = None
+
+
 def train(args):
+    """Set up, resume if asked, run the epochs, then report. A fault ends the run with its message and exit
+    status: 2 for missing data or a bad checkpoint, 1 when training diverges, 130 on Ctrl-C."""
+    try:
+        run = set_up(args)
+        state = resume(run, args.resume) if args.resume else None
+        run.scheduler = make_scheduler(run, state)
+        run_epochs(run)
+    except Stop as stop:
+        print(stop, file=sys.stderr)
+        return stop.code
+    accuracy, predictions = evaluate(run.model, run.test_images, run.test_labels)
+    plot(args.out, run.history, run.test_images, run.test_labels, predictions)
+    print(f"test accuracy: {accuracy * 100:.2f}%")
+    return 0
+
+
+def set_up(args) -> Run:
+    """Threads and seed, the data, the model (its summary printed), the loader and the optimizer."""
     if args.threads:
         tc.set_num_threads(args.threads)
     tc.manual_seed(args.seed)
     try:
         data = load_mnist(args.data_dir, download=args.download)
     except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise Stop(2, f"error: {error}") from None
     train_images, train_labels = data.train_images[:args.limit], data.train_labels[:args.limit].astype(np.int64)
-    test_images, test_labels = data.test_images[:args.test_limit], data.test_labels[:args.test_limit]
-
     model = MODELS[args.model]()
     print(tc.summary(model, (1, 1, 28, 28)))
     loader = DataLoader(train_images, train_labels, batch_size=args.batch_size, shuffle=True,
                         transform=lambda x, y: (normalize(random_shift(x, args.shift)), y))
     optimizer, peak_lr = make_optimizer(args, model)
-    history = {"loss": [], "accuracy": []}
     os.makedirs(args.out, exist_ok=True)
-    checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    state, first_epoch = None, 1
-    if args.resume:
-        try:  # a file that is not a checkpoint, or one of another model, stops here with its path
-            state = tc.load(args.resume)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            tc.set_rng_state(state["rng"])
-            history = {k: list(v) for k, v in state["history"].items()}
-            first_epoch = int(state["epoch"]) + 1
-        except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
-            print(f"error: cannot resume from {args.resume}: {type(error).__name__}: {error}", file=sys.stderr)
-            return 2
-        print(f"resumed from {args.resume} after epoch {first_epoch - 1}")
-    # One 1cycle schedule spans the run. Resuming the same run restores it; asking for more epochs than the
-    # checkpoint's run had starts a fresh cycle over the added epochs.
-    same_run = state is not None and int(state["config"]["epochs"]) == args.epochs
-    cycle_epochs = args.epochs if state is None or same_run else args.epochs - first_epoch + 1
-    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peak_lr, total_steps=max(cycle_epochs, 1) * len(loader))
+    return Run(args, model, optimizer, peak_lr, loader, data.test_images[:args.test_limit],
+               data.test_labels[:args.test_limit], os.path.join(args.out, "checkpoint.npz"))
+
+
+def resume(run: Run, path: str) -> dict:
+    """Model, optimizer, random state, history and epoch from the checkpoint at `path`; the checkpoint itself
+    is returned for make_scheduler."""
+    try:  # a file that is not a checkpoint, or one of another model, stops here with its path
+        state = tc.load(path)
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        tc.set_rng_state(state["rng"])
+        run.history = {k: list(v) for k, v in state["history"].items()}
+        run.first_epoch = int(state["epoch"]) + 1
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        raise Stop(2, f"error: cannot resume from {path}: {type(error).__name__}: {error}") from None
+    print(f"resumed from {path} after epoch {run.first_epoch - 1}")
+    return state
+
+
+def make_scheduler(run: Run, state):
+    """One 1cycle schedule spans the run. Resuming the same run restores it; asking for more epochs than the
+    checkpoint's run had starts a fresh cycle over the added epochs."""
+    epochs = run.args.epochs
+    same_run = state is not None and int(state["config"]["epochs"]) == epochs
+    cycle_epochs = epochs if state is None or same_run else epochs - run.first_epoch + 1
+    scheduler = optim.lr_scheduler.OneCycleLR(run.optimizer, max_lr=run.peak_lr,
+                                              total_steps=max(cycle_epochs, 1) * len(run.loader))
     if same_run:
         scheduler.load_state_dict(state["scheduler"])
-    elif state is not None and first_epoch <= args.epochs:
-        print(f"a new learning-rate cycle over epochs {first_epoch}-{args.epochs}")
+    elif state is not None and run.first_epoch <= epochs:
+        print(f"a new learning-rate cycle over epochs {run.first_epoch}-{epochs}")
+    return scheduler
 
-    epoch = first_epoch
+
+def run_epochs(run: Run) -> None:
+    """Train, evaluate and checkpoint each remaining epoch. Ctrl-C stops the run; a checkpoint is only ever
+    replaced whole, so the last one stays good."""
+    epoch = run.first_epoch
     try:
-        for epoch in range(first_epoch, args.epochs + 1):
-            bar = progress(len(loader), f"epoch {epoch}/{args.epochs}")
-            started, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
-            for step, (x, y) in enumerate(loader, 1):
-                logits = model(Tensor(x))
-                loss = F.cross_entropy(logits, y)
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    print(f"loss became {loss_value} at epoch {epoch}, step {step}; stopping. The last good "
-                          f"checkpoint is {_last_checkpoint(checkpoint_path)}", file=sys.stderr)
-                    return 1
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                seen += len(y)
-                loss_sum += loss_value * len(y)
-                correct += int((logits.numpy().argmax(axis=1) == y).sum())
-                bar.set_postfix_str(f"loss {loss_sum / seen:.4f} acc {correct / seen:.2%} "
-                                    f"{seen / (time.perf_counter() - started):.0f} img/s")
-                bar.update(1)
-            bar.close()
-            accuracy, _ = evaluate(model, test_images, test_labels)
-            history["loss"].append(loss_sum / seen)
-            history["accuracy"].append(accuracy)
-            print(f"epoch {epoch}: train loss {loss_sum / seen:.4f}, test accuracy {accuracy:.2%}, "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
-            if not all(np.isfinite(p.numpy()).all() for p in model.parameters()):  # the last step's update blew up
-                print(f"the parameters became NaN or Inf in epoch {epoch}; stopping without saving. The last good "
-                      f"checkpoint is {_last_checkpoint(checkpoint_path)}", file=sys.stderr)
-                return 1
-            save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch, history, args)
+        for epoch in range(run.first_epoch, run.args.epochs + 1):
+            started = time.perf_counter()
+            train_loss = train_epoch(run, epoch, started)
+            finish_epoch(run, epoch, train_loss, started)
     except KeyboardInterrupt:
-        print(f"\ninterrupted during epoch {epoch}; nothing half-written. The last complete checkpoint is "
-              f"{_last_checkpoint(checkpoint_path)}", file=sys.stderr)
-        return 130
+        raise Stop(130, f"\ninterrupted during epoch {epoch}; nothing half-written. The last complete checkpoint "
+                        f"is {_last_checkpoint(run.checkpoint_path)}") from None
 
-    accuracy, predictions = evaluate(model, test_images, test_labels)
-    plot(args.out, history, test_images, test_labels, predictions)
-    print(f"test accuracy: {accuracy * 100:.2f}%")
-    return 0
+
+def train_epoch(run: Run, epoch: int, started: float) -> float:
+    """One pass over the training data, one optimizer and scheduler step per batch; the mean training loss.
+    A loss that is not finite stops the run before it reaches the parameters."""
+    bar = progress(len(run.loader), f"epoch {epoch}/{run.args.epochs}")
+    seen, loss_sum, correct = 0, 0.0, 0
+    for step, (x, y) in enumerate(run.loader, 1):
+        logits = run.model(Tensor(x))
+        loss = F.cross_entropy(logits, y)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise Stop(1, f"loss became {loss_value} at epoch {epoch}, step {step}; stopping. The last good "
+                          f"checkpoint is {_last_checkpoint(run.checkpoint_path)}")
+        run.optimizer.zero_grad()
+        loss.backward()
+        run.optimizer.step()
+        run.scheduler.step()
+        seen += len(y)
+        loss_sum += loss_value * len(y)
+        correct += int((logits.numpy().argmax(axis=1) == y).sum())
+        bar.set_postfix_str(f"loss {loss_sum / seen:.4f} acc {correct / seen:.2%} "
+                            f"{seen / (time.perf_counter() - started):.0f} img/s")
+        bar.update(1)
+    bar.close()
+    return loss_sum / seen
+
+
+def finish_epoch(run: Run, epoch: int, train_loss: float, started: float) -> None:
+    """Test accuracy into the history, a line of results, then the checkpoint, unless the parameters are no
+    longer finite (the epoch's last update blew up): then the run stops with the previous checkpoint kept."""
+    accuracy, _ = evaluate(run.model, run.test_images, run.test_labels)
+    run.history["loss"].append(train_loss)
+    run.history["accuracy"].append(accuracy)
+    print(f"epoch {epoch}: train loss {train_loss:.4f}, test accuracy {accuracy:.2%}, "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+    if not all(np.isfinite(p.numpy()).all() for p in run.model.parameters()):
+        raise Stop(1, f"the parameters became NaN or Inf in epoch {epoch}; stopping without saving. The last good "
+                      f"checkpoint is {_last_checkpoint(run.checkpoint_path)}")
+    save_checkpoint(run.checkpoint_path, run.model, run.optimizer, run.scheduler, epoch, run.history, run.args)
 
 
 def plot(out, history, images, labels, predictions):
