@@ -1,4 +1,4 @@
-"""Conv2d."""
+"""Conv2d and ConvTranspose2d."""
 import numpy as np
 
 from . import functional as F
@@ -46,3 +46,40 @@ class Conv2d(Module):
         if self.bias is None:
             text += ", bias=False"
         return text
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution (the adjoint of Conv2d, used to upsample) with weight
+    (in_channels, out_channels/groups, kH, kW), as PyTorch's; initialised as PyTorch's, the fan computed from that
+    layout (fan_in = out_channels/groups·kH·kW)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros"):
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels ({out_channels}) must "
+                             f"both be divisible by groups ({groups})")
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        op = "ConvTranspose2d"
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size", op), pair(stride, "stride", op)
+        self.padding, self.dilation = pair(padding, "padding", op), pair(dilation, "dilation", op)
+        self.output_padding = pair(output_padding, "output_padding", op)
+        self.weight = Parameter(np.zeros((in_channels, out_channels // groups, *self.kernel_size), np.float32))
+        self.bias = Parameter(np.zeros(out_channels, np.float32)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_weight_and_bias(self.weight, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name, default in (("padding", (0, 0)), ("output_padding", (0, 0)), ("dilation", (1, 1)), ("groups", 1)):
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)}"
+        return text + (", bias=False" if self.bias is None else "")

@@ -11,10 +11,11 @@ from ..ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, check_class_t
 from ..rng import generator
 from ..tensor import Tensor
 from .functional_conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
+from .functional_transpose import conv_transpose2d
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "batch_norm",
            "one_hot", "mse_loss", "nll_loss", "cross_entropy", "binary_cross_entropy_with_logits",
-           "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+           "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
 
 # ---- layers ---------------------------------------------------------------------------------

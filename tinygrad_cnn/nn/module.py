@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor
+from .hooks import RemovableHandle, add_hook, call_with_backward_hooks
 
 
 class Parameter(Tensor):
@@ -41,12 +42,46 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        for hooks in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
+            object.__setattr__(self, hooks, OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        """forward(*args, **kwargs), with the hooks around it: each forward pre-hook may replace args, each
+        forward hook the output, and full backward hooks see the gradients of inputs and outputs."""
+        hooks = self.__dict__
+        if not (hooks["_forward_pre_hooks"] or hooks["_forward_hooks"] or hooks["_backward_hooks"]):
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["_forward_pre_hooks"].values()):
+            result = hook(self, args)
+            if result is not None:
+                args = result if isinstance(result, tuple) else (result,)
+        if hooks["_backward_hooks"]:
+            output = call_with_backward_hooks(self, hooks["_backward_hooks"], args, kwargs)
+        else:
+            output = self.forward(*args, **kwargs)
+        for hook in list(hooks["_forward_hooks"].values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    # ---- hooks -----------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """hook(module, args) runs before forward; a non-None result (a tuple, or one value) replaces args."""
+        return add_hook(self._forward_pre_hooks, hook)
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """hook(module, args, output) runs after forward; a non-None result replaces the output."""
+        return add_hook(self._forward_hooks, hook)
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) runs when the gradients with respect to the module's floating
+        Tensor inputs are computed (grad_input is (None,) when no input requires grad); a non-None result
+        replaces grad_input. Both are tuples of Tensors."""
+        return add_hook(self._backward_hooks, hook)
 
     # ---- registration ----------------------------------------------------------------------
     def _registries(self):
@@ -130,12 +165,13 @@ class Module:
         self._modules[name] = module
 
     # ---- traversal -------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """(dotted name, module) for this module and every descendant, depth first, each module once."""
-        seen, stack = set(), [(prefix, self)]
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module and every descendant, depth first, each module once (or under
+        every name that reaches it, with remove_duplicate=False)."""
+        seen, stack = (set() if memo is None else memo), [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -151,28 +187,32 @@ class Module:
     def children(self) -> Iterator[Module]:
         return (m for _, m in self.named_children())
 
-    def _named_members(self, registry_name, recurse):
+    def _named_members(self, registry_name, prefix, recurse, remove_duplicate):
         seen = set()
-        modules = self.named_modules() if recurse else [("", self)]
-        for prefix, module in modules:
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse
+                   else [(prefix, self)])
+        for module_prefix, module in modules:
             for name, member in getattr(module, registry_name).items():
-                if member is None or id(member) in seen:
+                if member is None or (remove_duplicate and id(member) in seen):
                     continue
                 seen.add(id(member))
-                yield (f"{prefix}.{name}" if prefix else name), member
+                yield (f"{module_prefix}.{name}" if module_prefix else name), member
 
-    def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs; a parameter shared by two modules appears once."""
-        return self._named_members("_parameters", recurse)
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two modules appears once unless
+        remove_duplicate=False."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        return (p for _, p in self.named_parameters(recurse))
+        return (p for _, p in self.named_parameters(recurse=recurse))
 
-    def named_buffers(self, recurse: bool = True) -> Iterator[tuple[str, Tensor]]:
-        return self._named_members("_buffers", recurse)
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
-        return (b for _, b in self.named_buffers(recurse))
+        return (b for _, b in self.named_buffers(recurse=recurse))
 
     def apply(self, fn) -> Module:
         """Call `fn(module)` on every descendant and then on this module (e.g. to initialise weights)."""
@@ -200,9 +240,41 @@ class Module:
             elif p.grad is not None:
                 p.grad.zero_()
 
-    def to(self, dtype) -> Module:
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set requires_grad on every parameter (False freezes the module)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def to(self, *args, device=None, dtype=None, non_blocking: bool = False) -> Module:
+        """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(tensor)` as PyTorch's: the device must be the CPU
+        (the only one there is); floating parameters and buffers are converted to `dtype` in place."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif _is_device(arg):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None:
+            _check_cpu(device, f"{type(self).__name__}.to")
+        return self if dtype is None else self._cast(dtype)
+
+    def cpu(self) -> Module:
+        return self
+
+    def cuda(self, device=None) -> Module:
+        _check_cpu("cuda", f"{type(self).__name__}.cuda")
+
+    def _cast(self, dtype) -> Module:
         """Convert floating parameters and buffers to `dtype` in place (e.g. float64 for gradcheck)."""
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.to: expected a device ('cpu') or a floating dtype, got "
+                            f"{dtype!r}") from None
+        if dtype.kind != "f" or dtype.itemsize < 4:
+            raise TypeError(f"{type(self).__name__}.to: only float32 and float64 are supported, got {dtype}")
         for tensor in list(self.parameters()) + list(self.buffers()):
             if tensor.dtype.kind == "f":
                 tensor.data = tensor.numpy().astype(dtype)
@@ -212,10 +284,10 @@ class Module:
         return self
 
     def double(self) -> Module:
-        return self.to(np.float64)
+        return self._cast(np.float64)
 
     def float(self) -> Module:
-        return self.to(np.float32)
+        return self._cast(np.float32)
 
     # ---- state -----------------------------------------------------------------------------
     def _state_items(self, prefix: str = ""):
@@ -274,6 +346,19 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return f"{type(self).__name__}({lines[0]})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _is_device(arg) -> bool:
+    """A device spelling: a string naming one ('cpu', 'cuda:0', ...) or a device object with a `.type`."""
+    if isinstance(arg, str):
+        return arg.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta")
+    return hasattr(arg, "type") and isinstance(getattr(arg, "type"), str) and not isinstance(arg, np.dtype)
+
+
+def _check_cpu(device, where: str) -> None:
+    kind = device if isinstance(device, str) else getattr(device, "type", device)
+    if str(kind).split(":")[0] != "cpu":
+        raise RuntimeError(f"{where}: tinygrad_cnn runs on the CPU only, got device {device!r}")
 
 
 def _as_buffer(name, value):

@@ -55,3 +55,33 @@ class Conv2d(Function):
             grad_x = grad_x if grad_x.shape == ctx.input_shape else grad_x[:, :, :height, :width]
         return grad_x, grad_w, grad_b, None, None, None, None, None
 
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of Conv2d with respect to its input (weight laid out (C_in, C_out/groups, kH, kW), as
+    PyTorch's), so each direction is one of the conv's own kernels:
+    O = conv's dL/dX rule applied to X (X scattered through the filter), plus b;
+    dL/dX = conv's forward rule, dL/dO ⋆ W; dL/dW = conv's dL/dW rule with dL/dO as its input and X as its
+    output gradient; dL/db = Σ_N,H,W dL/dO. `output_shape` is (N, C_out, H_out, W_out)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, output_shape):
+        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (stride, padding, dilation, groups)
+        ctx.empty = min(x.shape) == 0 or weight.size == 0 or min(output_shape) == 0
+        out = (np.zeros(output_shape, x.dtype) if ctx.empty
+               else kernels.conv2d_grad_input(x, weight, output_shape, *ctx.geometry))
+        return out if bias is None else out + bias[:, None, None].astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad = np.ascontiguousarray(grad)
+        needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
+        grad_b = grad.sum(axis=(0, 2, 3)) if needs_b else None
+        if ctx.empty:
+            return np.zeros_like(x), np.zeros_like(weight), grad_b, None, None, None, None, None
+        grad_x = kernels.conv2d_forward(grad, weight, None, *ctx.geometry) if needs_x else None
+        grad_w = kernels.conv2d_grad_weight(grad, x, weight.shape, *ctx.geometry) if needs_w else None
+        return grad_x, grad_w, grad_b, None, None, None, None, None
