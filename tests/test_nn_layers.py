@@ -97,6 +97,11 @@ def test_conv2d_shapes_attributes_and_default_init():
     np.testing.assert_array_equal(layer.bias.numpy(), expected.uniform(-bound, bound, 8).astype(np.float32))
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
+    assert nn.Conv2d(1, 1, [3, 2], stride=np.int64(2)).kernel_size == (3, 2)
+    for arguments, name in (({"kernel_size": "33"}, "kernel_size"), ({"kernel_size": 3, "stride": (1, 2, 3)}, "stride"),
+                            ({"kernel_size": 3, "dilation": 1.5}, "dilation"), ({"kernel_size": 3, "padding": None}, "padding")):
+        with pytest.raises(TypeError, match=f"Conv2d: {name} must be an int or a pair of ints"):
+            nn.Conv2d(1, 1, **arguments)
 
 
 def test_conv2d_repr_is_pytorchs():
