@@ -55,6 +55,14 @@ def test_the_scripts_train_resume_and_predict_end_to_end(tmp_path):
     predicted = int(re.search(r"predicted (\d)", prediction).group(1))
     assert predicted == int(np.argmax(probabilities))
 
+    weights = os.path.join(out, "model.safetensors")  # the weights alone, written beside the checkpoint
+    assert sorted(tc.load(weights)) == sorted(resumed["model"])
+    assert run_script("examples/mnist/predict.py", weights, "--index", "0") == prediction
+    exported = run_script("examples/mnist/export.py", weights)
+    assert f"wrote {os.path.join(out, 'model.onnx')}" in exported
+    difference = float(re.search(r"largest logit difference from ours (\S+),", exported).group(1))
+    assert difference <= 1e-4 and "same predicted digit for 100 of 100" in exported
+
 
 def test_ctrl_c_then_resume_takes_exactly_the_uninterrupted_steps(tmp_path, monkeypatch, capsys):
     common = ["--model", "lenet", "--limit", "256", "--test-limit", "200", "--epochs", "2", "--seed", "5"]

@@ -1,6 +1,7 @@
-"""Predict one MNIST test digit with a trained checkpoint.
+"""Predict one MNIST test digit with a trained checkpoint, or with the weights alone.
 
     python examples/mnist/predict.py runs/mnist/checkpoint.npz --index 7
+    python examples/mnist/predict.py runs/mnist/model.safetensors --index 7
 """
 import argparse
 import os
@@ -15,6 +16,23 @@ from models import MODELS  # noqa: E402
 from train import HERE, normalize  # noqa: E402
 
 
+def load_model(path):
+    """The trained model, in eval mode, from a checkpoint (its config names the model) or from a .safetensors
+    file of weights (possibly PyTorch's: the model is the one whose state_dict has exactly its names and shapes)."""
+    state = tc.load(path)
+    if "config" in state:
+        model, weights = MODELS[state["config"]["model"]](), state["model"]
+    else:
+        shapes = {name: tuple(value.shape) for name, value in state.items()}
+        fitting = [make for make in MODELS.values()
+                   if {name: tuple(value.shape) for name, value in make().state_dict().items()} == shapes]
+        if not fitting:
+            raise SystemExit(f"{path}: its weights fit none of the models {sorted(MODELS)}")
+        model, weights = fitting[0](), state
+    model.load_state_dict(weights)
+    return model.eval()
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -22,10 +40,7 @@ def main(argv=None):
     p.add_argument("--data-dir", default=os.path.join(HERE, "data"))
     args = p.parse_args(argv)
 
-    state = tc.load(args.checkpoint)
-    model = MODELS[state["config"]["model"]]()
-    model.load_state_dict(state["model"])
-    model.eval()
+    model = load_model(args.checkpoint)
     data = load_mnist(args.data_dir)
     if not 0 <= args.index < len(data.test_images):
         p.error(f"--index must be in 0..{len(data.test_images) - 1}")

@@ -4,8 +4,8 @@
     python examples/mnist/train.py --model lenet --epochs 5
     python examples/mnist/train.py --resume runs/mnist/checkpoint.npz
 
-Writes OUT/checkpoint.npz after every epoch (atomically) and, when matplotlib is installed,
-OUT/curves.png and OUT/mistakes.png at the end.
+Writes OUT/checkpoint.npz after every epoch (atomically), beside it OUT/model.safetensors (the weights alone,
+which PyTorch reads too) and, when matplotlib is installed, OUT/curves.png and OUT/mistakes.png at the end.
 """
 import argparse
 import math
@@ -116,6 +116,7 @@ def save_checkpoint(path, model, optimizer, scheduler, epoch, history, args):
     tc.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
              "epoch": epoch, "rng": tc.get_rng_state(), "history": history,
              "config": {"model": args.model, "seed": args.seed, "epochs": args.epochs}}, path)
+    tc.save(model.state_dict(), os.path.join(os.path.dirname(path), "model.safetensors"))
 
 
 def _last_checkpoint(path):
