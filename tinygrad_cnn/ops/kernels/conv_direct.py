@@ -63,10 +63,14 @@ def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets
 def tap_weights(weight, taps):
     """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table). Built in a
     serial function: in a parallel one, Numba would make each array statement a parallel loop of its own, and
-    every launch costs ~50 us here."""
-    out_channels = weight.shape[0]
+    every launch costs ~50 us here. Element loops, not a slice assignment: that pulls in Numba's generic
+    setitem with its shape-error formatting, seconds of compile on a cold start."""
+    out_channels, per_channel = weight.shape[0], weight.size // weight.shape[0]
+    weight_flat = weight.reshape(weight.size)
     weights = np.zeros((out_channels, taps), weight.dtype)
-    weights[:, :weight.size // out_channels] = weight.reshape(out_channels, -1)
+    for m in range(out_channels):
+        for t in range(per_channel):
+            weights[m, t] = weight_flat[m * per_channel + t]
     return weights
 
 
@@ -192,8 +196,11 @@ def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, group
                 for r in range(rows):
                     correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
                                    * height * width, offsets, g, r * g_h * width, count)
-        for r in range(rows):
-            grad_w[first + r] = totals[r, :taps].reshape(group_in, kernel_h, kernel_w)
+        for r in range(rows):  # element loops: a slice assignment costs seconds of compile (see tap_weights)
+            for c in range(group_in):
+                for kh in range(kernel_h):
+                    for kw in range(kernel_w):
+                        grad_w[first + r, c, kh, kw] = totals[r, (c * kernel_h + kh) * kernel_w + kw]
 
 
 @njit(cache=True)
