@@ -84,10 +84,12 @@ class EveryOp(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(4, 4, 2, padding="same", dilation=2, groups=2)
+        self.up = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+        self.down = nn.ConvTranspose2d(4, 4, 2, stride=1, padding=1, dilation=2, bias=False)
         self.scale = nn.Parameter(np.linspace(0.5, 1.5, 4, dtype=np.float32).reshape(1, 4, 1, 1))
 
     def forward(self, x):
-        y = self.conv(x) * self.scale + 1.0
+        y = self.conv(x) * self.scale + 1.0 + nn.functional.max_pool2d(self.up(x), 2) + self.down(x)
         y = (y - x.mean(axis=(2, 3), keepdims=True)) / (x.abs() + 1.0).sqrt()
         y = tc.where(y > 0, y, y.exp() - 1).maximum(x.tanh()).minimum(x.sigmoid() + 2) ** 2
         y = (-y).leaky_relu(0.2).clip(-0.5, 3.0) + (x.abs() + 0.1).log()
@@ -156,3 +158,16 @@ def test_names_and_a_fixed_batch(tmp_path):
     np.testing.assert_allclose(session.run(None, {"pixels": x})[0], model(Tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="input_names must give 1 distinct name"):
         tc.onnx.export(model, Tensor(x), path, input_names=["a", "b"])
+
+
+def test_a_model_with_hooks_exports_as_without(tmp_path):
+    tc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    model[3].register_full_backward_hook(lambda module, grad_input, grad_output: None)
+    ours, theirs = run_exported(model, (1, 4, 4), tmp_path / "hooks.onnx")
+    assert_same_outputs(ours, theirs)
+    assert seen[0] == (3, 2, 2, 2)  # the hook ran during the export's forward
+    assert [n.op_type for n in onnx.load(tmp_path / "hooks.onnx").graph.node] == ["Conv", "Relu", "Reshape", "Gemm",
+                                                                                 "Identity"]

@@ -196,6 +196,17 @@ def conv2d(g, call, x, weight, bias, stride, padding, dilation, groups, extra=(0
                  dilations=list(dilation), group=int(groups))
 
 
+@maps(C.ConvTranspose2d)
+def conv_transpose2d(g, call, x, weight, bias, stride, padding, dilation, groups, output_shape):
+    """ONNX's size rule is (H − 1)·S − 2P + D·(K − 1) + 1 + output_padding: the padding is what the traced
+    output adds to it."""
+    extra = [output_shape[2 + i] - ((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
+                                    + dilation[i] * (weight.shape[2 + i] - 1) + 1) for i in range(2)]
+    inputs = [g.value(x), g.value(weight)] + ([] if bias is None else [g.value(bias)])
+    return g.add("ConvTranspose", inputs, kernel_shape=list(weight.shape[2:]), strides=list(stride),
+                 pads=[*padding, *padding], dilations=list(dilation), group=int(groups), output_padding=extra)
+
+
 @maps(P.MaxPool2d, P.AvgPool2d)
 def pool2d(g, call, x, kernel, stride, padding):
     extra = {"count_include_pad": 1} if call.function is P.AvgPool2d else {}
