@@ -456,7 +456,8 @@ def test_cross_entropy(pair, reduction, smoothing):
     logits = tensor(scores)
     if scores.dtype.kind == "f":
         logits.requires_grad = True
-    out = check("cross_entropy", lambda: F.cross_entropy(logits, target, reduction, smoothing), reference,
+    out = check("cross_entropy",
+                lambda: F.cross_entropy(logits, target, reduction=reduction, label_smoothing=smoothing), reference,
                 accepted=scores.dtype.kind == "f", rtol=1e-4, atol=1e-5)
     if out is not None and out.requires_grad:
         out.backward(np.full(out.shape, 0.25, out.dtype))
@@ -472,7 +473,7 @@ def test_nll_loss(pair, reduction):
         axis = _class_target_ok(scores, target)
         picked = np.take_along_axis(np.moveaxis(scores, axis, -1), target[..., None].astype(np.intp), -1)[..., 0]
         return _reduce(-picked, reduction)
-    check("nll_loss", lambda: F.nll_loss(tensor(scores), target, reduction), reference,
+    check("nll_loss", lambda: F.nll_loss(tensor(scores), target, reduction=reduction), reference,
           accepted=scores.dtype.kind == "f", rtol=1e-5)
 
 
@@ -487,14 +488,14 @@ def test_mse_and_bce_with_logits(prediction, target, reduction, bce):
             x, y = prediction, target.astype(prediction.dtype)  # the target takes the logits' dtype
             return _reduce(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x))), reduction)
         check("binary_cross_entropy_with_logits",
-              lambda: F.binary_cross_entropy_with_logits(tensor(prediction), target, reduction), reference,
+              lambda: F.binary_cross_entropy_with_logits(tensor(prediction), target, reduction=reduction), reference,
               rtol=1e-4, atol=1e-30)
     else:
         def reference():
             if prediction.shape != target.shape:
                 raise Refused("shape")
             return _reduce((prediction - target) ** 2, reduction)
-        check("mse_loss", lambda: F.mse_loss(tensor(prediction), target, reduction), reference,
+        check("mse_loss", lambda: F.mse_loss(tensor(prediction), target, reduction=reduction), reference,
               rtol=1e-4, atol=1e-30)
 
 

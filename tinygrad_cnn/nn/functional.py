@@ -1,21 +1,27 @@
-"""Stateless layer functions and losses with PyTorch's names and signatures.
-
-Losses take `reduction` in {'mean', 'sum', 'none'}. Class-index targets may be int arrays or int Tensors.
-"""
+"""Stateless layer functions and losses with PyTorch's names and signatures: the basic layers here, the rest
+gathered from functional_conv (conv2d, pooling), functional_transpose, functional_shape (pad, interpolate, ...),
+functional_norm, functional_activation and functional_loss (every loss)."""
 import math
 
 import numpy as np
 
 from ..ops.normalization import BatchNorm
-from ..ops.loss import BinaryCrossEntropyWithLogits, CrossEntropy, check_class_targets, class_axis
 from ..rng import generator
 from ..tensor import Tensor
 from .functional_conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
+from .functional_activation import elu, gelu, hardtanh, normalize, prelu, relu6, silu
+from .functional_loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
+                              kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from .functional_norm import embedding, group_norm, layer_norm
+from .functional_shape import adaptive_max_pool2d, dropout2d, interpolate, pad
 from .functional_transpose import conv_transpose2d
 
 __all__ = ["linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax", "dropout", "batch_norm",
-           "one_hot", "mse_loss", "nll_loss", "cross_entropy", "binary_cross_entropy_with_logits",
-           "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
+           "one_hot", "elu", "gelu", "hardtanh", "normalize", "prelu", "relu6", "silu", "embedding", "group_norm",
+           "layer_norm", "adaptive_max_pool2d", "dropout2d", "interpolate", "pad", "conv_transpose2d",
+           "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "cross_entropy",
+           "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]
 
 
 # ---- layers ---------------------------------------------------------------------------------
@@ -33,11 +39,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     return out if bias is None else out + bias
 
 
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). `inplace` is accepted for PyTorch code; the result is a new tensor either way (same values)."""
     return x.relu()
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return x.leaky_relu(negative_slope)
 
 
@@ -57,7 +64,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     return x.log_softmax(dim)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the survivors by 1/(1 − p), so the expected value is
     unchanged; the identity when not training. Draws come from the package generator."""
     if not 0 <= p <= 1:
@@ -115,53 +122,3 @@ def one_hot(target, num_classes: int = -1) -> Tensor:
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes}), got values from {target.min()} "
                          f"to {target.max()}")
     return Tensor((target[..., None] == np.arange(num_classes)).astype(np.int64))
-
-
-# ---- losses ---------------------------------------------------------------------------------
-def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def _indices(target) -> np.ndarray:
-    return np.asarray(target.numpy() if isinstance(target, Tensor) else target)
-
-
-def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
-    """(input − target)², reduced."""
-    target_shape = np.shape(target.numpy() if isinstance(target, Tensor) else target)
-    if input.shape != target_shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target_shape} must be equal")
-    diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
-
-
-def nll_loss(log_probs: Tensor, target, reduction: str = "mean") -> Tensor:
-    """−log_probs[i, target_i] for log-probabilities of shape (N, C) or (N, C, d1, ...), reduced."""
-    target = _indices(target)
-    check_class_targets("nll_loss", log_probs.shape, target)
-    axis = class_axis(log_probs.ndim)
-    grids = np.indices(target.shape, sparse=True)
-    index = tuple(grids[:axis]) + (target,) + tuple(grids[axis:])
-    return _reduce(-log_probs[index], reduction, "nll_loss")
-
-
-def cross_entropy(logits: Tensor, target, reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """log-softmax + NLL in one stable Function, for logits of shape (N, C) or (N, C, d1, ...) and class
-    indices `target`. With label_smoothing ε the target distribution is (1 − ε)·onehot + ε/C."""
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    return _reduce(CrossEntropy.apply(logits, _indices(target), float(label_smoothing)), reduction, "cross_entropy")
-
-
-def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
-    """−[y·log σ(x) + (1 − y)·log(1 − σ(x))] computed stably from the logits x, reduced."""
-    if not isinstance(target, Tensor):
-        target = Tensor(target, dtype=logits.dtype)
-    return _reduce(BinaryCrossEntropyWithLogits.apply(logits, target), reduction, "binary_cross_entropy_with_logits")
-
