@@ -2,6 +2,7 @@
 
     python benchmarks/conv.py                 # through tinygrad_cnn's conv2d / max_pool2d (autograd included)
     python benchmarks/conv.py --kernels       # the kernels alone, no autograd
+    python benchmarks/conv.py --sweep         # 30+ conv and pool layers of common CNNs at batch 32, vs the FMA peak
     python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct vs gemm)
     python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
     python benchmarks/conv.py --threads 1 --cpu-time   # one thread, CPU time: steadiest on a shared machine
@@ -38,6 +39,34 @@ CONV_SHAPES = [(1, 28, 28, 32, 3, 1, 0), (32, 26, 26, 64, 3, 1, 0), (1, 28, 28, 
                (3, 32, 32, 64, 3, 1, 1), (64, 16, 16, 128, 3, 1, 1), (64, 16, 16, 128, 1, 1, 0),
                (64, 32, 32, 64, 3, 2, 1)]
 POOL_SHAPE = (64, 24, 24)  # channels, H, W; 2×2 max-pool
+SWEEP_BATCH = 32
+# (network, C_in, H, W, C_out, kernel, stride, padding, groups): layers of LeNet-5, VGG-16 and ResNet-18 at
+# CIFAR scale, ResNet-20 (CIFAR), MobileNet v1 at CIFAR scale (depthwise 3×3 + pointwise 1×1), a ResNeXt block
+SWEEP_SHAPES = [
+    ("LeNet", 1, 28, 28, 6, 5, 1, 2, 1), ("LeNet", 6, 14, 14, 16, 5, 1, 0, 1),
+    ("VGG", 3, 32, 32, 64, 3, 1, 1, 1), ("VGG", 64, 32, 32, 64, 3, 1, 1, 1), ("VGG", 64, 16, 16, 128, 3, 1, 1, 1),
+    ("VGG", 128, 16, 16, 128, 3, 1, 1, 1), ("VGG", 128, 8, 8, 256, 3, 1, 1, 1), ("VGG", 256, 8, 8, 256, 3, 1, 1, 1),
+    ("VGG", 256, 4, 4, 512, 3, 1, 1, 1), ("VGG", 512, 4, 4, 512, 3, 1, 1, 1),
+    ("ResNet-20", 16, 32, 32, 16, 3, 1, 1, 1), ("ResNet-20", 16, 32, 32, 32, 3, 2, 1, 1),
+    ("ResNet-20", 32, 16, 16, 32, 3, 1, 1, 1), ("ResNet-20", 32, 16, 16, 64, 3, 2, 1, 1),
+    ("ResNet-20", 64, 8, 8, 64, 3, 1, 1, 1), ("ResNet-20", 16, 32, 32, 32, 1, 2, 0, 1),
+    ("ResNet-18", 64, 32, 32, 128, 3, 2, 1, 1), ("ResNet-18", 128, 16, 16, 256, 3, 2, 1, 1),
+    ("ResNet-18", 256, 8, 8, 512, 3, 2, 1, 1), ("ResNet-18", 64, 32, 32, 128, 1, 2, 0, 1),
+    ("ResNet-18", 256, 8, 8, 512, 1, 2, 0, 1),
+    ("MobileNet", 32, 32, 32, 32, 3, 1, 1, 32), ("MobileNet", 32, 32, 32, 64, 1, 1, 0, 1),
+    ("MobileNet", 64, 32, 32, 64, 3, 2, 1, 64), ("MobileNet", 64, 16, 16, 128, 1, 1, 0, 1),
+    ("MobileNet", 128, 16, 16, 128, 3, 1, 1, 128), ("MobileNet", 128, 16, 16, 128, 3, 2, 1, 128),
+    ("MobileNet", 128, 8, 8, 256, 1, 1, 0, 1), ("MobileNet", 256, 8, 8, 256, 3, 1, 1, 256),
+    ("MobileNet", 512, 4, 4, 512, 3, 1, 1, 512), ("MobileNet", 512, 4, 4, 512, 1, 1, 0, 1),
+    ("depthwise", 64, 8, 8, 64, 3, 2, 1, 64),
+    ("ResNeXt", 128, 16, 16, 128, 3, 1, 1, 32), ("grouped", 64, 16, 16, 64, 3, 1, 1, 4),
+]
+# (name, C, H, W, function name, keyword arguments)
+SWEEP_POOLS = [("ResNet stem max 3x3 s2 p1", 64, 32, 32, "max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+               ("max 2x2", 64, 32, 32, "max_pool2d", dict(kernel_size=2)),
+               ("max 2x2", 128, 16, 16, "max_pool2d", dict(kernel_size=2)),
+               ("global average", 512, 4, 4, "adaptive_avg_pool2d", dict(output_size=1)),
+               ("global average", 64, 8, 8, "adaptive_avg_pool2d", dict(output_size=1))]
 
 
 CLOCK = time.perf_counter  # --cpu-time switches to time.process_time
@@ -71,13 +100,14 @@ def round_medians(functions, repeats, rounds):
     return [float(np.median(column)) for column in zip(*per_round)], per_round
 
 
-def conv_calls(shape, use_kernels, rng):
+def conv_calls(shape, use_kernels, rng, batch=BATCH, groups=1):
     """(forward, forward+backward) callables of ours and, if torch is present, of PyTorch."""
     channels, height, width, out_channels, kernel, stride, padding = shape
-    x = rng.standard_normal((BATCH, channels, height, width), dtype=np.float32)
-    weight = rng.standard_normal((out_channels, channels, kernel, kernel), dtype=np.float32) / math.sqrt(channels * kernel * kernel)
+    x = rng.standard_normal((batch, channels, height, width), dtype=np.float32)
+    fan_in = channels // groups * kernel * kernel
+    weight = rng.standard_normal((out_channels, channels // groups, kernel, kernel), dtype=np.float32) / math.sqrt(fan_in)
     bias = rng.standard_normal(out_channels, dtype=np.float32)
-    geometry = ((stride, stride), (padding, padding), (1, 1), 1)
+    geometry = ((stride, stride), (padding, padding), (1, 1), groups)
     out = conv_kernels.conv2d_forward(x, weight, bias, *geometry)
     grad = rng.standard_normal(out.shape, dtype=np.float32)
     if use_kernels:
@@ -97,11 +127,11 @@ def conv_calls(shape, use_kernels, rng):
 
         def ours_forward():
             with tc.no_grad():
-                return conv2d(tx, tw, tb, stride, padding)
+                return conv2d(tx, tw, tb, stride, padding, groups=groups)
 
         def ours_both():
             tx.grad = tw.grad = tb.grad = None
-            conv2d(tx, tw, tb, stride, padding).backward(tgrad)
+            conv2d(tx, tw, tb, stride, padding, groups=groups).backward(tgrad)
     calls = [ours_forward, ours_both]
     if torch is not None:
         px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, weight, bias))
@@ -109,13 +139,13 @@ def conv_calls(shape, use_kernels, rng):
 
         def torch_forward():
             with torch.no_grad():
-                return torch.nn.functional.conv2d(px, pw, pb, stride, padding)
+                return torch.nn.functional.conv2d(px, pw, pb, stride, padding, groups=groups)
 
         def torch_both():
             px.grad = pw.grad = pb.grad = None
-            torch.nn.functional.conv2d(px, pw, pb, stride, padding).backward(pg)
+            torch.nn.functional.conv2d(px, pw, pb, stride, padding, groups=groups).backward(pg)
         calls += [torch_forward, torch_both]
-    flops = 2 * BATCH * out.shape[2] * out.shape[3] * out_channels * channels * kernel * kernel
+    flops = 2 * batch * out.shape[2] * out.shape[3] * out_channels * fan_in
     return calls, flops
 
 
@@ -191,6 +221,93 @@ def main_table(args):
     print("reproduce: python " + " ".join(sys.argv))
 
 
+def sweep_pool_calls(pool, rng):
+    """(forward, forward+backward) callables of ours and, if torch is present, PyTorch's for one SWEEP_POOLS row."""
+    import tinygrad_cnn as tc
+    from tinygrad_cnn.nn import functional
+    _, channels, height, width, name, options = pool
+    x = rng.standard_normal((SWEEP_BATCH, channels, height, width), dtype=np.float32)
+    sides = [(getattr(functional, name), tc.Tensor, tc.no_grad)]
+    if torch is not None:
+        sides.append((getattr(torch.nn.functional, name), torch.tensor, torch.no_grad))
+    calls = []
+    for function, tensor_of, no_grad in sides:
+        tensor = tensor_of(x, requires_grad=True)
+        with no_grad():
+            grad = tensor_of(rng.standard_normal(function(tensor, **options).shape, dtype=np.float32))
+
+        def forward(function=function, tensor=tensor, no_grad=no_grad):
+            with no_grad():
+                return function(tensor, **options)
+
+        def both(function=function, tensor=tensor, grad=grad):
+            tensor.grad = None
+            function(tensor, **options).backward(grad)
+        calls += [forward, both]
+    return calls
+
+
+def print_machine(threads, cpu_time):
+    """The CPU model, its vector ISA, and the FMA peak measured now on `threads` threads."""
+    from fma_peak import fma_peak
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 "unknown CPU")
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    peak, width = fma_peak(threads, cpu_time=cpu_time)
+    print(f"CPU: {model}, {os.cpu_count()} logical CPUs; AVX-512F {'present' if 'avx512f' in flags else 'absent'}, "
+          f"AVX2 {'present' if 'avx2' in flags else 'absent'}")
+    print(f"FMA peak {peak:.0f} GFLOP/s on {threads} thread(s): {12} independent {width}-lane float32 FMAs per "
+          f"loop iteration, registers only (LLVM IR via llvmlite, one loop per thread; best of 0.3 s)")
+    return peak
+
+
+def main_sweep(args):
+    rng = np.random.default_rng(0)
+    threads = get_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    peak = print_machine(threads, args.cpu_time)
+    clock = "process CPU time" if args.cpu_time else "wall time"
+    print(f"batch {SWEEP_BATCH}, float32, {threads} threads, through nn.functional with autograd; median {clock} "
+          f"of {args.repeats} runs, median of {args.rounds} rounds (ms); GFLOP/s and %peak of the forward")
+    print(f"{'layer':<44}{'fwd':>8}{'GFLOP/s':>8}{'%peak':>6}{'f+b':>8}{'torch fwd':>10}{'torch f+b':>10}"
+          f"{'ratio fwd':>10}{'ratio f+b':>10}")
+    ratios = []
+
+    def report(name, times, per_round, flops):
+        line = f"{name:<44}{times[0] * 1e3:8.2f}"
+        line += f"{flops / times[0] / 1e9:8.1f}{100 * flops / times[0] / 1e9 / peak:6.0f}" if flops else " " * 14
+        line += f"{times[1] * 1e3:8.2f}"
+        if torch is not None:
+            forward_ratio = np.median([t[0] / t[2] for t in per_round])
+            ratios.append((float(np.median([t[1] / t[3] for t in per_round])), name))
+            line += f"{times[2] * 1e3:10.2f}{times[3] * 1e3:10.2f}{forward_ratio:10.2f}{ratios[-1][0]:10.2f}"
+        print(line, flush=True)
+
+    def chosen(name):
+        return not args.only or any(part in name for part in args.only.split(","))
+
+    conv_rows = 0
+    for net, c, h, w, m, k, s, p, g in SWEEP_SHAPES:
+        name = f"{net} {c}x{h}x{w}->{m} k{k} s{s} p{p}" + (f" g{g}" if g > 1 else "")
+        if chosen(name):
+            calls, flops = conv_calls((c, h, w, m, k, s, p), False, rng, SWEEP_BATCH, g)
+            report(name, *round_medians(calls, args.repeats, args.rounds), flops)
+            conv_rows += 1
+    for pool in SWEEP_POOLS:
+        name = f"pool {pool[0]} {pool[1]}x{pool[2]}x{pool[3]}"
+        if chosen(name):
+            report(name, *round_medians(sweep_pool_calls(pool, rng), args.repeats, args.rounds), 0)
+    if torch is not None:
+        values = [r for r, _ in ratios]
+        worst = max(ratios)
+        conv_values = values[:conv_rows] or values
+        print(f"fwd+bwd ratio: geometric mean {math.exp(np.mean(np.log(values))):.2f} over all {len(values)} rows, "
+              f"{math.exp(np.mean(np.log(conv_values))):.2f} over the {len(conv_values)} convs; worst {worst[0]:.2f} "
+              f"({worst[1]})")
+    print("reproduce: python " + " ".join(sys.argv))
+
+
 def main_algorithms(args):
     rng = np.random.default_rng(0)
     print(f"{'shape':<28}" + "".join(f"{a + ' ' + d:>14}" for d in ("fwd", "dX", "dW") for a in ("direct", "gemm")))
@@ -246,6 +363,9 @@ if __name__ == "__main__":
     parser.add_argument("--kernels", action="store_true", help="time the kernels alone (no Tensor, no autograd)")
     parser.add_argument("--algorithms", action="store_true", help="time each algorithm per direction")
     parser.add_argument("--startup", action="store_true", help="time a fresh process to the first conv result")
+    parser.add_argument("--sweep", action="store_true", help="the sweep of common CNN layers at batch 32")
+    parser.add_argument("--only", default="", help="with --sweep: only the rows whose name contains one of these "
+                                                   "comma-separated strings")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of ours-then-PyTorch timings per shape")
     parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
@@ -262,5 +382,7 @@ if __name__ == "__main__":
         main_algorithms(arguments)
     elif arguments.startup:
         main_startup(arguments)
+    elif arguments.sweep:
+        main_sweep(arguments)
     else:
         main_table(arguments)

@@ -24,6 +24,7 @@ GRADCHECK_CASES = [
     ((1, 2, 9, 9), (2, 2, 3, 3), 3, 2, 2, 1, False),            # stride 3, dilation 2, no bias
     ((2, 4, 5, 5), (6, 2, 3, 3), 1, 1, 1, 2, True),             # groups 2
     ((2, 3, 6, 6), (3, 1, 3, 3), 2, 1, 1, 3, True),             # depthwise, stride 2
+    ((2, 2, 7, 6), (4, 1, 3, 2), (1, 2), (2, 1), (2, 1), 2, True),  # depthwise ×2, rectangular, dilation
     ((2, 4, 4, 3), (5, 4, 1, 1), 1, 0, 1, 1, True),             # 1×1: the pointwise GEMM
     ((1, 2, 6, 5), (2, 2, 4, 2), 1, "same", 1, 1, True),        # 'same' with even kernels: asymmetric padding
     ((1, 2, 7, 6), (2, 2, 3, 3), 1, "same", 2, 1, True),        # 'same' with dilation

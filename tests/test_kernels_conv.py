@@ -6,10 +6,11 @@ from hypothesis import given, settings, strategies as st
 
 from reference import conv2d_reference, conv2d_reference_grads
 from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, conv2d_grad_input,
-                                           conv2d_grad_weight)
+                                           conv2d_grad_weight, supports)
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 
-ALGORITHMS = ["direct", "gemm", None]  # None: the dispatcher's choice (pointwise for plain 1×1)
+# None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only
+ALGORITHMS = ["direct", "gemm", "depthwise", None]
 
 
 def _pair(value):
@@ -34,7 +35,19 @@ GRID = [
     (2, 3, 7, 7, 6, (5, 5), 1, 2, 2, 3),          # depthwise with multiplier 2, dilation 2
     (1, 6, 5, 5, 4, (1, 1), 2, 0, 1, 2),          # 1×1, stride 2, groups 2
     (2, 1, 3, 4, 2, (3, 4), 1, 0, 1, 1),          # kernel as large as the input
+    (2, 3, 7, 6, 3, (3, 2), (2, 1), (1, 0), (1, 2), 3),  # depthwise, rectangular stride, padding, dilation
+    (3, 5, 4, 4, 5, (3, 3), 1, 1, 1, 5),          # depthwise on a small plane, as MobileNet's last blocks
 ]
+
+
+def _takes(algorithm, weight_shape, stride, padding, groups):
+    return algorithm is None or supports(algorithm, weight_shape, _pair(stride), _pair(padding), groups)
+
+
+def _pairs(cases, algorithms):
+    """(case, algorithm) for every algorithm that can compute the case."""
+    return [(case, algorithm) for case in cases for algorithm in algorithms
+            if _takes(algorithm, (case[4], case[1] // case[9]) + tuple(case[5]), case[6], case[7], case[9])]
 
 
 def _geometry(stride, padding, dilation, groups):
@@ -48,8 +61,7 @@ def _random_case(rng, batch, channels, height, width, out_channels, kernel, grou
     return x, weight, bias
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-@pytest.mark.parametrize("case", GRID, ids=str)
+@pytest.mark.parametrize("case, algorithm", _pairs(GRID, ALGORITHMS), ids=str)
 def test_every_direction_matches_reference_float64(case, algorithm):
     batch, channels, height, width, out_channels, kernel, stride, padding, dilation, groups = case
     rng = np.random.default_rng(0)
@@ -93,23 +105,33 @@ def test_the_gemm_path_in_chunks_of_one_sample(case, monkeypatch):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_forward_without_bias(algorithm):
     rng = np.random.default_rng(1)
-    x, weight, _ = _random_case(rng, 2, 3, 6, 6, 4, (3, 3), 1, np.float64)
-    out = conv2d_forward(x, weight, None, (1, 1), (1, 1), (1, 1), 1, algorithm=algorithm)
-    np.testing.assert_allclose(out, conv2d_reference(x, weight, None, 1, 1), rtol=1e-12, atol=1e-12)
+    groups = 3 if algorithm == "depthwise" else 1
+    x, weight, _ = _random_case(rng, 2, 3, 6, 6, 6, (3, 3), groups, np.float64)
+    out = conv2d_forward(x, weight, None, (1, 1), (1, 1), (1, 1), groups, algorithm=algorithm)
+    np.testing.assert_allclose(out, conv2d_reference(x, weight, None, 1, 1, 1, groups), rtol=1e-12, atol=1e-12)
+
+
+def test_an_algorithm_forced_on_a_shape_it_cannot_take_is_refused():
+    rng = np.random.default_rng(4)
+    x, weight, _ = _random_case(rng, 1, 4, 5, 5, 4, (3, 3), 2, np.float64)
+    with pytest.raises(ValueError, match="conv2d: algorithm 'depthwise' cannot compute"):
+        conv2d_forward(x, weight, None, (1, 1), (0, 0), (1, 1), 2, algorithm="depthwise")
 
 
 @st.composite
 def conv_configs(draw):
     """A random valid configuration: the (dilated) kernel always fits the padded input."""
+    algorithm = draw(st.sampled_from(ALGORITHMS))
     groups = draw(st.integers(1, 3))
     kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9)) for k, d, p in zip(kernel, dilation, padding)]
-    return dict(batch=draw(st.integers(1, 3)), channels=groups * draw(st.integers(1, 3)),
+    channels = groups if algorithm == "depthwise" else groups * draw(st.integers(1, 3))
+    return dict(batch=draw(st.integers(1, 3)), channels=channels,
                 out_channels=groups * draw(st.integers(1, 3)), height=size[0], width=size[1], kernel=kernel,
                 stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=padding, dilation=dilation,
-                groups=groups, algorithm=draw(st.sampled_from(ALGORITHMS)), seed=draw(st.integers(0, 2**16)))
+                groups=groups, algorithm=algorithm, seed=draw(st.integers(0, 2**16)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -187,8 +209,9 @@ def test_worked_example_3x3_input_2x2_filter(algorithm):
 def test_results_are_fresh_arrays_not_workspace(algorithm):
     """Workspaces are reused across calls; a returned array must never be overwritten by a later call."""
     rng = np.random.default_rng(2)
-    x, weight, bias = _random_case(rng, 3, 2, 8, 8, 4, (3, 3), 1, np.float32)
-    geometry = ((1, 1), (1, 1), (1, 1), 1)
+    groups = 2 if algorithm == "depthwise" else 1
+    x, weight, bias = _random_case(rng, 3, 2, 8, 8, 4, (3, 3), groups, np.float32)
+    geometry = ((1, 1), (1, 1), (1, 1), groups)
     first = conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm)
     grad_out = rng.standard_normal(first.shape).astype(np.float32)
     grad_x = conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm=algorithm)
@@ -271,3 +294,24 @@ def test_a_forked_child_can_still_run_the_split_gemm():
     result = subprocess.run([sys.executable, "-c", FORKED_CHILD_RUNS_THE_SPLIT_GEMM], capture_output=True,
                             text=True, timeout=120)
     assert result.stdout.strip() == "0", result.stderr
+
+
+def test_the_depthwise_kernels_give_the_same_bits_on_one_and_on_all_threads():
+    """Each thread owns whole samples (dL/dW: one sample's partial sums, added in sample order afterwards), so
+    the thread count never changes the order of a sum."""
+    import numba
+    rng = np.random.default_rng(5)
+    x, weight, bias = _random_case(rng, 5, 6, 7, 7, 12, (3, 3), 6, np.float32)
+    geometry = ((2, 2), (1, 1), (1, 1), 6)
+    grad_out = rng.standard_normal((5, 12, 4, 4)).astype(np.float32)
+    results, threads = [], numba.get_num_threads()
+    try:
+        for count in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(count)
+            results.append((conv2d_forward(x, weight, bias, *geometry, algorithm="depthwise"),
+                            conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm="depthwise"),
+                            conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm="depthwise")))
+    finally:
+        numba.set_num_threads(threads)
+    for one, every in zip(*results):
+        np.testing.assert_array_equal(one, every)

@@ -10,20 +10,23 @@ Each direction is a rule of its own (nothing here differentiates the forward):
                rotated 180°, cropped by the forward padding
   grad_weight  dL/dW = X ⋆ dL/dO, the padded input correlated with dL/dO dilated by S
   grad_bias    dL/db = dL/dO summed over N, H and W
-Two implementations of each: `conv_direct` (loops, `prange` over the slice a thread owns) and `conv_gemm`
-(columns + one BLAS GEMM per chunk of samples). Arrays must be C-contiguous and share one float dtype.
+Implementations of each: `conv_direct` (loops, `prange` over the slice a thread owns), `conv_gemm` (columns +
+one BLAS GEMM per chunk of samples), `conv_depthwise` (one input channel per group: plane by plane, no GEMM),
+and for the plain 1×1 conv a GEMM on the input itself. Arrays must be C-contiguous and share one float dtype.
 """
 import numpy as np
 
-from tinygrad_cnn.ops.kernels import conv_direct, conv_gemm
+from tinygrad_cnn.ops.kernels import conv_depthwise, conv_direct, conv_gemm
 from tinygrad_cnn.ops.kernels.gemm import gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.ops.kernels.workspace import workspace
 
+ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise")
+
 
 def choose_algorithm(weight_shape, stride, padding, groups, direction):
-    """'pointwise', 'direct' or 'gemm' for one direction ('forward', 'grad_input', 'grad_weight').
+    """'pointwise', 'direct', 'gemm' or 'depthwise' for one direction ('forward', 'grad_input', 'grad_weight').
 
     Measured with `benchmarks/conv.py --algorithms --threads 1 --cpu-time` (batch 64, float32; ms, direct / gemm
     for forward, grad_input, grad_weight):
@@ -37,9 +40,12 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
     last runs and even before, and the direct kernels give the same bits on any thread count (a GEMM split over
     threads does not), so the MNIST models train identically on one and two threads. The direct kernels compute
     every stride-1 position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a
-    plain GEMM per sample on the input itself ('pointwise', H·W·N·M).
+    plain GEMM per sample on the input itself ('pointwise', H·W·N·M). A depthwise conv (one input channel per
+    group, groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
+    if group_in == 1 and groups > 1:
+        return "depthwise"
     if (kernel_h, kernel_w, *stride, *padding, groups) == (1, 1, 1, 1, 0, 0, 1):
         return "pointwise"
     if stride != (1, 1):
@@ -50,13 +56,41 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
     return "direct" if small or (out_channels // groups <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
 
 
+def supports(algorithm, weight_shape, stride, padding, groups):
+    """Whether `algorithm` can compute a conv of this geometry (pointwise: plain 1×1; depthwise: C_in/groups = 1)."""
+    if algorithm == "pointwise":
+        return tuple(weight_shape[2:]) + tuple(stride) + tuple(padding) + (groups,) == (1, 1, 1, 1, 0, 0, 1)
+    if algorithm == "depthwise":
+        return weight_shape[1] == 1
+    return algorithm in ALGORITHMS
+
+
+def _algorithm(algorithm, weight_shape, stride, padding, groups, direction):
+    """The forced `algorithm` after checking it fits, else choose_algorithm's pick."""
+    if algorithm is None:
+        return choose_algorithm(weight_shape, stride, padding, groups, direction)
+    if not supports(algorithm, weight_shape, stride, padding, groups):
+        raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute a conv with weight {tuple(weight_shape)}, "
+                         f"stride {stride}, padding {padding}, groups {groups}; expected one of "
+                         f"{[a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups)]}")
+    return algorithm
+
+
+def _phase_shape(input_shape, stride, padding):
+    """(height, width) of the phase planes of the zero-padded input: ⌈(H + 2P)/S⌉ per axis (padding.phase_planes)."""
+    return tuple(-(-(input_shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
+
+
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):
-    """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces 'direct' or 'gemm'."""
+    """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS."""
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
-    algorithm = algorithm or choose_algorithm(weight.shape, stride, padding, groups, "forward")
-    if algorithm == "pointwise":
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "forward")
+    if algorithm == "depthwise":
+        conv_depthwise.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, *stride,
+                               *padding, *dilation, *_phase_shape(x.shape, stride, padding))
+    elif algorithm == "pointwise":
         gemm_stack(weight.reshape(out_channels, -1), x.reshape(batch, -1, out_h * out_w),
                    out.reshape(batch, out_channels, -1))
         if bias is not None:
@@ -70,10 +104,13 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
 
 
 def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, groups, algorithm=None):
-    """dL/dX as a fresh array of `input_shape`, by the full-convolution rule; `algorithm`: 'direct' or 'gemm'."""
+    """dL/dX as a fresh array of `input_shape`, by the full-convolution rule; `algorithm` forces one of ALGORITHMS."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    algorithm = algorithm or choose_algorithm(weight.shape, stride, padding, groups, "grad_input")
-    if algorithm == "pointwise":  # dX[n] = Wᵀ @ dO[n]: the 1×1 full convolution
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "grad_input")
+    if algorithm == "depthwise":
+        conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation,
+                                  *_phase_shape(input_shape, stride, padding))
+    elif algorithm == "pointwise":  # dX[n] = Wᵀ @ dO[n]: the 1×1 full convolution
         batch, out_channels = grad_out.shape[:2]
         gemm_stack(weight.reshape(out_channels, -1).T, grad_out.reshape(batch, out_channels, -1),
                    grad_in.reshape(batch, input_shape[1], -1))
@@ -85,10 +122,13 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
 
 
 def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
-    """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm`: 'direct' or 'gemm'."""
+    """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS."""
     grad_w = np.empty(weight_shape, x.dtype)
-    algorithm = algorithm or choose_algorithm(weight_shape, stride, padding, groups, "grad_weight")
-    if algorithm == "pointwise":  # dW = Σ_n dO[n] @ X[n]ᵀ: the 1×1 correlation
+    algorithm = _algorithm(algorithm, weight_shape, stride, padding, groups, "grad_weight")
+    if algorithm == "depthwise":
+        conv_depthwise.grad_weight(x, grad_out, grad_w, *stride, *padding, *dilation,
+                                   *_phase_shape(x.shape, stride, padding))
+    elif algorithm == "pointwise":  # dW = Σ_n dO[n] @ X[n]ᵀ: the 1×1 correlation
         batch, out_channels = grad_out.shape[:2]
         x_rows = x.reshape(batch, x.shape[1], -1)
         products = workspace.get("product", (batch, out_channels, x.shape[1]), x.dtype)
