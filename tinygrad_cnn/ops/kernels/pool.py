@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel, sized
 from tinygrad_cnn.ops.kernels.geometry import output_hw, valid_range
-from tinygrad_cnn.ops.kernels.workspace import axpy_strided, fill
+from tinygrad_cnn.ops.kernels.workspace import axpy_strided, fill, sum_range
 
 
 @parallel_kernel
@@ -169,6 +169,20 @@ def _adaptive_avg_pool_backward(grad_out, grad_in):
                         grad_in[p, r, q] += share
 
 
+@parallel_kernel
+def _global_avg_pool_forward(x_flat, size, out_flat):
+    """out[p] = the mean of plane p (output size 1×1): one contiguous sum per plane, no bins to work out."""
+    for p in prange(out_flat.shape[0]):
+        out_flat[p] = sum_range(x_flat, p * size, size, out_flat.dtype.type(0)) / size
+
+
+@parallel_kernel
+def _global_avg_pool_backward(grad_flat, size, grad_in_flat):
+    """dL/dx[p, :, :] = dL/dO[p] / (H·W): the plane's one gradient spread evenly."""
+    for p in prange(grad_flat.shape[0]):
+        fill(grad_in_flat, p * size, size, grad_flat[p] / size)
+
+
 def _planes(array):
     """(N, C, H, W) as (N·C, H, W) without copying (the array must be C-contiguous)."""
     return array.reshape(-1, array.shape[2], array.shape[3])
@@ -209,12 +223,19 @@ def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding):
 def adaptive_avg_pool2d_forward(x, output_size):
     """Averages over PyTorch's adaptive bins, giving an output of `output_size` (h, w)."""
     out = np.empty(x.shape[:2] + tuple(output_size), x.dtype)
-    sized(_adaptive_avg_pool_forward, x.size)(_planes(x), _planes(out))
+    if tuple(output_size) == (1, 1):
+        sized(_global_avg_pool_forward, x.size)(x.reshape(-1), x.shape[2] * x.shape[3], out.reshape(-1))
+    else:
+        sized(_adaptive_avg_pool_forward, x.size)(_planes(x), _planes(out))
     return out
 
 
 def adaptive_avg_pool2d_backward(grad_out, input_shape):
     """dL/dx: each bin's gradient spread evenly over the bin."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    sized(_adaptive_avg_pool_backward, grad_in.size)(_planes(grad_out), _planes(grad_in))
+    if grad_out.shape[2:] == (1, 1):
+        sized(_global_avg_pool_backward, grad_in.size)(grad_out.reshape(-1), input_shape[2] * input_shape[3],
+                                                       grad_in.reshape(-1))
+    else:
+        sized(_adaptive_avg_pool_backward, grad_in.size)(_planes(grad_out), _planes(grad_in))
     return grad_in
