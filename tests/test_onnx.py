@@ -98,7 +98,8 @@ class EveryOp(nn.Module):
         pieces = Tensor.cat([z, z.permute(0, 1, 3, 2)], axis=1).pad(((0, 0), (0, 0), (1, 0), (0, 1)), 0.5)
         flat = pieces.reshape(pieces.shape[0], -1)
         picked = (flat[:, 2:20:3] + flat[..., -1, None] + flat[:, None, 5] * (flat[:, :6] > 0).astype(np.float32)
-                  + flat[:, ::-2][:, :6] + flat[0][None, -6:] + pieces[:, 1, 2, None, 0])
+                  + flat[:, ::-2][:, :6] + flat[0][None, -6:] + pieces[:, 1, 2, None, 0]
+                  + flat[:, np.array([3, 1, 1, -7, 0, 9])] + pieces[..., np.array([[1], [0]])].sum(axis=(1, 2, 3, 4))[:, None])
         total = picked.sum(axis=1, keepdims=True) + picked.max(axis=1, keepdims=True) - picked.min(axis=1, keepdims=True)
         scores = picked.log_softmax(axis=1) + total.expand(picked.shape[0], 6) / 10 + picked.logsumexp(axis=1, keepdims=True)
         return scores @ Tensor(np.eye(6, 3, dtype=np.float32)), picked.argmax(axis=1), (picked == picked).astype(np.int64)
@@ -171,3 +172,13 @@ def test_a_model_with_hooks_exports_as_without(tmp_path):
     assert seen[0] == (3, 2, 2, 2)  # the hook ran during the export's forward
     assert [n.op_type for n in onnx.load(tmp_path / "hooks.onnx").graph.node] == ["Conv", "Relu", "Reshape", "Gemm",
                                                                                  "Identity"]
+
+
+class Masked(nn.Module):
+    def forward(self, x):
+        return x[np.ones(x.shape, bool)]
+
+
+def test_an_index_without_mapping_is_refused_naming_what_it_got(tmp_path):
+    with pytest.raises(NotImplementedError, match=r"op GetItem \(in layer 0 \(Masked\)\) indexes with a mask"):
+        tc.onnx.export(nn.Sequential(Masked()), Tensor(np.zeros((2, 3), np.float32)), tmp_path / "x.onnx")

@@ -18,7 +18,8 @@ def every_layer(dtype=np.float32, seed=0):
     the running statistics and num_batches_tracked are not their initial values."""
     tc.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(4, 4, 3, groups=2, bias=False), nn.AvgPool2d(1), nn.AdaptiveAvgPool2d(1),
+                          nn.Conv2d(4, 4, 3, groups=2, bias=False), nn.ConvTranspose2d(4, 4, 2, stride=2, groups=2),
+                          nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1),
                           nn.Flatten(), nn.Linear(4, 6), nn.BatchNorm1d(6), nn.LeakyReLU(), nn.Dropout(0.1),
                           nn.Linear(6, 3, bias=False), nn.Tanh(), nn.Sigmoid(), nn.Identity())
     model.to(dtype)

@@ -118,16 +118,25 @@ def concatenate(g, call, axis, *tensors):
 
 @maps(V.GetItem)
 def get_item(g, call, x, index):
-    """Basic indexing: one Slice for the slices, a Gather per int (which drops its axis), Unsqueeze for None."""
+    """Basic indexing: one Slice for the slices, a Gather per int (which drops its axis), Unsqueeze for None.
+    An integer array on one axis, every other axis whole, is one Gather (as interpolation and embeddings pick)."""
     parts = list(index) if isinstance(index, tuple) else [index]
-    if not all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) and not isinstance(p, bool)
-               for p in parts) or parts.count(Ellipsis) > 1:
-        raise _unsupported(call, "indexes with arrays, masks or Tensors")
-    if Ellipsis in parts:
-        at = parts.index(Ellipsis)
+    ellipses = [i for i, p in enumerate(parts) if p is Ellipsis]
+    if len(ellipses) > 1:
+        raise _unsupported(call, "indexes with two Ellipses")
+    if ellipses:
         used = sum(p is not None for p in parts) - 1
-        parts[at:at + 1] = [slice(None)] * (x.ndim - used)
+        parts[ellipses[0]:ellipses[0] + 1] = [slice(None)] * (x.ndim - used)
     parts += [slice(None)] * (x.ndim - sum(p is not None for p in parts))
+    arrays = [i for i, p in enumerate(parts) if isinstance(p, (np.ndarray, list))]
+    if arrays:
+        picked = np.asarray(parts[arrays[0]])
+        if len(arrays) > 1 or picked.dtype.kind not in "iu" or any(
+                not isinstance(p, slice) or p != slice(None) for i, p in enumerate(parts) if i != arrays[0]):
+            raise _unsupported(call, "indexes with a mask, several arrays, or an array beside ints, slices or None")
+        return g.add("Gather", [g.value(x), g.constant(picked.astype(np.int64), "indices")], axis=arrays[0])
+    if not all(p is None or isinstance(p, (slice, int, np.integer)) and not isinstance(p, bool) for p in parts):
+        raise _unsupported(call, f"indexes with {index!r}")
     out, axis, starts, ends, axes, steps, picks, new_axes = g.value(x), 0, [], [], [], [], [], []
     for position, part in enumerate(p for p in parts):
         if part is None:
