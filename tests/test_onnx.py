@@ -182,3 +182,17 @@ class Masked(nn.Module):
 def test_an_index_without_mapping_is_refused_naming_what_it_got(tmp_path):
     with pytest.raises(NotImplementedError, match=r"op GetItem \(in layer 0 \(Masked\)\) indexes with a mask"):
         tc.onnx.export(nn.Sequential(Masked()), Tensor(np.zeros((2, 3), np.float32)), tmp_path / "x.onnx")
+
+
+def every_new_layer():
+    tc.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.GroupNorm(2, 4), nn.GELU(), nn.Upsample(scale_factor=2),
+                         nn.Conv2d(4, 4, 3, stride=2, padding=1), nn.SiLU(), nn.ELU(0.5), nn.PReLU(),
+                         nn.Upsample(size=(10, 10), mode="bilinear", align_corners=False), nn.Hardtanh(-0.8, 0.9),
+                         nn.Dropout2d(0.3), nn.AdaptiveMaxPool2d((3, 3)), nn.LayerNorm([4, 3, 3]), nn.ReLU6(),
+                         nn.ConvTranspose2d(4, 3, 2, stride=2), nn.GELU(approximate="tanh"), nn.Flatten(),
+                         nn.Linear(108, 5), nn.LayerNorm(5))
+
+
+def test_the_layers_of_the_toolbox_run_in_onnxruntime(tmp_path):
+    assert_same_outputs(*run_exported(every_new_layer(), (2, 8, 8), tmp_path / "new.onnx"))

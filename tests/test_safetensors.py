@@ -17,11 +17,12 @@ def every_layer(dtype=np.float32, seed=0):
     """One model holding every layer type that has parameters or buffers, its BatchNorms trained two steps so
     the running statistics and num_batches_tracked are not their initial values."""
     tc.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.GroupNorm(2, 4), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(4, 4, 3, groups=2, bias=False), nn.ConvTranspose2d(4, 4, 2, stride=2, groups=2),
                           nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1),
                           nn.Flatten(), nn.Linear(4, 6), nn.BatchNorm1d(6), nn.LeakyReLU(), nn.Dropout(0.1),
-                          nn.Linear(6, 3, bias=False), nn.Tanh(), nn.Sigmoid(), nn.Identity())
+                          nn.Linear(6, 3, bias=False), nn.Tanh(), nn.Sigmoid(), nn.Identity(), nn.LayerNorm(3),
+                          nn.PReLU())
     model.to(dtype)
     for _ in range(2):
         model(Tensor(np.random.default_rng(1).standard_normal((5, 1, 8, 8)).astype(dtype)))
@@ -41,6 +42,7 @@ def test_every_layer_round_trips_exactly_and_loads_strictly(tmp_path, dtype):
     model = every_layer(dtype)
     state = model.state_dict()
     assert state["1.num_batches_tracked"].dtype == np.int64 and int(state["1.num_batches_tracked"]) == 2
+    assert "2.weight" in state and "19.weight" in state  # GroupNorm's and PReLU's
     path = tmp_path / "model.safetensors"
     tc.save(state, path)
     loaded = tc.load(path)
@@ -49,6 +51,17 @@ def test_every_layer_round_trips_exactly_and_loads_strictly(tmp_path, dtype):
     fresh.load_state_dict(loaded, strict=True)
     x = Tensor(np.random.default_rng(2).standard_normal((3, 1, 8, 8)).astype(dtype))
     np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
+
+
+def test_an_embedding_round_trips(tmp_path):
+    tc.manual_seed(0)
+    embedding = nn.Embedding(10, 3, padding_idx=0)
+    tc.save(embedding.state_dict(), tmp_path / "e.safetensors")
+    tc.manual_seed(1)
+    fresh = nn.Embedding(10, 3, padding_idx=0)
+    fresh.load_state_dict(tc.load(tmp_path / "e.safetensors"))
+    indices = Tensor(np.array([[0, 4], [9, 4]]))
+    np.testing.assert_array_equal(fresh(indices).numpy(), embedding(indices).numpy())
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8,

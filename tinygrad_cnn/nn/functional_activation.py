@@ -22,7 +22,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha·(eˣ − 1) otherwise (the exponential taken of min(x, 0), so large x cannot overflow)."""
     _check_float("elu", input)
     negative = alpha * ((input.clip(None, 0.0)).exp() - 1)
-    return where(input.numpy() > 0, input, negative)
+    return where(input > 0, input, negative)  # a recorded comparison, so an ONNX export computes the mask
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:

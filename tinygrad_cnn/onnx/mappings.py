@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from ..nn.linear import Linear
-from ..ops import conv as C, elementwise as E, matmul as M, movement as V, normalization as N, pool as P, reduce as R
+from ..ops import activation as A, conv as C, elementwise as E, matmul as M, movement as V, normalization as N, pool as P, reduce as R
 
 FUNCTIONS = {}
 
@@ -48,6 +48,21 @@ def unary(g, call, x):
 @maps(E.LeakyReLU)
 def leaky_relu(g, call, x, slope):
     return g.add("LeakyRelu", [g.value(x)], alpha=float(slope))
+
+
+@maps(A.GELU)
+def gelu(g, call, x, approximate):
+    """ONNX has Gelu only from opset 20: ½x(1 + erf(x/√2)), or with approximate='tanh'
+    ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    source, dtype = g.value(x), x.dtype
+    if approximate == "tanh":
+        cubic = g.add("Mul", [g.add("Mul", [source, source]), source])
+        inner = g.add("Add", [source, g.add("Mul", [cubic, g.constant(np.asarray(0.044715, dtype), "cubic")])])
+        curve = g.add("Tanh", [g.add("Mul", [inner, g.constant(np.asarray(np.sqrt(2 / np.pi), dtype), "scale")])])
+    else:
+        curve = g.add("Erf", [g.add("Div", [source, g.constant(np.asarray(np.sqrt(2.0), dtype), "sqrt2")])])
+    half = g.add("Mul", [source, g.constant(np.asarray(0.5, dtype), "half")])
+    return g.add("Mul", [half, g.add("Add", [curve, g.constant(np.asarray(1, dtype), "one")])])
 
 
 @maps(E.Clip)
