@@ -196,3 +196,16 @@ def every_new_layer():
 
 def test_the_layers_of_the_toolbox_run_in_onnxruntime(tmp_path):
     assert_same_outputs(*run_exported(every_new_layer(), (2, 8, 8), tmp_path / "new.onnx"))
+
+
+class DoubledLinear(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+def test_a_subclass_of_linear_is_exported_by_its_own_ops(tmp_path):
+    tc.manual_seed(0)
+    model = nn.Sequential(DoubledLinear(4, 3), nn.Linear(3, 2))
+    assert_same_outputs(*run_exported(model, (4,), tmp_path / "sub.onnx"))
+    ops = [n.op_type for n in onnx.load(tmp_path / "sub.onnx").graph.node]
+    assert ops == ["Transpose", "MatMul", "Add", "Mul", "Gemm", "Identity"]

@@ -22,8 +22,8 @@ IR_VERSION = 8  # the oldest that carries opset 18, so that older runtimes read 
 class Graph:
     """ONNX nodes and initializers being built, and the ONNX name given to each traced Tensor."""
 
-    def __init__(self, onnx, names: dict, batch: int | None):
-        self.onnx, self.names, self.batch = onnx, names, batch
+    def __init__(self, onnx, names: dict):
+        self.onnx, self.names = onnx, names
         self.nodes, self.initializers, self.values, self._used = [], [], {}, set()
 
     def fresh(self, hint: str) -> str:
@@ -51,11 +51,11 @@ class Graph:
             self.values[id(x)] = self.leaf(x)
         return self.values[id(x)]
 
-    def add(self, op_type: str, inputs, outputs: int = 1, **attributes):
-        """Append one node; its output name (or list of names when `outputs` > 1)."""
-        names = [self.fresh(op_type.lower()) for _ in range(outputs)]
-        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), names, **attributes))
-        return names[0] if outputs == 1 else names
+    def add(self, op_type: str, inputs, **attributes) -> str:
+        """Append one node; the name of its output."""
+        name = self.fresh(op_type.lower())
+        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [name], **attributes))
+        return name
 
     def leaf(self, x) -> str:
         return self.constant(x.numpy() if isinstance(x, Tensor) else x, self.names.get(id(x), "constant"))
@@ -94,7 +94,7 @@ def export(model, example_input, path, input_names=None, output_names=None, dyna
     states = [(name, t) for name, t in (*model.named_parameters(), *model.named_buffers()) if t is not None]
     named = {id(t): name for name, t in states} | {id(t.numpy()): name for name, t in states}
     batch = inputs[0].shape[0] if dynamic_batch and inputs[0].ndim else None
-    graph = Graph(onnx, named, batch)
+    graph = Graph(onnx, named)
     graph._used.update(output_names)
     for x, name in zip(inputs, input_names):
         graph.values[id(x)] = name
@@ -140,19 +140,16 @@ def _walk(graph: Graph, root: Tensor, producers: dict) -> str:
             stack.append((tensor, True))
             stack.extend((x, False) for x in producer.inputs if id(x) not in graph.values)
         else:
-            names = _emit(graph, producer)
-            for output, name in zip(producer.outputs, names):
-                graph.values[id(output)] = name
+            graph.values[id(producer.outputs[0])] = _emit(graph, producer)  # every mapped op has one output
     return graph.values[id(root)]
 
 
-def _emit(graph: Graph, producer) -> list:
+def _emit(graph: Graph, producer) -> str:
     if isinstance(producer, LayerCall):
-        return [mappings.emit_layer(graph, producer)]
+        return mappings.emit_layer(graph, producer)
     emit = mappings.FUNCTIONS.get(producer.function)
     if emit is None:
         raise NotImplementedError(f"onnx.export: op {producer.function.__name__} (in layer {producer.layer}) has no "
                                   f"ONNX mapping; build the layer from ops that have one, or leave it out of the "
                                   f"exported model")
-    names = emit(graph, producer, *producer.args, **producer.kwargs)
-    return names if isinstance(names, list) else [names]
+    return emit(graph, producer, *producer.args, **producer.kwargs)

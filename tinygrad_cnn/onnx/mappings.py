@@ -1,7 +1,7 @@
 """Each op (Function) of the package as ONNX nodes, and Linear exported whole as Gemm.
 
 An emitter gets the graph, the recorded call and the call's own arguments (Tensors and constants) and returns
-the ONNX name of each output. Shapes baked into a node keep the batch axis free: a reshape that keeps axis 0
+the ONNX name of the op's output. Shapes baked into a node keep the batch axis free: a reshape that keeps axis 0
 says 0 there ("copy it from the input"), an expand says 1 wherever it keeps an input axis.
 """
 from __future__ import annotations

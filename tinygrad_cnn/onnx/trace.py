@@ -51,8 +51,9 @@ class LayerCall:
 
 
 def exported_whole(module, x) -> bool:
-    """Linear on a batch of vectors is one ONNX Gemm (y = x·Wᵀ + b), not its transpose, product and sum."""
-    return isinstance(module, Linear) and x.ndim == 2
+    """Linear on a batch of vectors is one ONNX Gemm (y = x·Wᵀ + b), not its transpose, product and sum
+    (a subclass may compute something else: its ops are exported)."""
+    return type(module) is Linear and x.ndim == 2
 
 
 def record(model, inputs: tuple):
