@@ -209,3 +209,9 @@ def test_a_subclass_of_linear_is_exported_by_its_own_ops(tmp_path):
     assert_same_outputs(*run_exported(model, (4,), tmp_path / "sub.onnx"))
     ops = [n.op_type for n in onnx.load(tmp_path / "sub.onnx").graph.node]
     assert ops == ["Transpose", "MatMul", "Add", "Mul", "Gemm", "Identity"]
+
+
+def test_a_model_whose_outputs_do_not_follow_the_input_through_ops_is_refused(tmp_path):
+    model = nn.Sequential(nn.Embedding(10, 3))  # its indices are read as an array: the graph holds them as constants
+    with pytest.raises(ValueError, match="no output depends on input 'input' through recorded ops"):
+        tc.onnx.export(model, Tensor(np.array([[1, 2], [3, 4]])), tmp_path / "e.onnx")

@@ -100,6 +100,12 @@ def export(model, example_input, path, input_names=None, output_names=None, dyna
         graph.values[id(x)] = name
         graph._used.add(name)
     results = [_walk(graph, y, producers) for y in outputs]
+    used = {name for node in graph.nodes for name in node.input} | set(results)
+    for name in input_names:
+        if name not in used:
+            raise ValueError(f"onnx.export: no output depends on input {name!r} through recorded ops: forward uses "
+                             "its values outside the ops (as Embedding does with its indices, or a NumPy mask "
+                             "would), so the export would hold them as constants of the example input")
     for result, name in zip(results, output_names):
         graph.nodes.append(onnx.helper.make_node("Identity", [result], [name]))
 
