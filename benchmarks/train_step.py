@@ -193,17 +193,17 @@ def our_epoch(name, images, labels, batch):
     """Seconds for one pass of examples/mnist/train.py's training loop over `images`."""
     import math
     import tinygrad_cnn as tc
-    from tinygrad_cnn.data import DataLoader
+    from tinygrad_cnn.utils.data import DataLoader, TensorDataset
     from tinygrad_cnn.nn import functional as F
     from models import MODELS
     from train import normalize, random_shift
     model = MODELS[name]()
-    loader = DataLoader(images, labels, batch_size=batch, shuffle=True,
-                        transform=lambda x, y: (normalize(random_shift(x, 1)), y))
+    loader = DataLoader(TensorDataset(images, labels), batch_size=batch, shuffle=True)
     optimizer = tc.optim.Adam(model.parameters(), lr=2e-3)
     scheduler = tc.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=len(loader))
     start, correct = time.perf_counter(), 0
-    for x, y in loader:
+    for batch_images, batch_labels in loader:
+        x, y = normalize(random_shift(batch_images.numpy(), 1)), batch_labels.numpy()
         logits = model(tc.Tensor(x))
         loss = F.cross_entropy(logits, y)
         assert math.isfinite(loss.item())

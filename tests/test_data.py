@@ -1,4 +1,4 @@
-"""Tests for tinygrad_cnn.data: IDX reading, MNIST loading and verification, download, DataLoader."""
+"""Tests for tinygrad_cnn.data: IDX reading, MNIST loading and verification, download; MNIST through a DataLoader."""
 import gzip
 import hashlib
 import http.server
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tinygrad_cnn import rng
-from tinygrad_cnn.data import MNIST, MNIST_FILES, DataLoader, download_mnist, load_mnist, read_idx
+from tinygrad_cnn.data import MNIST, MNIST_FILES, download_mnist, load_mnist, read_idx
+from tinygrad_cnn.utils.data import DataLoader, TensorDataset
 
 MNIST_DIR = Path(__file__).resolve().parent.parent / "examples" / "mnist" / "data"
 TYPE_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
@@ -262,90 +263,15 @@ def test_download_all_mirrors_fail(tmp_path, local_server):
     assert os.listdir(root) == []  # nothing half-written
 
 
-# ---------------------------------------------------------------- DataLoader
-
-def test_dataloader_covers_every_sample_once_per_epoch():
-    images = np.arange(23 * 2).reshape(23, 2)
-    labels = np.arange(23) * 10
-    loader = DataLoader(images, labels, batch_size=5, shuffle=True, seed=3)
-    assert len(loader) == 5
-    for _ in range(2):
-        batches = list(loader)
-        assert [len(x) for x, _ in batches] == [5, 5, 5, 5, 3]
-        seen_images = np.concatenate([x for x, _ in batches])
-        seen_labels = np.concatenate([y for _, y in batches])
-        np.testing.assert_array_equal(seen_images[:, 0] // 2 * 10, seen_labels)  # pairs stay together
-        assert sorted(seen_labels.tolist()) == labels.tolist()
-
-
-def test_dataloader_in_order_without_shuffle_and_single_array():
-    data = np.arange(10)
-    batches = list(DataLoader(data, batch_size=4))
-    assert all(isinstance(batch, np.ndarray) for batch in batches)
-    assert [batch.tolist() for batch in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-
-
-def test_dataloader_drop_last():
-    loader = DataLoader(np.arange(10), batch_size=4, drop_last=True, shuffle=True, seed=0)
-    assert len(loader) == 2
-    batches = list(loader)
-    assert [len(batch) for batch in batches] == [4, 4]
-    assert len(set(np.concatenate(batches).tolist())) == 8
-    assert len(DataLoader(np.arange(8), batch_size=4, drop_last=True)) == 2
-    assert len(DataLoader(np.arange(3), batch_size=4, drop_last=True)) == 0
-    assert len(DataLoader(np.arange(3), batch_size=4)) == 1
-
-
-def epoch_orders(loader, epochs=2):
-    return [np.concatenate(list(loader)).tolist() for _ in range(epochs)]
-
-
-def test_dataloader_seeded_shuffle_is_deterministic_and_changes_each_epoch():
-    data = np.arange(100)
-    first = epoch_orders(DataLoader(data, batch_size=7, shuffle=True, seed=42))
-    second = epoch_orders(DataLoader(data, batch_size=7, shuffle=True, seed=42))
-    assert first == second
-    assert first[0] != first[1]
-    assert first[0] != data.tolist()
-    assert epoch_orders(DataLoader(data, batch_size=7, shuffle=True, seed=43)) != first
-
-
-def test_dataloader_unseeded_shuffle_follows_package_generator():
-    data = np.arange(100)
-    loader = DataLoader(data, batch_size=10, shuffle=True)
-    rng.manual_seed(7)
-    first = epoch_orders(loader)
-    rng.manual_seed(7)
-    assert epoch_orders(loader) == first
-    assert first[0] != first[1]
-
-
-def test_dataloader_transform():
-    images = np.arange(12, dtype=np.uint8).reshape(6, 2)
-    labels = np.arange(6)
-    loader = DataLoader(images, labels, batch_size=4, transform=lambda x, y: (x / 255.0, y + 1))
-    (x, y), (x2, y2) = list(loader)
-    np.testing.assert_allclose(x, images[:4] / 255.0)
-    assert y.tolist() == [1, 2, 3, 4] and y2.tolist() == [5, 6]
-
+# ---------------------------------------------------------------- batching MNIST (tc.utils.data)
 
 def test_dataloader_on_mnist(mnist):
-    loader = DataLoader(mnist.train_images, mnist.train_labels, batch_size=1000, shuffle=True, seed=0)
-    assert len(loader) == 60
+    """The arrays load_mnist returns go straight into a TensorDataset; one epoch sees every image once."""
+    rng.manual_seed(0)
+    loader = DataLoader(TensorDataset(mnist.train_images, mnist.train_labels), batch_size=1000, shuffle=True)
+    assert len(loader) == 60 and len(loader.dataset) == 60000
     counts = np.zeros(10, dtype=np.int64)
     for images, labels in loader:
         assert images.shape == (1000, 28, 28) and images.dtype == np.uint8
-        counts += np.bincount(labels, minlength=10)
+        counts += np.bincount(labels.numpy(), minlength=10)
     np.testing.assert_array_equal(counts, np.bincount(mnist.train_labels))
-
-
-@pytest.mark.parametrize("arrays, kwargs, error, message", [
-    ((np.zeros(3), np.zeros(4)), {}, ValueError, r"lengths \[3, 4\]"),
-    ((np.zeros(3),), {"batch_size": 0}, ValueError, "batch_size must be at least 1; got 0"),
-    ((np.zeros(3),), {"batch_size": 2.0}, TypeError, "batch_size must be an int"),
-    ((), {}, ValueError, "at least one array"),
-    ((np.float64(1.0),), {}, ValueError, "at least one axis"),
-])
-def test_dataloader_rejects_bad_arguments(arrays, kwargs, error, message):
-    with pytest.raises(error, match=message):
-        DataLoader(*arrays, **kwargs)

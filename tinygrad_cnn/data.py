@@ -1,11 +1,11 @@
-"""Datasets in IDX format (MNIST, Fashion-MNIST, KMNIST) and a DataLoader that batches NumPy arrays.
+"""Datasets in IDX format (MNIST, Fashion-MNIST, KMNIST), loaded as NumPy arrays; batch them with
+`tc.utils.data` (TensorDataset + DataLoader):
 
-Batches are plain NumPy arrays, not Tensors: wrap them in `Tensor` in the training loop. This keeps
-the data pipeline free of autograd.
-
-    from tinygrad_cnn.data import load_mnist, DataLoader
+    from tinygrad_cnn.data import load_mnist
+    from tinygrad_cnn.utils.data import DataLoader, TensorDataset
     mnist = load_mnist("examples/mnist/data")
-    for images, labels in DataLoader(mnist.train_images, mnist.train_labels, batch_size=64, shuffle=True):
+    for images, labels in DataLoader(TensorDataset(mnist.train_images, mnist.train_labels), batch_size=64,
+                                     shuffle=True):
         ...
 
 IDX format (http://yann.lecun.com/exdb/mnist/): a big-endian header, the magic number
@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import io
 import math
-import numbers
 import os
 import struct
 import urllib.request
@@ -27,7 +26,6 @@ from typing import NamedTuple
 import numpy as np
 
 from tinygrad_cnn.atomic_file import write_atomically
-from tinygrad_cnn.rng import generator
 
 IDX_DTYPES = {
     0x08: np.dtype(">u1"),
@@ -235,51 +233,3 @@ def _fetch_verified(url: str, name: str, md5s, timeout: float) -> bytes:
     if md5s is not None:
         _check_md5(digest, md5s[name], url)
     return content
-
-
-class DataLoader:
-    """Iterate over batches of equally long arrays (batched along the first axis), like torch's DataLoader.
-
-    Yields a tuple of NumPy batch arrays, or a single array when one array was given, after
-    `transform(*batch)` when given. With `shuffle`, each epoch draws a fresh permutation: from the
-    loader's own generator when `seed` is given, otherwise from the package generator
-    (`tinygrad_cnn.rng`) at the start of the epoch, so `manual_seed` and `get_rng_state` cover it.
-    Batches are gathered by fancy indexing (copies of one batch); without shuffle they are views
-    into the arrays, so don't modify them in place. Wrap them in `Tensor` in the training loop.
-    """
-
-    def __init__(self, *arrays, batch_size=1, shuffle=False, drop_last=False, seed=None, transform=None):
-        if not arrays:
-            raise ValueError("DataLoader needs at least one array")
-        self.arrays = tuple(np.asarray(array) for array in arrays)
-        if any(array.ndim == 0 for array in self.arrays):
-            raise ValueError(f"DataLoader: arrays must have at least one axis; got shapes {[a.shape for a in self.arrays]}")
-        lengths = [len(array) for array in self.arrays]
-        if len(set(lengths)) != 1:
-            raise ValueError(f"DataLoader: arrays must be equally long along the first axis; got lengths {lengths}")
-        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool):
-            raise TypeError(f"DataLoader: batch_size must be an int; got {type(batch_size).__name__}")
-        if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be at least 1; got {batch_size}")
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.transform = transform
-        self._generator = np.random.default_rng(seed) if seed is not None else None
-
-    def __len__(self) -> int:
-        """The number of batches per epoch."""
-        count, remainder = divmod(len(self.arrays[0]), self.batch_size)
-        return count + (1 if remainder and not self.drop_last else 0)
-
-    def __iter__(self):
-        size = len(self.arrays[0])
-        source = self._generator if self._generator is not None else generator()
-        order = source.permutation(size) if self.shuffle else None
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-            batch = tuple(array[index] for array in self.arrays)
-            if self.transform is not None:
-                yield self.transform(*batch)
-            else:
-                yield batch[0] if len(batch) == 1 else batch

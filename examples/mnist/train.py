@@ -18,9 +18,10 @@ import numpy as np
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn, optim
-from tinygrad_cnn.data import DataLoader, load_mnist
+from tinygrad_cnn.data import load_mnist
 from tinygrad_cnn.nn import functional as F
 from tinygrad_cnn.rng import generator
+from tinygrad_cnn.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import MODELS  # noqa: E402
@@ -98,8 +99,8 @@ def evaluate(model, images, labels, batch_size=1000):
     model.eval()
     predictions = []
     with tc.no_grad():
-        for x in DataLoader(images, batch_size=batch_size, transform=normalize):
-            predictions.append(model(Tensor(x)).argmax(axis=1).numpy())
+        for (x,) in DataLoader(TensorDataset(images), batch_size=batch_size):
+            predictions.append(model(Tensor(normalize(x.numpy()))).argmax(axis=1).numpy())
     model.train()
     predictions = np.concatenate(predictions)
     return float((predictions == labels).mean()), predictions
@@ -177,8 +178,7 @@ def set_up(args) -> Run:
     train_images, train_labels = data.train_images[:args.limit], data.train_labels[:args.limit].astype(np.int64)
     model = MODELS[args.model]()
     print(tc.summary(model, (1, 1, 28, 28)))
-    loader = DataLoader(train_images, train_labels, batch_size=args.batch_size, shuffle=True,
-                        transform=lambda x, y: (normalize(random_shift(x, args.shift)), y))
+    loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=args.batch_size, shuffle=True)
     optimizer, peak_lr = make_optimizer(args, model)
     os.makedirs(args.out, exist_ok=True)
     return Run(args, model, optimizer, peak_lr, loader, data.test_images[:args.test_limit],
@@ -235,7 +235,8 @@ def train_epoch(run: Run, epoch: int, started: float) -> float:
     A loss that is not finite stops the run before it reaches the parameters."""
     bar = progress(len(run.loader), f"epoch {epoch}/{run.args.epochs}")
     seen, loss_sum, correct = 0, 0.0, 0
-    for step, (x, y) in enumerate(run.loader, 1):
+    for step, (images, labels) in enumerate(run.loader, 1):
+        x, y = normalize(random_shift(images.numpy(), run.args.shift)), labels.numpy()
         logits = run.model(Tensor(x))
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
