@@ -12,7 +12,11 @@ import threading
 
 import numpy as np
 
-_grad_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # a class default: each thread starts in grad mode without a failed attribute lookup per op
+
+
+_grad_state = _GradState()
 
 
 class TensorBase:
@@ -30,7 +34,7 @@ class TensorBase:
 
 def is_grad_enabled() -> bool:
     """True when ops record a graph (the default)."""
-    return getattr(_grad_state, "enabled", True)
+    return _grad_state.enabled
 
 
 class _GradMode:
@@ -129,24 +133,36 @@ class Function:
         """Run the op on Tensors (and constants); return a Tensor, or a tuple for several outputs."""
         if kwargs:
             _refuse_tensor_keywords(cls, kwargs)
-        inputs = tuple(a if isinstance(a, TensorBase) else None for a in args)
-        first = next((a for a in inputs if a is not None), None)
+        inputs, arrays, first, record = [], [], None, False
+        for a in args:  # one pass: this runs for every op, and generator expressions cost more per item
+            if isinstance(a, TensorBase):
+                inputs.append(a)
+                arrays.append(a._array)
+                if first is None:
+                    first = a
+                record = record or a._requires_grad
+            else:
+                inputs.append(None)
+                arrays.append(a)
         if first is None:
             raise TypeError(f"{cls.__name__}.apply: needs at least one Tensor argument, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
-        arrays = [a if t is None else t._array for a, t in zip(args, inputs)]
-        needs = tuple(t is not None and t._requires_grad for t in inputs)
-        record = cls.differentiable and any(needs) and is_grad_enabled()
+        inputs = tuple(inputs)
+        needs = tuple(t is not None and t._requires_grad for t in inputs) if record else (False,) * len(args)
+        record = record and cls.differentiable and _grad_state.enabled
         ctx = Context(cls, needs)
         result = cls.forward(ctx, *arrays, **kwargs)
         single = not isinstance(result, tuple)
-        outputs = [np.asarray(r) for r in ((result,) if single else result)]
+        outputs = [np.asarray(result)] if single else [np.asarray(r) for r in result]
         node = Node(ctx, inputs, outputs) if record else None
         if _anomaly_hook is not None:
             _anomaly_hook.on_forward(cls, node, outputs)
         # integer and bool outputs (astype(int), masks) never require grad, as in PyTorch
         wrap = first._wrap
-        tensors = tuple(wrap(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
+        if single:
+            tensors = (wrap(outputs[0], node if outputs[0].dtype.kind == "f" else None, 0),)
+        else:
+            tensors = tuple(wrap(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
         if _trace_hook is not None:
             _trace_hook(cls, args, kwargs, tensors)
         _share_version_counters_with_views(args, tensors)
@@ -281,10 +297,16 @@ def run_backward(root, grad, retain_graph=False):
             raise RuntimeError(
                 f"{ctx.function.__name__}: backward through a graph that was already released; "
                 "pass retain_graph=True to the first backward() to go through it twice")
-        grads = [pending.pop((id(node), i), None) for i in range(len(node.output_shapes))]
-        if all(g is None for g in grads):
-            continue
-        grads = [np.zeros(s, d) if g is None else g for g, s, d in zip(grads, node.output_shapes, node.output_dtypes)]
+        if len(node.output_shapes) == 1:  # most ops: no list of pending gradients to scan
+            grads = [pending.pop((id(node), 0), None)]
+            if grads[0] is None:
+                continue
+        else:
+            grads = [pending.pop((id(node), i), None) for i in range(len(node.output_shapes))]
+            if all(g is None for g in grads):
+                continue
+            grads = [np.zeros(s, d) if g is None else g
+                     for g, s, d in zip(grads, node.output_shapes, node.output_dtypes)]
         _check_saved_versions(node)
         input_grads = ctx.function.backward(ctx, *grads)
         if not isinstance(input_grads, tuple):
@@ -300,7 +322,7 @@ def run_backward(root, grad, retain_graph=False):
         input_grads = list(input_grads)
         for index, tensor in enumerate(node.inputs):
             g, input_grads[index] = input_grads[index], None  # so `g` is this loop's only reference
-            if tensor is None or g is None or not tensor.requires_grad:
+            if tensor is None or g is None or not tensor._requires_grad:
                 continue
             g = _check_gradient(node, index, np.asarray(g))
             if tensor._node is None:
@@ -322,5 +344,5 @@ def _release(node):
     kept = {"function": ctx.function, "needs_input_grad": ctx.needs_input_grad}
     ctx.__dict__.clear()  # saved arrays and whatever else forward left on ctx
     ctx.__dict__.update(kept, _saved=(), _released=True)
-    node.inputs = tuple(None for _ in node.inputs)
+    node.inputs = (None,) * len(node.inputs)
     node.saved_versions = []

@@ -330,7 +330,10 @@ class Tensor(autograd.TensorBase):
 
     def _binary(self, function, other, reflected=False, *extra):
         name = function.__name__.lower()
-        a, b = _named(name, self._operands, other, reflected, function is not elementwise.Compare)
+        if isinstance(other, Tensor) and other._array.dtype == self._array.dtype and self._array.dtype.kind == "f":
+            a, b = (other, self) if reflected else (self, other)  # the common case: nothing to convert
+        else:
+            a, b = _named(name, self._operands, other, reflected, function is not elementwise.Compare)
         if function is elementwise.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to float32
             a, b = Tensor._wrap(a._array.astype(np.float32)), Tensor._wrap(b._array.astype(np.float32))
         try:
