@@ -1,0 +1,131 @@
+"""pytorch/examples mnist/main.py in reduced form: its Net, its train() and test() bodies and its main()'s
+Adadelta + StepLR + DataLoader set-up, over a TensorDataset of our MNIST arrays (in place of torchvision's two
+dataset lines), for a few batches. The numbers it prints are checked against values computed here from the
+model's outputs and gradients, independently of the library's loss, argmax and optimizer code.
+
+Spelled with this library's current names where PyTorch's are not there yet (see the report of issue 16):
+`x.flatten(1)` for torch.flatten(x, 1), `argmax(axis=1, keepdims=True)` for argmax(dim=1, keepdim=True),
+`(pred == target.reshape(pred.shape))` for pred.eq(target.view_as(pred)); data.to(device) is left out."""
+import os
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as torch
+import tinygrad_cnn.nn as nn
+import tinygrad_cnn.nn.functional as F
+import tinygrad_cnn.optim as optim
+from tinygrad_cnn.data import load_mnist
+from tinygrad_cnn.optim.lr_scheduler import StepLR
+from tinygrad_cnn.utils.data import DataLoader, TensorDataset
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "mnist", "data")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.fc1(self.dropout1(x).flatten(1))
+        x = self.fc2(self.dropout2(F.relu(x)))
+        return F.log_softmax(x, dim=1)
+
+
+def mnist_datasets(train_count, test_count):
+    """The two TensorDatasets standing in for torchvision's: ToTensor (/255, a channel axis) then Normalize."""
+    data = load_mnist(DATA)
+
+    def dataset(images, labels):
+        x = ((images.astype(np.float32) / 255 - 0.1307) / 0.3081)[:, None]
+        return TensorDataset(torch.Tensor(x), torch.Tensor(labels.astype(np.int64)))
+    return (dataset(data.train_images[:train_count], data.train_labels[:train_count]),
+            dataset(data.test_images[:test_count], data.test_labels[:test_count]))
+
+
+def adadelta_reference(p, g, square_avg, acc_delta, lr, rho=0.9, eps=1e-6):
+    square_avg = rho * square_avg + (1 - rho) * g * g
+    delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+    return p - lr * delta, square_avg, rho * acc_delta + (1 - rho) * delta * delta
+
+
+def train(model, train_loader, optimizer, epoch, log, check_fc2=None):
+    model.train()
+    for batch_idx, (data, target) in enumerate(train_loader):
+        optimizer.zero_grad()
+        output = model(data)
+        loss = F.nll_loss(output, target)
+        loss.backward()
+        if check_fc2 is not None:
+            check_fc2.before(model.fc2.bias)
+        optimizer.step()
+        if check_fc2 is not None:
+            check_fc2.after(model.fc2.bias, optimizer.param_groups[0]["lr"])
+        # the mean NLL, from the log-probabilities and the labels alone
+        expected = -output.numpy()[np.arange(len(target)), target.numpy()].mean()
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+        log.append((epoch, batch_idx * len(data), len(train_loader.dataset), loss.item()))
+
+
+def run_test(model, test_loader):  # main.py's test()
+    model.eval()
+    test_loss = 0
+    correct = 0
+    outputs, targets = [], []
+    with torch.no_grad():
+        for data, target in test_loader:
+            output = model(data)
+            test_loss += F.nll_loss(output, target, reduction='sum').item()
+            pred = output.argmax(axis=1, keepdims=True)
+            correct += (pred == target.reshape(pred.shape)).sum().item()
+            outputs.append(output.numpy())
+            targets.append(target.numpy())
+    test_loss /= len(test_loader.dataset)
+    log_probs, labels = np.concatenate(outputs), np.concatenate(targets)
+    assert test_loss == pytest.approx(-log_probs[np.arange(len(labels)), labels].mean(), rel=1e-5)
+    assert correct == int((log_probs.argmax(axis=1) == labels).sum())
+    return test_loss, correct
+
+
+class Fc2Check:
+    """Follows Adadelta's documented update on fc2.bias across the steps."""
+
+    def __init__(self):
+        self.square_avg = self.acc_delta = 0.0
+
+    def before(self, bias):
+        self.p, self.g = bias.numpy().copy(), bias.grad.numpy().copy()
+
+    def after(self, bias, lr):
+        expected, self.square_avg, self.acc_delta = adadelta_reference(self.p, self.g, self.square_avg,
+                                                                       self.acc_delta, lr)
+        np.testing.assert_allclose(bias.numpy(), expected, rtol=1e-4, atol=1e-7)
+
+
+def test_pytorch_examples_mnist_main_in_reduced_form():
+    torch.manual_seed(1)
+    dataset1, dataset2 = mnist_datasets(train_count=640, test_count=500)
+    train_loader = torch.utils.data.DataLoader(dataset1, batch_size=64)
+    test_loader = torch.utils.data.DataLoader(dataset2, batch_size=250)
+    assert len(train_loader.dataset) == 640 and len(train_loader) == 10 and len(test_loader) == 2
+    model = Net().to("cpu")
+    optimizer = optim.Adadelta(model.parameters(), lr=1.0)
+    scheduler = StepLR(optimizer, step_size=1, gamma=0.7)
+    log, results, fc2 = [], [], Fc2Check()
+    for epoch in range(1, 3):
+        train(model, train_loader, optimizer, epoch, log, fc2)
+        results.append(run_test(model, test_loader))
+        scheduler.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.7 ** epoch)
+    losses = [entry[3] for entry in log]
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])  # it learns
+    (loss1, correct1), (loss2, correct2) = results
+    assert loss2 < loss1 and correct2 >= correct1 and correct2 > 0.7 * 500
