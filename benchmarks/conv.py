@@ -354,7 +354,7 @@ def main_startup(args):
 
 
 def get_threads():
-    from tinygrad_cnn.threads import get_num_threads
+    from tinygrad_cnn.runtime import get_num_threads
     return get_num_threads()
 
 
@@ -372,17 +372,17 @@ if __name__ == "__main__":
     parser.add_argument("--cpu-time", action="store_true",
                         help="measure process CPU time instead of wall time: steadier on a shared machine "
                              "(meaningful with --threads 1)")
+    parser.add_argument("--no-record", action="store_true", help="do not append the results to benchmarks/RESULTS.md")
     arguments = parser.parse_args()
     if arguments.cpu_time:
         CLOCK = time.process_time
+    from tinygrad_cnn.runtime import set_num_threads, tune_allocator
+    tune_allocator()  # as a training script would: freed activations stay in the process
     if arguments.threads:
-        from tinygrad_cnn.threads import set_num_threads
         set_num_threads(arguments.threads)
-    if arguments.algorithms:
-        main_algorithms(arguments)
-    elif arguments.startup:
-        main_startup(arguments)
-    elif arguments.sweep:
-        main_sweep(arguments)
-    else:
-        main_table(arguments)
+    from results import recorded
+    modes = {"algorithms": main_algorithms, "startup": main_startup, "sweep": main_sweep}
+    mode = next((name for name in modes if getattr(arguments, name)), None)
+    title = mode or ("kernels alone" if arguments.kernels else "against PyTorch")
+    with recorded("conv: " + title, get_threads, enabled=not arguments.no_record):
+        modes.get(mode, main_table)(arguments)

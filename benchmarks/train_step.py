@@ -297,7 +297,7 @@ def cpu():
 
 
 def threads():
-    from tinygrad_cnn.threads import get_num_threads
+    from tinygrad_cnn.runtime import get_num_threads
     return get_num_threads()
 
 
@@ -317,19 +317,18 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="cnn", choices=["cnn", "lenet"], help="model for --epoch")
     parser.add_argument("--batch", type=int, default=64, help="batch size for --epoch (train.py's default)")
     parser.add_argument("--limit", type=int, default=6400, help="training images for --epoch")
+    parser.add_argument("--no-record", action="store_true", help="do not append the results to benchmarks/RESULTS.md")
     arguments = parser.parse_args()
     if arguments.cpu_time:
         CLOCK = time.process_time
+    import tinygrad_cnn as tc
+    tc.runtime.tune_allocator()  # as examples/mnist/train.py does: freed activations stay in the process
     if arguments.threads:
-        import tinygrad_cnn as tc
         tc.set_num_threads(arguments.threads)
         if torch:
             torch.set_num_threads(arguments.threads)
-    if arguments.startup:
-        main_startup(arguments)
-    elif arguments.profile:
-        main_profile(arguments)
-    elif arguments.epoch:
-        main_epoch(arguments)
-    else:
-        main_steps(arguments)
+    from results import recorded
+    modes = {"startup": main_startup, "profile": main_profile, "epoch": main_epoch}
+    mode = next((name for name in modes if getattr(arguments, name)), None)
+    with recorded("train_step: " + (mode or "training steps"), threads, enabled=not arguments.no_record):
+        modes.get(mode, main_steps)(arguments)

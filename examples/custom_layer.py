@@ -4,7 +4,11 @@
     y = a[c] · x     elsewhere, with one learnable slope a[c] per channel
 
 Three steps, the same for any op:
-  1. kernels: @njit functions on plain NumPy arrays (no Tensor inside), one per direction;
+  1. kernels: `@parallel_kernel` functions on plain NumPy arrays (no Tensor inside), one per direction. The
+     decorator compiles a parallel and a serial build with Numba (cached on disk) and gives back a plain
+     function that picks the build (serial on one thread or for a pass below `SMALL_PASS` elements, as the
+     kernel declares with `elements=`) and takes the launch lock when Numba's threading layer needs it, so the
+     kernel is safe to call from several Python threads;
   2. a Function: `forward` gets arrays and saves what `backward` needs; `backward` gets dL/dy and returns
      one gradient per forward argument (None for arguments that are not Tensors);
   3. a Module that owns the Parameter and calls `Function.apply`.
@@ -13,13 +17,19 @@ Check the backward with `tc.gradcheck` in float64 (tests/test_custom_layer.py do
     python examples/custom_layer.py
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn
+from tinygrad_cnn.runtime import parallel_kernel
 
 
-@njit(parallel=True, cache=True)
+def elements(x, *rest):
+    """The size of a PReLU pass, for the launch path's serial-or-parallel rule."""
+    return x.size
+
+
+@parallel_kernel(elements=elements)
 def prelu_forward_kernel(x, slope):
     """x: (N, C, L) array, slope: (C,). Each parallel iteration owns one sample's output."""
     out = np.empty_like(x)
@@ -31,7 +41,7 @@ def prelu_forward_kernel(x, slope):
     return out
 
 
-@njit(parallel=True, cache=True)
+@parallel_kernel(elements=elements)
 def prelu_backward_kernel(x, slope, grad_out):
     """dL/dx = dL/dy · (1 if x > 0 else a[c]);  dL/da[c] = Σ_{n,i: x ≤ 0} dL/dy · x.
     Each parallel iteration owns one channel, so no two threads add into the same dL/da[c]."""

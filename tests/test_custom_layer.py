@@ -9,7 +9,7 @@ import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
-from custom_layer import PReLU, PReLUFunction  # noqa: E402
+from custom_layer import PReLU, PReLUFunction, prelu_backward_kernel, prelu_forward_kernel  # noqa: E402
 
 
 def test_prelu_function_gradcheck():
@@ -34,3 +34,28 @@ def test_prelu_module_forward_and_learnable_slope():
 def test_prelu_module_rejects_wrong_channel_count():
     with pytest.raises(ValueError, match=r"PReLU: expected input \(N, 3, ...\)"):
         PReLU(3)(Tensor(np.ones((1, 2, 4))))
+
+
+def test_prelu_kernels_use_the_launch_path_and_both_builds_agree():
+    """The example's kernels are `parallel_kernel` launches: a pass of SMALL_PASS elements or more on several
+    threads runs the parallel build, a smaller one the serial build, with the same numbers."""
+    import numba
+
+    from tinygrad_cnn.runtime import SMALL_PASS
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8, 4, SMALL_PASS // 32)).astype(np.float32)
+    slope = rng.uniform(0.1, 0.5, 4).astype(np.float32)
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        small = prelu_forward_kernel(x[:, :, :16], slope)
+        large = prelu_forward_kernel(x, slope), prelu_backward_kernel(x, slope, grad)
+    finally:
+        numba.set_num_threads(threads)
+    assert prelu_forward_kernel.serial.signatures
+    assert bool(prelu_forward_kernel.parallel.signatures) == (numba.config.NUMBA_NUM_THREADS > 1)
+    np.testing.assert_array_equal(large[0], prelu_forward_kernel.serial(x, slope))
+    for ours, theirs in zip(large[1], prelu_backward_kernel.serial(x, slope, grad)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    np.testing.assert_array_equal(small, np.where(x[:, :, :16] > 0, x[:, :, :16], slope[:, None] * x[:, :, :16]))

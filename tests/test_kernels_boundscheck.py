@@ -57,7 +57,7 @@ def test_deliberate_out_of_bounds_accesses_raise_in_the_checked_build(checked_ca
         import numpy as np
         from numba import njit, prange
         from tinygrad_cnn.ops.kernels.padding import pad_split
-        from tinygrad_cnn.ops.kernels.workspace import copy_strided
+        from tinygrad_cnn.ops.kernels.inner_loops import copy_strided
 
         @njit
         def read(a, i):

@@ -238,7 +238,7 @@ def test_the_split_gemm_equals_one_matmul_on_strided_views(columns):
     as one matmul, into strided output views as the weight gradient uses, and BLAS's thread count unchanged."""
     import numba
     from tinygrad_cnn.ops.kernels.gemm import gemm
-    from tinygrad_cnn.threads import get_blas_num_threads
+    from tinygrad_cnn.runtime import get_blas_num_threads
     rng = np.random.default_rng(columns)
     a = rng.standard_normal((7, 300))
     b = rng.standard_normal((columns + 5, 300)).T[:, 2:columns + 2]   # (300, columns), strided

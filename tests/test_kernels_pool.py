@@ -139,9 +139,9 @@ def test_the_written_out_2x2_max_pool_agrees_with_the_general_loop(dtype):
 
 @pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)), ((3, 2), (2, 1), (1, 1))])
 def test_parallel_and_serial_builds_agree(kernel, stride, padding, monkeypatch):
-    """Small pools run the kernels' serial builds (kernels.sized); forced over the size threshold, the parallel
-    builds give the same arrays, forward and backward."""
-    from tinygrad_cnn.ops import kernels
+    """Small pools run the kernels' serial builds (the launch path's SMALL_PASS rule); with the threshold at zero,
+    the parallel builds give the same arrays, forward and backward."""
+    from tinygrad_cnn.runtime import launch
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 4, 9, 8))
 
@@ -157,6 +157,6 @@ def test_parallel_and_serial_builds_agree(kernel, stride, padding, monkeypatch):
     serial = run()
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 4, 9, 8))
-    monkeypatch.setattr(kernels, "SMALL_PASS", 0)
+    monkeypatch.setattr(launch, "SMALL_PASS", 0)
     for ours, theirs in zip(run(), serial):
         np.testing.assert_array_equal(ours, theirs)

@@ -12,7 +12,7 @@ import pytest
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn, optim
 from tinygrad_cnn.nn import functional as F
-from tinygrad_cnn.threads import get_blas_num_threads
+from tinygrad_cnn.runtime import get_blas_num_threads
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "mnist"))
 from models import cnn  # noqa: E402

@@ -1,6 +1,7 @@
-"""Several Python threads using the framework at once. Numba's `workqueue` threading layer (the package's choice)
-aborts the whole process when two threads launch parallel kernels together, so every kernel call holds one lock;
-this runs in a subprocess because a regression kills the interpreter, not just a test."""
+"""Several Python threads using the framework at once, under each threading layer Numba offers here. Numba's
+`workqueue` layer (the package's default) aborts the whole process when two threads launch parallel kernels
+together, so the launch path takes a lock under it; under `omp` it does not need to. Each case runs in a
+subprocess because a regression kills the interpreter, not just a test."""
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import textwrap
 import threading
 
 import numpy as np
+import pytest
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
@@ -16,10 +18,12 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 WORKERS = """
 import sys, threading
+import numba
 import numpy as np
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn, optim
 from tinygrad_cnn.nn import functional as F
+from tinygrad_cnn.runtime import launch, parallel_kernel
 
 def train(seed, steps=6):
     '''conv, max-pool, avg-pool, adaptive pool, linear and Adam: every kind of kernel, forward and backward.'''
@@ -52,15 +56,56 @@ for thread in threads:
 assert not errors, errors
 for seed in range(4):  # BLAS may split a product differently when two threads call it at once: rounding only
     np.testing.assert_allclose(results[seed], serial[seed], rtol=1e-4, atol=1e-6)
-print("ok", len(results))
+
+@parallel_kernel
+def doubled_checked(a, out):
+    if out.size != a.size:
+        raise ValueError("doubled_checked: out must have a's size")
+    for i in numba.prange(a.size):
+        out[i] = 2 * a[i]
+
+raised = []
+def misuse(seed):  # an error raised inside a kernel reaches its caller and releases the launch path
+    a = np.arange(1 << 20, dtype=np.float64)
+    for _ in range(20):
+        try:
+            doubled_checked(a, np.empty(3))
+        except ValueError as error:
+            raised.append(str(error))
+        out = np.empty_like(a)
+        doubled_checked(a, out)
+        assert out[-1] == 2 * a[-1]
+threads = [threading.Thread(target=misuse, args=(seed,)) for seed in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert raised == ["doubled_checked: out must have a's size"] * 80, raised[:3]
+assert launch._needs_lock() == (numba.threading_layer() == "workqueue")
+print("ok", len(results), numba.threading_layer())
 """
 
 
-def test_training_in_four_python_threads_at_once_neither_crashes_nor_mixes_results():
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(WORKERS)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+def available_layers():
+    """Numba's threading layers whose libraries load here (TBB's needs the tbb package)."""
+    layers = ["workqueue"]
+    for layer in ("omp", "tbb"):
+        try:
+            __import__(f"numba.np.ufunc.{layer}pool")
+            layers.append(layer)
+        except ImportError:
+            pass
+    return layers
+
+
+@pytest.mark.parametrize("layer", available_layers())
+def test_training_in_four_python_threads_at_once_neither_crashes_nor_mixes_results(layer, tmp_path):
+    script = tmp_path / "workers.py"  # a file, not `-c`: the script's own kernel is cached beside it
+    script.write_text(textwrap.dedent(WORKERS))
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, NUMBA_THREADING_LAYER=layer, PYTHONPATH=ROOT))
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    assert result.stdout.strip() == "ok 4"
+    assert result.stdout.strip() == f"ok 4 {layer}"
 
 
 def test_grad_mode_is_per_thread():

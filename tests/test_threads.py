@@ -1,22 +1,42 @@
-"""set_num_threads sets Numba's and OpenBLAS's thread counts together."""
-import pytest
+"""Thread counts (Numba's and BLAS's, set together), the threading layer, and the launch path's choice of build.
+Import effects are checked in fresh processes."""
+import os
+import subprocess
+import sys
+import threading
 
-from tinygrad_cnn.threads import get_blas_num_threads, get_num_threads, set_num_threads
+import numba
+import numpy as np
+import pytest
+from numba import prange
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from tinygrad_cnn.runtime import get_blas_num_threads, get_num_threads, parallel_kernel, set_num_threads
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def run_python(script, **env):
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, **env))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+def blas_counts():
+    return [library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"]
 
 
 def test_set_num_threads_sets_numba_and_blas():
-    numba_before, blas_before = get_num_threads(), get_blas_num_threads()
+    numba_before, blas_before = get_num_threads(), blas_counts()
+    assert blas_before, "threadpoolctl finds NumPy's BLAS"
     try:
         set_num_threads(1)
-        assert get_num_threads() == 1
-        if blas_before is not None:  # NumPy's OpenBLAS found: it follows
-            assert get_blas_num_threads() == 1
+        assert get_num_threads() == 1 and blas_counts() == [1] * len(blas_before)
+        assert get_blas_num_threads() == 1
     finally:
-        set_num_threads(numba_before)
-        if blas_before is not None:
-            from tinygrad_cnn.threads import _find_openblas_function
-            _find_openblas_function("set")(blas_before)
-    assert get_num_threads() == numba_before
+        threadpool_limits(max(blas_before), user_api="blas")
+        numba.set_num_threads(numba_before)
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
@@ -25,51 +45,135 @@ def test_set_num_threads_rejects_non_positive_integers(bad):
         set_num_threads(bad)
 
 
-NUMPY_BLAS_AFTER_KERNELS = """
-import ctypes, glob, os, numpy as np
+IMPORT_EFFECTS = """
+import numba, numpy as np
+from threadpoolctl import threadpool_info
+def blas():
+    return [(library["filepath"], library["num_threads"]) for library in threadpool_info() if library["user_api"] == "blas"]
+before = blas()
+import tinygrad_cnn as tc
+from tinygrad_cnn.nn import functional as F
+after_import = blas()
+x = tc.Tensor.randn(4, 3, 12, 12, requires_grad=True)
+loss = F.linear(F.max_pool2d(F.conv2d(x, tc.Tensor.randn(8, 3, 3, 3)), 2).flatten(1), tc.Tensor.randn(5, 200)).sum()
+loss.backward()                                            # kernels and matrix products have run
+assert after_import == before and set(before) <= set(blas()), (before, after_import, blas())
+print(numba.config.THREADING_LAYER, numba.threading_layer())
+"""
+
+
+def test_importing_keeps_blas_counts_and_a_threading_layer_chosen_in_the_environment():
+    assert run_python(IMPORT_EFFECTS, NUMBA_THREADING_LAYER="omp") == "omp omp"
+
+
+def test_a_threading_layer_chosen_in_numba_config_before_import_is_kept():
+    script = "import numba\nnumba.config.THREADING_LAYER = 'omp'\n" + IMPORT_EFFECTS
+    assert run_python(script) == "omp omp"
+
+
+def test_with_no_layer_chosen_the_package_selects_workqueue():
+    environment = {key: value for key, value in os.environ.items() if key != "NUMBA_THREADING_LAYER"}
+    result = subprocess.run([sys.executable, "-c", IMPORT_EFFECTS], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "workqueue workqueue"
+
+
+BLAS_AFTER_KERNELS = """
 import tinygrad_cnn as tc
 import tinygrad_cnn.nn.functional as F
-F.conv2d(tc.Tensor.randn(1, 1, 5, 5), tc.Tensor.randn(1, 1, 3, 3))  # Numba loads its kernels (and SciPy's BLAS)
-shipped = glob.glob(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs", "*openblas*"))
-assert shipped, "this test expects NumPy's wheel, which ships its OpenBLAS in numpy.libs/"
-library = ctypes.CDLL(shipped[0])
-get = next(getattr(library, f"{prefix}_get_num_threads{suffix}") for prefix in ("scipy_openblas", "openblas")
-    for suffix in ("64_", "", "_64") if hasattr(library, f"{prefix}_get_num_threads{suffix}"))
+from threadpoolctl import threadpool_info
+F.conv2d(tc.Tensor.randn(1, 1, 5, 5), tc.Tensor.randn(1, 1, 3, 3))  # Numba may load another BLAS with its kernels
 for n in (1, 2, 1):
     tc.set_num_threads(n)
-    assert get() == n, (n, get())
+    counts = [library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"]
+    assert counts and set(counts) == {n}, (n, counts)
 print("ok")
 """
 
 
-def test_set_num_threads_reaches_numpys_blas_after_the_kernels_loaded_scipys():
-    """Numba loads SciPy's own OpenBLAS with its first kernel; the setter must still reach NumPy's."""
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, "-c", NUMPY_BLAS_AFTER_KERNELS], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+def test_set_num_threads_reaches_every_blas_loaded_after_the_kernels():
+    assert run_python(BLAS_AFTER_KERNELS) == "ok"
 
 
-def test_small_products_run_on_one_blas_thread_and_the_count_comes_back():
-    from tinygrad_cnn.threads import MULTITHREADED_BLAS_MACS, blas_for_product
-    before = get_blas_num_threads()
-    assert before is not None
-    with blas_for_product(MULTITHREADED_BLAS_MACS - 1):
-        assert get_blas_num_threads() == 1
-    assert get_blas_num_threads() == before
-    with blas_for_product(MULTITHREADED_BLAS_MACS):
-        assert get_blas_num_threads() == before
+class FakeBlas:
+    """Stands in for a BLAS library's controller: records every count set."""
+
+    def __init__(self, count):
+        self.num_threads, self.history, self.filepath = count, [], "fake"
+
+    def set_num_threads(self, count):
+        self.num_threads = count
+        self.history.append(count)
+
+
+def test_one_blas_thread_is_shared_by_python_threads_and_the_last_to_leave_restores(monkeypatch):
+    """BLAS's count is process-wide: it is 1 while any Python thread is inside, and only the last to leave restores
+    it, whichever thread that is (BLAS's own controller is replaced by a recorder: OpenBLAS may ignore a count set
+    from a thread other than the main one, which would hide what this checks)."""
+    from tinygrad_cnn.runtime import one_blas_thread, threads
+    fake = FakeBlas(2)
+    monkeypatch.setattr(threads._single, "libraries", [fake])
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with one_blas_thread():
+            first_in.set()
+            second_in.wait(10)
+            seen.append(fake.num_threads)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with one_blas_thread():
+            second_in.set()
+            first_out.wait(10)
+            seen.append(fake.num_threads)   # the first has left: still one thread
+    workers = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert seen == [1, 1] and fake.num_threads == 2 and fake.history == [1, 2]
+
+
+def test_set_num_threads_inside_one_blas_thread_takes_effect_when_it_ends(monkeypatch):
+    from tinygrad_cnn.runtime import one_blas_thread, threads
+    fake = FakeBlas(2)
+    monkeypatch.setattr(threads._single, "libraries", [fake])
+    monkeypatch.setattr(threads, "_blas_libraries", lambda: [fake])
+    numba_before = numba.get_num_threads()
+    try:
+        with one_blas_thread():
+            set_num_threads(1)
+            assert fake.num_threads == 1
+        assert fake.num_threads == 1
+        with one_blas_thread():
+            set_num_threads(2)
+            assert fake.num_threads == 1
+        assert fake.num_threads == 2
+    finally:
+        numba.set_num_threads(numba_before)
+
+
+def test_one_blas_thread_switches_numpys_blas_and_restores_it():
+    from tinygrad_cnn.runtime import one_blas_thread
+    numba_before, before = get_num_threads(), blas_counts()
+    try:
+        set_num_threads(2)
+        with one_blas_thread():
+            assert get_blas_num_threads() == 1
+            np.ones((64, 64)) @ np.ones((64, 64))
+        assert get_blas_num_threads() == 2
+    finally:
+        threadpool_limits(max(before), user_api="blas")
+        numba.set_num_threads(numba_before)
 
 
 def test_mnist_models_train_bit_identically_on_one_and_on_all_threads():
     """Their convs take the direct kernels (each thread owns whole outputs) and their matrix products run on one
     BLAS thread, so the thread count changes nothing; three Adam steps of both models, compared bit for bit."""
-    import os
-    import sys
-
-    import numba
-    import numpy as np
-
     import tinygrad_cnn as tc
     from tinygrad_cnn.nn import functional as F
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "mnist"))
@@ -92,43 +196,46 @@ def test_mnist_models_train_bit_identically_on_one_and_on_all_threads():
             states.append(model.state_dict())
         return states
 
-    numba_before, blas_before = get_num_threads(), get_blas_num_threads()
+    numba_before, blas_before = get_num_threads(), blas_counts()
     try:
         one, every = train(1), train(numba.config.NUMBA_NUM_THREADS)
     finally:
-        set_num_threads(blas_before or numba_before)
+        threadpool_limits(max(blas_before), user_api="blas")
         numba.set_num_threads(numba_before)
     for state_one, state_every in zip(one, every):
         for key in state_one:
             np.testing.assert_array_equal(state_one[key], state_every[key], err_msg=key)
 
 
-def test_one_thread_runs_the_kernels_serial_twin():
-    """A parallel kernel runs its serial twin (no parallel launch) while Numba has one thread, and its parallel
-    build otherwise; the two give the same result and are compiled (and cached) apart."""
-    import numba
-    import numpy as np
-    from numba import prange
+def doubled(a, out):
+    for i in prange(a.size):
+        out[i] = 2 * a[i]
 
-    from tinygrad_cnn.ops.kernels import parallel_kernel
 
-    def doubled(a, out):
-        for i in prange(a.size):
-            out[i] = 2 * a[i]
-    kernel = parallel_kernel(doubled)
-    assert kernel.serial.py_func.__qualname__ != kernel.parallel.py_func.__qualname__
-    a = np.arange(1000.0)
+def test_one_thread_or_a_small_declared_pass_runs_the_serial_build():
+    """The launch path runs the serial build while Numba has one thread or when the kernel's declared pass is
+    below SMALL_PASS elements, the parallel build otherwise; the builds agree and are compiled (and cached) apart."""
+    from tinygrad_cnn.runtime import SMALL_PASS
+    plain = parallel_kernel(doubled)
+    sized = parallel_kernel(elements=lambda a, out: a.size)(doubled)
+    assert plain.serial.py_func.__qualname__ != plain.parallel.py_func.__qualname__
+    small, large = np.arange(1000.0), np.arange(float(SMALL_PASS))
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        out_serial = np.zeros_like(a)
-        kernel(a, out_serial)
-        assert kernel.serial.signatures and not kernel.parallel.signatures
+        out_one = np.zeros_like(small)
+        plain(small, out_one)
+        assert plain.serial.signatures and not plain.parallel.signatures
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        out_parallel = np.zeros_like(a)
-        kernel(a, out_parallel)
-        assert bool(kernel.parallel.signatures) == (numba.config.NUMBA_NUM_THREADS > 1)
+        sized(small, np.zeros_like(small))
+        assert sized.serial.signatures and not sized.parallel.signatures
+        out_every, out_large = np.zeros_like(small), np.zeros_like(large)
+        plain(small, out_every)
+        sized(large, out_large)
+        many = numba.config.NUMBA_NUM_THREADS > 1
+        assert bool(plain.parallel.signatures) == many and bool(sized.parallel.signatures) == many
     finally:
         numba.set_num_threads(threads)
-    np.testing.assert_array_equal(out_serial, 2 * a)
-    np.testing.assert_array_equal(out_parallel, 2 * a)
+    np.testing.assert_array_equal(out_one, 2 * small)
+    np.testing.assert_array_equal(out_every, 2 * small)
+    np.testing.assert_array_equal(out_large, 2 * large)

@@ -307,4 +307,5 @@ def plot(out, history, images, labels, predictions):
 
 
 if __name__ == "__main__":
+    tc.runtime.tune_allocator()  # a training process: keep each step's freed arrays for the next (see its docstring)
     sys.exit(train(parse_args()))

@@ -3,7 +3,7 @@ checks the arguments before it is applied."""
 import numpy as np
 
 from ..autograd import Function
-from .kernels import conv as kernels, launch_lock
+from .kernels import conv as kernels
 from .kernels.geometry import output_hw
 
 
@@ -31,8 +31,7 @@ class Conv2d(Function):
             out_hw = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
             out = np.zeros((x.shape[0], weight.shape[0], *out_hw), x.dtype)
             return out if bias is None else out + bias[:, None, None]
-        with launch_lock:
-            return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
+        return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
 
     @staticmethod
     def backward(ctx, grad):
@@ -43,13 +42,12 @@ class Conv2d(Function):
             return (np.zeros(ctx.input_shape, grad.dtype), np.zeros_like(weight), grad.sum(axis=(0, 2, 3)),
                     None, None, None, None, None)
         grad_x = grad_w = grad_b = None
-        with launch_lock:
-            if needs_x:
-                grad_x = kernels.conv2d_grad_input(grad, weight, x.shape, *ctx.geometry)
-            if needs_w:
-                grad_w = kernels.conv2d_grad_weight(x, grad, weight.shape, *ctx.geometry)
-            if needs_b:
-                grad_b = kernels.conv2d_grad_bias(grad)
+        if needs_x:
+            grad_x = kernels.conv2d_grad_input(grad, weight, x.shape, *ctx.geometry)
+        if needs_w:
+            grad_w = kernels.conv2d_grad_weight(x, grad, weight.shape, *ctx.geometry)
+        if needs_b:
+            grad_b = kernels.conv2d_grad_bias(grad)
         if needs_x:
             height, width = ctx.input_shape[2:]
             grad_x = grad_x if grad_x.shape == ctx.input_shape else grad_x[:, :, :height, :width]

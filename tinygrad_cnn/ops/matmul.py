@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..autograd import Function
-from ..threads import blas_for_product
+from ..runtime.threads import blas_for_product
 from .broadcast import unbroadcast
 
 

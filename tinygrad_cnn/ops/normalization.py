@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .kernels import batch_norm as kernels, sized
+from .kernels import batch_norm as kernels
 
 
 class BatchNorm(Function):
@@ -26,7 +26,7 @@ class BatchNorm(Function):
         out, factors = np.empty_like(x3), np.empty((channels, 2), dtype)
         if batch_stats:
             mean, var = np.empty(channels), np.empty(channels)
-            sized(kernels.train_forward, x3.size)(x3, gamma, beta, float(eps), out, mean, var, factors)
+            kernels.train_forward(x3, gamma, beta, float(eps), out, mean, var, factors)
             invstd = 1 / np.sqrt(var + eps)
             count = math.prod(x.shape[:1] + x.shape[2:])
             _update_running(running_mean, mean, momentum)
@@ -35,7 +35,7 @@ class BatchNorm(Function):
             mean = np.asarray(running_mean, np.float64).copy()
             invstd = 1 / np.sqrt(np.asarray(running_var, np.float64) + eps)
             factors[:, 0], factors[:, 1] = mean, gamma * invstd
-            sized(kernels.affine, x3.size)(x3, factors, beta, out)
+            kernels.affine(x3, factors, beta, out)
         ctx.save_for_backward(x3, mean, invstd, gamma)
         ctx.batch_stats, ctx.shape = batch_stats, x.shape
         ctx.parameter_dtypes = (getattr(weight, "dtype", None), getattr(bias, "dtype", None))
@@ -49,8 +49,7 @@ class BatchNorm(Function):
         channels = x3.shape[1]
         grad_weight, grad_bias = np.empty(channels), np.empty(channels)
         factors = np.empty((channels, 4), x3.dtype)
-        sized(kernels.backward, x3.size)(grad3, x3, mean, invstd, gamma, ctx.batch_stats, grad_x, grad_weight,
-                                         grad_bias, factors)
+        kernels.backward(grad3, x3, mean, invstd, gamma, ctx.batch_stats, grad_x, grad_weight, grad_bias, factors)
         needs, (weight_dtype, bias_dtype) = ctx.needs_input_grad, ctx.parameter_dtypes
         return (grad_x.reshape(ctx.shape) if needs[0] else None,
                 grad_weight.astype(weight_dtype) if needs[1] else None,

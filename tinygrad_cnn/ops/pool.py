@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..autograd import Function
-from .kernels import launch_lock, pool as kernels
+from .kernels import pool as kernels
 
 
 class MaxPool2d(Function):
@@ -11,15 +11,13 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
-        with launch_lock:
-            out, ctx.winners = kernels.max_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
+        out, ctx.winners = kernels.max_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
         ctx.input_shape = x.shape
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        with launch_lock:
-            grad_x = kernels.max_pool2d_backward(np.ascontiguousarray(grad), ctx.winners, ctx.input_shape)
+        grad_x = kernels.max_pool2d_backward(np.ascontiguousarray(grad), ctx.winners, ctx.input_shape)
         return grad_x, None, None, None
 
 
@@ -30,13 +28,11 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
         ctx.input_shape, ctx.geometry = x.shape, (kernel, stride, padding)
-        with launch_lock:
-            return kernels.avg_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
+        return kernels.avg_pool2d_forward(np.ascontiguousarray(x), kernel, stride, padding)
 
     @staticmethod
     def backward(ctx, grad):
-        with launch_lock:
-            grad_x = kernels.avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape, *ctx.geometry)
+        grad_x = kernels.avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape, *ctx.geometry)
         return grad_x, None, None, None
 
 
@@ -47,10 +43,8 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
         ctx.input_shape = x.shape
-        with launch_lock:
-            return kernels.adaptive_avg_pool2d_forward(np.ascontiguousarray(x), output_size)
+        return kernels.adaptive_avg_pool2d_forward(np.ascontiguousarray(x), output_size)
 
     @staticmethod
     def backward(ctx, grad):
-        with launch_lock:
-            return kernels.adaptive_avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape), None
+        return kernels.adaptive_avg_pool2d_backward(np.ascontiguousarray(grad), ctx.input_shape), None

@@ -2,7 +2,6 @@
 import numpy as np
 
 from .optimizer import Optimizer
-from ..ops.kernels import launch_lock
 from ..ops.kernels.adam import adam_step
 
 
@@ -39,9 +38,8 @@ class Adam(Optimizer):
         if decay and self.decoupled_weight_decay:
             param *= 1 - lr * decay
         l2 = decay if decay and not self.decoupled_weight_decay else 0.0
-        with launch_lock:
-            param._modify("Adam.step", lambda p: adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], beta1,
-                                                           beta2, lr, state["step"], group["eps"], l2))
+        param._modify("Adam.step", lambda p: adam_step(p, grad, state["exp_avg"], state["exp_avg_sq"], beta1, beta2,
+                                                       lr, state["step"], group["eps"], l2))
 
 
 class AdamW(Adam):

@@ -15,6 +15,11 @@ from tinygrad_cnn.ops.kernels import parallel_kernel
 _FAST = {"reassoc", "contract"}
 
 
+def _elements(x, *rest):
+    """A pass's size: its first array, the input or its gradient."""
+    return x.size
+
+
 @numba.njit(cache=True, fastmath=_FAST)
 def _normalize_channel(x, c, m, a, b, out):
     """out[:, c] = (x[:, c] − m)·a + b. Subtracting the mean first keeps a constant channel exactly at b."""
@@ -23,7 +28,7 @@ def _normalize_channel(x, c, m, a, b, out):
             out[n, c, i] = (x[n, c, i] - m) * a + b
 
 
-@parallel_kernel(fastmath=_FAST)
+@parallel_kernel(fastmath=_FAST, elements=_elements)
 def train_forward(x, weight, bias, eps, out, mean, var, factors):
     """Per channel c over its M = N·L values: μ = Σx / M, σ² = Σ(x − μ)² / M (biased, two passes), then
     y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64) and μ, a in `factors`
@@ -48,7 +53,7 @@ def train_forward(x, weight, bias, eps, out, mean, var, factors):
         _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
 
 
-@parallel_kernel(fastmath=_FAST)
+@parallel_kernel(fastmath=_FAST, elements=_elements)
 def affine(x, factors, bias, out):
     """y = (x − μ)·a + β per channel, μ and a in `factors` (C × 2; the evaluation forward, from the running
     statistics). The thread that owns channel c writes every value of it."""
@@ -56,7 +61,7 @@ def affine(x, factors, bias, out):
         _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
 
 
-@parallel_kernel(fastmath=_FAST)
+@parallel_kernel(fastmath=_FAST, elements=_elements)
 def backward(grad, x, mean, invstd, weight, batch_stats, grad_x, grad_weight, grad_bias, factors):
     """With x̂ = (x − μ)·invstd and the sums Σg, Σg·x̂ over a channel's M values:
     dL/dβ = Σg, dL/dγ = Σg·x̂, and dL/dx = γ·invstd·(g − Σg/M − x̂·Σg·x̂/M) when μ, σ² are the batch's

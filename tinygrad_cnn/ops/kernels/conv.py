@@ -20,7 +20,7 @@ from tinygrad_cnn.ops.kernels import conv_depthwise, conv_direct, conv_gemm
 from tinygrad_cnn.ops.kernels.gemm import gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
-from tinygrad_cnn.ops.kernels.workspace import workspace
+from tinygrad_cnn.runtime import workspace
 
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise")
 
@@ -28,20 +28,15 @@ ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise")
 def choose_algorithm(weight_shape, stride, padding, groups, direction):
     """'pointwise', 'direct', 'gemm' or 'depthwise' for one direction ('forward', 'grad_input', 'grad_weight').
 
-    Measured with `benchmarks/conv.py --algorithms --threads 1 --cpu-time` (batch 64, float32; ms, direct / gemm
-    for forward, grad_input, grad_weight):
-      1×28×28→32 k3       2.3/4.1   2.4/3.1    2.5/3.8     3×32×32→64 k3 p1     8.1/15     9.8/12    11/14
-      1×28×28→6 k5 p2     0.7/3.0   1.0/2.8    0.9/2.7     32×26×26→64 k3        33/40      39/30    32/40
-      6×14×14→16 k5       1.3/1.8   2.1/2.3    1.5/2.2     64×16×16→128 k3 p1    73/61     105/40    74/60
     A GEMM pays for its columns only when both of its small dimensions are sizeable: M = output channels per
     group and K = C_in/groups·kH·kW (forward, grad_weight). For grad_input the GEMM is Wᵀ @ dL/dO (inner size
     C_out/groups) followed by a scatter of every tap's plane; it pays from C_in/groups = 64 on. Close calls stay
-    direct: the grad_input of 32×26×26→64 (the MNIST `cnn`'s second conv) was 7-10% faster as a GEMM in the
-    last runs and even before, and the direct kernels give the same bits on any thread count (a GEMM split over
-    threads does not), so the MNIST models train identically on one and two threads. The direct kernels compute
-    every stride-1 position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a
-    plain GEMM per sample on the input itself ('pointwise', H·W·N·M). A depthwise conv (one input channel per
-    group, groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction.
+    direct: the direct kernels give the same bits on any thread count (a GEMM split over threads does not), so
+    the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
+    position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a plain GEMM per
+    sample on the input itself ('pointwise', H·W·N·M). A depthwise conv (one input channel per group,
+    groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction. The measurements behind the
+    thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:

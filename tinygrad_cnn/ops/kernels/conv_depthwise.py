@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill
+from tinygrad_cnn.ops.kernels.inner_loops import copy_strided, fill
 
 
 @njit(cache=True, fastmath={"contract"})

@@ -11,8 +11,8 @@ import numpy as np
 from numba import njit, prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.workspace import (accumulate_taps, accumulate_taps_2rows, accumulate_taps_4rows,
-                                                 copy_strided, correlate_taps, correlate_taps_2rows, fill, sum_range)
+from tinygrad_cnn.ops.kernels.inner_loops import (accumulate_taps, accumulate_taps_2rows, accumulate_taps_4rows,
+                                                   copy_strided, correlate_taps, correlate_taps_2rows, fill, sum_range)
 
 
 @njit(cache=True)

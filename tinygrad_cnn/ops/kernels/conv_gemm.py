@@ -1,11 +1,9 @@
 """Convolution as BLAS GEMMs on channel-major columns, one GEMM per chunk of samples and group.
 
 Columns are laid out channel-major, (rows, samples·positions), so that a whole chunk of samples is ONE large
-GEMM (measured 130-160 GFLOP/s for (64 × 288) @ (288 × 8·576) on a quiet machine). Chunks hold up to 64 MiB
-of columns, a whole batch of 64 for the benchmark shapes: fewer, larger GEMMs. Measured at two threads (ms,
-4 / 16 / 64 MiB): 64×32×32→64 k3 s2 p1 forward 31 / 26 / 23, dL/dX 29 / 23 / 20; 64×16×16→128 k3 p1
-forward 40 / 31 / 30. The column kernels are parallel over the stretches they write; the GEMMs are split over
-threads by gemm.py.
+GEMM. Chunks hold up to 64 MiB of columns, a whole batch of 64 for the benchmark shapes: fewer, larger GEMMs
+run faster (figures in benchmarks/RESULTS.md). The column kernels are parallel over the stretches they write;
+the GEMMs are split over threads by gemm.py.
 
 "Wide rows" (forward and dL/dW): the input is zero-padded and split into its S_h·S_w stride phases,
 Q[c, ph, pw][i, j] = X_pad[c, i·S_h + ph, j·S_w + pw] (at stride 1 just the padded planes). Tap (kh, kw) then
@@ -13,8 +11,7 @@ reads, for every output (oh, ow), Q[c, kh·D mod S_h, kw·D mod S_w] at (oh + �
 output keeps the phase planes' row pitch Wq, a tap's column is one phase plane shifted by a constant, so it is
 built by ONE long copy per tap and sample instead of one short (and, at S > 1, strided) copy per output row. The
 GEMM also produces the few positions that straddle a row end; they are never read (forward) or meet zeros
-(dL/dW). Measured: the columns of 32×26×26→64 k3 took 5.9 ms row by row; those of 64×32×32→64 k3 s2 p1 took
-15.7 ms row by row.
+(dL/dW).
 """
 import numpy as np
 from numba import prange
@@ -22,8 +19,9 @@ from numba import prange
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.gemm import gemm
 from tinygrad_cnn.ops.kernels.geometry import valid_range
+from tinygrad_cnn.ops.kernels.inner_loops import axpy_strided, copy_strided, fill
 from tinygrad_cnn.ops.kernels.padding import phase_planes
-from tinygrad_cnn.ops.kernels.workspace import axpy_strided, copy_strided, fill, workspace
+from tinygrad_cnn.runtime import workspace
 
 CHUNK_BYTES = 64 << 20
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from tinygrad_cnn.threads import one_blas_thread
+from tinygrad_cnn.runtime import one_blas_thread
 
 MIN_COLUMNS_PER_BLOCK = 64  # narrower blocks lose more to BLAS's blocking than the split gains
 _pool = None

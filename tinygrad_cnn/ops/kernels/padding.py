@@ -2,12 +2,13 @@
 direct dL/dW kernel."""
 from numba import prange
 
-from tinygrad_cnn.ops.kernels import parallel_kernel, sized
+from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import valid_range
-from tinygrad_cnn.ops.kernels.workspace import copy_strided, fill, workspace
+from tinygrad_cnn.ops.kernels.inner_loops import copy_strided, fill
+from tinygrad_cnn.runtime import workspace
 
 
-@parallel_kernel
+@parallel_kernel(elements=lambda x, *geometry_and_out: geometry_and_out[-1].size)
 def pad_split(x, stride_h, stride_w, pad_h, pad_w, out):
     """out[n, (c·S_h + ph)·S_w + pw, i, j] = X_pad[n, c, i·S_h + ph, j·S_w + pw], X_pad = x zero-padded by P (zero
     past its edge). At stride 1 this is just the padded input. Thread owns one output plane."""
@@ -37,5 +38,5 @@ def phase_planes(x, stride, padding):
     if shape == x.shape:  # stride 1, no padding
         return x
     out = workspace.get("phase_planes", shape, x.dtype)
-    sized(pad_split, out.size)(x, stride_h, stride_w, pad_h, pad_w, out)
+    pad_split(x, stride_h, stride_w, pad_h, pad_w, out)
     return out

@@ -8,12 +8,22 @@ count_include_pad=True). Output size per axis: geometry.conv2d_output_size with 
 import numpy as np
 from numba import njit, prange
 
-from tinygrad_cnn.ops.kernels import parallel_kernel, sized
+from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import output_hw, valid_range
-from tinygrad_cnn.ops.kernels.workspace import axpy_strided, fill, sum_range
+from tinygrad_cnn.ops.kernels.inner_loops import axpy_strided, fill, sum_range
 
 
-@parallel_kernel
+def _input_elements(planes, *rest):
+    """The pass of a forward: the input, its first argument."""
+    return planes.size
+
+
+def _gradient_elements(*arguments):
+    """The pass of a backward: the input gradient, its last argument."""
+    return arguments[-1].size
+
+
+@parallel_kernel(elements=_input_elements)
 def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out, winners):
     """out = each window's maximum; winners = its flat index in the plane: the first maximum in row-major
     order, as PyTorch (a strict `>` keeps the earlier of equal values). A NaN wins, as in PyTorch's max-pool
@@ -45,7 +55,7 @@ def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
                 winners[p, i, j] = where
 
 
-@parallel_kernel
+@parallel_kernel(elements=_input_elements)
 def _max_pool_forward_2x2(planes, out, winners):
     """The same for 2×2 windows at stride 2 without padding, the pool of most CNNs, written out: with the
     window's four cells known, LLVM makes the comparisons branch-free; the general loop's data-dependent
@@ -78,7 +88,7 @@ def _max_pool_forward_2x2(planes, out, winners):
                 winners[p, i, j] = where
 
 
-@parallel_kernel
+@parallel_kernel(elements=_gradient_elements)
 def _max_pool_backward(grad_out, winners, grad_in):
     """Each window's whole gradient goes to its winner: dL/dx[winner] += dL/dO."""
     count, out_h, out_w = grad_out.shape
@@ -92,7 +102,7 @@ def _max_pool_backward(grad_out, winners, grad_in):
                     grad_in[p, where // width, where % width] += grad_out[p, i, j]
 
 
-@parallel_kernel
+@parallel_kernel(elements=_input_elements)
 def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out):
     """out = window sum / (K_h·K_w), tap by tap over a whole output row: zero padding counts in the average."""
     count, height, width = planes.shape
@@ -112,7 +122,7 @@ def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
                                      (p * height + r) * width + lo * stride_w + kw - pad_w, stride_w, hi - lo, share)
 
 
-@parallel_kernel
+@parallel_kernel(elements=_gradient_elements)
 def _avg_pool_backward(grad_out, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, grad_in):
     """Each window's gradient spread evenly: dL/dx[window] += dL/dO / (K_h·K_w), tap by tap over an output row."""
     count, out_h, out_w = grad_out.shape
@@ -137,7 +147,7 @@ def _adaptive_bin(index, in_size, out_size):
     return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
 
 
-@parallel_kernel
+@parallel_kernel(elements=_input_elements)
 def _adaptive_avg_pool_forward(planes, out):
     count, height, width = planes.shape
     out_h, out_w = out.shape[1], out.shape[2]
@@ -153,7 +163,7 @@ def _adaptive_avg_pool_forward(planes, out):
                 out[p, i, j] = total / ((bottom - top) * (right - left))
 
 
-@parallel_kernel
+@parallel_kernel(elements=_gradient_elements)
 def _adaptive_avg_pool_backward(grad_out, grad_in):
     count, out_h, out_w = grad_out.shape
     height, width = grad_in.shape[1], grad_in.shape[2]
@@ -169,14 +179,14 @@ def _adaptive_avg_pool_backward(grad_out, grad_in):
                         grad_in[p, r, q] += share
 
 
-@parallel_kernel
+@parallel_kernel(elements=_input_elements)
 def _global_avg_pool_forward(x_flat, size, out_flat):
     """out[p] = the mean of plane p (output size 1×1): one contiguous sum per plane, no bins to work out."""
     for p in prange(out_flat.shape[0]):
         out_flat[p] = sum_range(x_flat, p * size, size, out_flat.dtype.type(0)) / size
 
 
-@parallel_kernel
+@parallel_kernel(elements=_gradient_elements)
 def _global_avg_pool_backward(grad_flat, size, grad_in_flat):
     """dL/dx[p, :, :] = dL/dO[p] / (H·W): the plane's one gradient spread evenly."""
     for p in prange(grad_flat.shape[0]):
@@ -193,30 +203,30 @@ def max_pool2d_forward(x, kernel, stride, padding):
     shape = x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding)
     out, winners = np.empty(shape, x.dtype), np.empty(shape, np.int32)
     if kernel == stride == (2, 2) and padding == (0, 0):
-        sized(_max_pool_forward_2x2, x.size)(_planes(x), _planes(out), _planes(winners))
+        _max_pool_forward_2x2(_planes(x), _planes(out), _planes(winners))
     else:
-        sized(_max_pool_forward, x.size)(_planes(x), *kernel, *stride, *padding, _planes(out), _planes(winners))
+        _max_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out), _planes(winners))
     return out, winners
 
 
 def max_pool2d_backward(grad_out, winners, input_shape):
     """dL/dx: each window's gradient routed to its winner (summed where windows overlap)."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    sized(_max_pool_backward, grad_in.size)(_planes(grad_out), _planes(winners), _planes(grad_in))
+    _max_pool_backward(_planes(grad_out), _planes(winners), _planes(grad_in))
     return grad_in
 
 
 def avg_pool2d_forward(x, kernel, stride, padding):
     """Window averages, zero padding included in the count."""
     out = np.empty(x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding), x.dtype)
-    sized(_avg_pool_forward, x.size)(_planes(x), *kernel, *stride, *padding, _planes(out))
+    _avg_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out))
     return out
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding):
     """dL/dx: each window's gradient spread evenly over its K_h·K_w positions (those in the padding dropped)."""
     grad_in = np.empty(input_shape, grad_out.dtype)
-    sized(_avg_pool_backward, grad_in.size)(_planes(grad_out), *kernel, *stride, *padding, _planes(grad_in))
+    _avg_pool_backward(_planes(grad_out), *kernel, *stride, *padding, _planes(grad_in))
     return grad_in
 
 
@@ -224,9 +234,9 @@ def adaptive_avg_pool2d_forward(x, output_size):
     """Averages over PyTorch's adaptive bins, giving an output of `output_size` (h, w)."""
     out = np.empty(x.shape[:2] + tuple(output_size), x.dtype)
     if tuple(output_size) == (1, 1):
-        sized(_global_avg_pool_forward, x.size)(x.reshape(-1), x.shape[2] * x.shape[3], out.reshape(-1))
+        _global_avg_pool_forward(x.reshape(-1), x.shape[2] * x.shape[3], out.reshape(-1))
     else:
-        sized(_adaptive_avg_pool_forward, x.size)(_planes(x), _planes(out))
+        _adaptive_avg_pool_forward(_planes(x), _planes(out))
     return out
 
 
@@ -234,8 +244,7 @@ def adaptive_avg_pool2d_backward(grad_out, input_shape):
     """dL/dx: each bin's gradient spread evenly over the bin."""
     grad_in = np.empty(input_shape, grad_out.dtype)
     if grad_out.shape[2:] == (1, 1):
-        sized(_global_avg_pool_backward, grad_in.size)(grad_out.reshape(-1), input_shape[2] * input_shape[3],
-                                                       grad_in.reshape(-1))
+        _global_avg_pool_backward(grad_out.reshape(-1), input_shape[2] * input_shape[3], grad_in.reshape(-1))
     else:
-        sized(_adaptive_avg_pool_backward, grad_in.size)(_planes(grad_out), _planes(grad_in))
+        _adaptive_avg_pool_backward(_planes(grad_out), _planes(grad_in))
     return grad_in

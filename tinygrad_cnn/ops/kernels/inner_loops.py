@@ -1,46 +1,7 @@
-"""Reusable scratch buffers and the strided copy the column kernels are built from."""
-import threading
-
+"""The inner loops the conv and pool kernels are built from: strided copies and multiply-adds, tap
+correlations and fills, on flat arrays."""
 import numpy as np
 from numba import njit
-
-
-class Workspace:
-    """Scratch buffers reused across calls, keyed by (name, size, dtype, thread).
-
-    A fresh multi-MB temporary per call costs a page fault per 4 KiB page (~1 us each here) because the
-    allocator returns large freed blocks to the OS; reusing the buffer pays that once. Only kernel-internal
-    temporaries live here: nothing handed back to a caller is ever a workspace buffer. Keeps the most
-    recently used `capacity` buffers so a network's few repeated shapes stay resident; keys include the
-    calling thread, so two Python threads never share a buffer.
-    """
-
-    def __init__(self, capacity: int = 16):
-        self.capacity = capacity
-        self._buffers: dict = {}
-
-    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
-        """An uninitialised C-contiguous array of `shape`, backed by the same memory each time the key repeats.
-
-        Buffers are kept flat and grown to the largest size asked for under `name`, so the last, smaller batch
-        chunk of a loop reuses the first chunk's memory.
-        """
-        size = int(np.prod(shape))
-        key = (name, np.dtype(dtype), threading.get_ident())
-        buffer = self._buffers.pop(key, None)
-        if buffer is None or buffer.size < size:
-            buffer = np.empty(size, dtype)
-        self._buffers[key] = buffer  # re-insert: dict order is the recency order
-        while len(self._buffers) > self.capacity:
-            del self._buffers[next(iter(self._buffers))]
-        return buffer[:size].reshape(shape)
-
-    def clear(self) -> None:
-        """Free every buffer (for example after changing model sizes)."""
-        self._buffers.clear()
-
-
-workspace = Workspace()
 
 
 @njit(cache=True)
@@ -48,7 +9,7 @@ def copy_strided(dst, dst_start, dst_step, src, src_start, src_step, count):
     """dst[dst_start + k·dst_step] = src[src_start + k·src_step] for k < count, on flat arrays.
 
     Unsigned indices throughout these helpers: with signed ones Numba adds a negative-index wraparound test to
-    every access, which stops LLVM from vectorising the loop (measured 3.4 vs 24 GFLOP/s on a plain axpy).
+    every access, which stops LLVM from vectorising the loop.
     """
     d, d_step = np.uint64(dst_start), np.uint64(dst_step)
     s, s_step = np.uint64(src_start), np.uint64(src_step)
@@ -68,8 +29,8 @@ def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alph
 @njit(cache=True, fastmath={"contract"})
 def accumulate_taps(acc, count, src, base, offsets, weights):
     """acc[k] += Σ_t weights[t] · src[base + offsets[t] + k] for k < count: a correlation over a list of taps
-    (offsets into a flat plane). Four taps per pass, so acc is loaded and stored once per four multiply-adds
-    (1.3-1.8× faster than one tap per pass); pad the tap lists with zero weights to a multiple of four."""
+    (offsets into a flat plane). Four taps per pass, so acc is loaded and stored once per four multiply-adds;
+    pad the tap lists with zero weights to a multiple of four."""
     n = np.uint64(count)
     for t in range(0, offsets.shape[0], 4):
         o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
@@ -83,7 +44,7 @@ def accumulate_taps(acc, count, src, base, offsets, weights):
 def accumulate_taps_4rows(acc, count, src, base, offsets, weights, first_row):
     """`accumulate_taps` for four rows at once: acc[r·count + k] += Σ_t weights[first_row + r, t] · src[base +
     offsets[t] + k], r < 4. Each loaded src value feeds four rows (16 multiply-adds per 4 src loads and
-    4 acc loads/stores, against 4 per 4 + 1): 1.4-1.9× faster on the MNIST conv shapes."""
+    4 acc loads/stores, against 4 per 4 + 1)."""
     n = np.uint64(count)
     n2, n3 = n + n, n + n + n
     for t in range(0, offsets.shape[0], 4):
