@@ -41,6 +41,8 @@ CASES = [  # (N, C_in, H, W), C_out, kernel, stride, padding, output_padding, gr
     ((2, 4, 3, 4), 6, 2, 2, 0, 0, 2, 1),
     ((1, 2, 4, 3), 2, 3, 3, 2, 2, 1, 2),
     ((1, 4, 2, 2), 4, 3, 2, 1, 0, 4, 1),
+    ((1, 2, 3, 4), 3, 2, 1, 0, 1, 1, 2),  # output_padding 1 ≥ stride 1, allowed below dilation 2
+    ((1, 2, 3, 3), 2, 2, 2, 1, 2, 1, 3),
 ]
 
 
@@ -64,8 +66,13 @@ def test_forward_matches_the_scatter_loop_and_gradients_the_adjoint_rules(shape,
     # the adjoint rules, by the slow conv reference: dL/dx = conv2d(dL/dO, W), dL/dW = conv's dL/dW with dL/dO
     # as its input and x as its output gradient
     g64, w64, x64 = upstream.astype(np.float64), w.astype(np.float64), x.astype(np.float64)
-    np.testing.assert_allclose(tx.grad.numpy(), conv2d_reference(g64, w64, None, s, p, d, groups), rtol=tol, atol=tol)
-    _, grad_w, _ = conv2d_reference_grads(g64, w64, x64, s, p, d, groups)
+    # (when output_padding reaches the stride, that conv has rows beyond x's: they belong to no input pixel)
+    conv_of_grad = conv2d_reference(g64, w64, None, s, p, d, groups)
+    h, w_ = shape[2:]
+    np.testing.assert_allclose(tx.grad.numpy(), conv_of_grad[:, :, :h, :w_], rtol=tol, atol=tol)
+    x_padded = np.zeros(conv_of_grad.shape)
+    x_padded[:, :, :h, :w_] = x64
+    _, grad_w, _ = conv2d_reference_grads(g64, w64, x_padded, s, p, d, groups)
     np.testing.assert_allclose(tw.grad.numpy(), grad_w, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(tb.grad.numpy(), upstream.sum(axis=(0, 2, 3)), rtol=tol, atol=tol * 10)
 
@@ -78,12 +85,12 @@ def test_adjoint_identity_with_conv2d(shape, c_out, k, s, p, op, groups, d):
     w = Tensor(rng.standard_normal((shape[1], c_out // groups, k, k)))
     out = F.conv_transpose2d(x, w, stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
     y = Tensor(rng.standard_normal(out.shape))
-    back = F.conv2d(y, w, stride=s, padding=p, dilation=d, groups=groups)
+    back = F.conv2d(y, w, stride=s, padding=p, dilation=d, groups=groups)[:, :, :shape[2], :shape[3]]
     assert back.shape == x.shape
     assert float((out * y).sum().item()) == pytest.approx(float((x * back).sum().item()), rel=1e-10)
 
 
-@pytest.mark.parametrize("shape, c_out, k, s, p, op, groups, d", CASES[1:4])
+@pytest.mark.parametrize("shape, c_out, k, s, p, op, groups, d", CASES[1:4] + CASES[5:])
 def test_gradcheck(shape, c_out, k, s, p, op, groups, d):
     rng = np.random.default_rng(2)
     x = Tensor(rng.standard_normal(shape), requires_grad=True)
@@ -107,7 +114,7 @@ def test_layer_layout_init_state_dict_and_repr():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(output_padding=2, stride=2), r"output_padding must be non-negative and smaller than the stride"),
+    (dict(output_padding=2, stride=2), r"output_padding must be non-negative and smaller than the stride or the"),
     (dict(padding=5), "padding is too large"),
     (dict(groups=3), "divisible by groups=3"),
 ])

@@ -21,9 +21,9 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{op}: stride and dilation must be at least 1 and padding non-negative, got stride={stride}, "
                          f"dilation={dilation}, padding={padding}")
-    if not all(0 <= p < s for p, s in zip(output_padding, stride)):
-        raise ValueError(f"{op}: output_padding must be non-negative and smaller than the stride, got "
-                         f"output_padding={output_padding} for stride={stride}")
+    if not all(0 <= p < max(s, d) for p, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"{op}: output_padding must be non-negative and smaller than the stride or the dilation, "
+                         f"got output_padding={output_padding} for stride={stride}, dilation={dilation}")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     (batch, channels, height, width), (weight_in, group_out, kernel_h, kernel_w) = input.shape, weight.shape
@@ -39,5 +39,6 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor = None, stride=
     if min(out_hw) < 1:
         raise ValueError(f"{op}: the output would be {out_hw[0]}×{out_hw[1]} for input {input.shape}, weight "
                          f"{weight.shape}, stride={stride}, padding={padding}: padding is too large")
+    extra = tuple(p // s for p, s in zip(output_padding, stride))
     return ConvTranspose2dFunction.apply(input, weight, bias, stride, padding, dilation, int(groups),
-                                         (batch, out_channels, *out_hw))
+                                         (batch, out_channels, *out_hw), extra)

@@ -221,9 +221,9 @@ def conv2d(g, call, x, weight, bias, stride, padding, dilation, groups, extra=(0
 
 
 @maps(C.ConvTranspose2d)
-def conv_transpose2d(g, call, x, weight, bias, stride, padding, dilation, groups, output_shape):
+def conv_transpose2d(g, call, x, weight, bias, stride, padding, dilation, groups, output_shape, extra=(0, 0)):
     """ONNX's size rule is (H − 1)·S − 2P + D·(K − 1) + 1 + output_padding: the padding is what the traced
-    output adds to it."""
+    output adds to it (which also covers the Function's `extra` zero rows, an internal detail)."""
     extra = [output_shape[2 + i] - ((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i]
                                     + dilation[i] * (weight.shape[2 + i] - 1) + 1) for i in range(2)]
     inputs = [g.value(x), g.value(weight)] + ([] if bias is None else [g.value(bias)])

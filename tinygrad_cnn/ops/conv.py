@@ -60,11 +60,16 @@ class ConvTranspose2d(Function):
     PyTorch's), so each direction is one of the conv's own kernels:
     O = conv's dL/dX rule applied to X (X scattered through the filter), plus b;
     dL/dX = conv's forward rule, dL/dO ⋆ W; dL/dW = conv's dL/dW rule with dL/dO as its input and X as its
-    output gradient; dL/db = Σ_N,H,W dL/dO. `output_shape` is (N, C_out, H_out, W_out)."""
+    output gradient; dL/db = Σ_N,H,W dL/dO. `output_shape` is (N, C_out, H_out, W_out). When output_padding
+    reaches the stride (allowed below the dilation), the conv of an output that size has `extra` more rows
+    (columns) than X: X gets that many zero rows at the bottom (right), and dL/dX drops them."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, output_shape):
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, output_shape, extra=(0, 0)):
         x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        ctx.input_shape = x.shape
+        if extra != (0, 0):
+            x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
         ctx.save_for_backward(x, weight)
         ctx.geometry = (stride, padding, dilation, groups)
         ctx.empty = min(x.shape) == 0 or weight.size == 0 or min(output_shape) == 0
@@ -79,7 +84,9 @@ class ConvTranspose2d(Function):
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
         grad_b = grad.sum(axis=(0, 2, 3)) if needs_b else None
         if ctx.empty:
-            return np.zeros_like(x), np.zeros_like(weight), grad_b, None, None, None, None, None
+            return np.zeros(ctx.input_shape, x.dtype), np.zeros_like(weight), grad_b, None, None, None, None, None, None
         grad_x = kernels.conv2d_forward(grad, weight, None, *ctx.geometry) if needs_x else None
+        if grad_x is not None and grad_x.shape != ctx.input_shape:
+            grad_x = grad_x[:, :, :ctx.input_shape[2], :ctx.input_shape[3]]
         grad_w = kernels.conv2d_grad_weight(grad, x, weight.shape, *ctx.geometry) if needs_w else None
-        return grad_x, grad_w, grad_b, None, None, None, None, None
+        return grad_x, grad_w, grad_b, None, None, None, None, None, None
