@@ -16,17 +16,19 @@ and for the plain 1×1 conv a GEMM on the input itself. Arrays must be C-contigu
 """
 import numpy as np
 
-from tinygrad_cnn.ops.kernels import conv_depthwise, conv_direct, conv_gemm
+from tinygrad_cnn.ops.kernels import conv_blocked, conv_depthwise, conv_direct, conv_gemm
 from tinygrad_cnn.ops.kernels.gemm import gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.runtime import workspace
 
-ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise")
+ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "blocked")
 
 
-def choose_algorithm(weight_shape, stride, padding, groups, direction):
-    """'pointwise', 'direct', 'gemm' or 'depthwise' for one direction ('forward', 'grad_input', 'grad_weight').
+def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None):
+    """'pointwise', 'direct', 'gemm', 'depthwise' or 'blocked' for one direction ('forward', 'grad_input',
+    'grad_weight'); `positions` is the size of the plane written (OH·OW forward, H·W for grad_input), None when
+    unknown.
 
     A GEMM pays for its columns only when both of its small dimensions are sizeable: M = output channels per
     group and K = C_in/groups·kH·kW (forward, grad_weight). For grad_input the GEMM is Wᵀ @ dL/dO (inner size
@@ -37,10 +39,20 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
     sample on the input itself ('pointwise', H·W·N·M). A depthwise conv (one input channel per group,
     groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction. The measurements behind the
     thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
+
+    The register-blocked kernels ('blocked', stride 1, groups 1) hold a tile of 8 positions × 32 output channels
+    (float32) in registers over all taps: they beat both others on planes of 8×8 and more when the tile is full
+    (32 or more output channels, 64 or more taps per output), and lose on 4×4 planes, where a tile straddles
+    the padding. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
         return "depthwise"
+    if stride == (1, 1) and groups == 1 and (positions is None or positions >= 64):
+        if direction == "forward" and out_channels >= 32 and group_in * kernel_h * kernel_w >= 64:
+            return "blocked"
+        if direction == "grad_input" and 32 <= group_in <= 128 and out_channels * kernel_h * kernel_w >= 64:
+            return "blocked"
     if (kernel_h, kernel_w, *stride, *padding, groups) == (1, 1, 1, 1, 0, 0, 1):
         return "pointwise"
     if stride != (1, 1):
@@ -51,8 +63,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction):
     return "direct" if small or (out_channels // groups <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
 
 
-def supports(algorithm, weight_shape, stride, padding, groups):
-    """Whether `algorithm` can compute a conv of this geometry (pointwise: plain 1×1; depthwise: C_in/groups = 1)."""
+def supports(algorithm, weight_shape, stride, padding, groups, direction="forward"):
+    """Whether `algorithm` can compute `direction` of a conv of this geometry (pointwise: plain 1×1; depthwise:
+    C_in/groups = 1; blocked: groups = 1, forward and grad_input)."""
+    if algorithm == "blocked":
+        return groups == 1 and direction != "grad_weight"
     if algorithm == "pointwise":
         return tuple(weight_shape[2:]) + tuple(stride) + tuple(padding) + (groups,) == (1, 1, 1, 1, 0, 0, 1)
     if algorithm == "depthwise":
@@ -60,14 +75,15 @@ def supports(algorithm, weight_shape, stride, padding, groups):
     return algorithm in ALGORITHMS
 
 
-def _algorithm(algorithm, weight_shape, stride, padding, groups, direction):
+def _algorithm(algorithm, weight_shape, stride, padding, groups, direction, positions=None):
     """The forced `algorithm` after checking it fits, else choose_algorithm's pick."""
     if algorithm is None:
-        return choose_algorithm(weight_shape, stride, padding, groups, direction)
-    if not supports(algorithm, weight_shape, stride, padding, groups):
-        raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute a conv with weight {tuple(weight_shape)}, "
-                         f"stride {stride}, padding {padding}, groups {groups}; expected one of "
-                         f"{[a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups)]}")
+        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions)
+    if not supports(algorithm, weight_shape, stride, padding, groups, direction):
+        fitting = [a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups, direction)]
+        raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute the {direction} of a conv with weight "
+                         f"{tuple(weight_shape)}, stride {stride}, padding {padding}, groups {groups}; expected one "
+                         f"of {fitting}")
     return algorithm
 
 
@@ -81,8 +97,10 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
-    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "forward")
-    if algorithm == "depthwise":
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "forward", out_h * out_w)
+    if algorithm == "blocked":
+        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation)
+    elif algorithm == "depthwise":
         conv_depthwise.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, *stride,
                                *padding, *dilation, *_phase_shape(x.shape, stride, padding))
     elif algorithm == "pointwise":
@@ -100,8 +118,11 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
 
 def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, groups, algorithm=None):
     """dL/dX as a fresh array of `input_shape`, by the full-convolution rule; `algorithm` forces one of ALGORITHMS."""
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "grad_input",
+                           input_shape[2] * input_shape[3])
+    if algorithm == "blocked":
+        return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation)
     grad_in = np.empty(input_shape, grad_out.dtype)
-    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "grad_input")
     if algorithm == "depthwise":
         conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation,
                                   *_phase_shape(input_shape, stride, padding))
@@ -114,6 +135,25 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     else:
         conv_direct.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation, groups)
     return grad_in
+
+
+def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation):
+    """dL/dX literally as the rule says, on the register-blocked forward: Z = dL/dO dilated by S (to the stride-1
+    output size H + 2P − D·(K−1), zeros past the last window), zero-padded by D·(K−1), fully convolved with the
+    180°-rotated filter (transposed: C_in outputs from C_out inputs) and cropped by P. Padding Z by D·(K−1) − P
+    instead of cropping is the same; where that is negative, Z is cropped."""
+    kernel, (batch, out_channels) = weight.shape[2:], grad_out.shape[:2]
+    wide = [input_shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) for i in range(2)]
+    z = grad_out
+    if tuple(stride) != (1, 1):
+        z = np.zeros((batch, out_channels, *wide), grad_out.dtype)
+        z[:, :, ::stride[0], ::stride[1]] = grad_out
+    pads = [dilation[i] * (kernel[i] - 1) - padding[i] for i in range(2)]
+    crop = [max(0, -p) for p in pads]
+    if crop != [0, 0]:
+        z = np.ascontiguousarray(z[:, :, crop[0]:z.shape[2] - crop[0], crop[1]:z.shape[3] - crop[1]])
+    rotated = np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    return conv2d_forward(z, rotated, None, (1, 1), tuple(max(0, p) for p in pads), dilation, 1, "blocked")
 
 
 def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
