@@ -47,8 +47,8 @@ class MatMul(Function):
             if ctx.needs_input_grad[0]:
                 grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
             if ctx.needs_input_grad[1]:
-                # (gᵀ·A)ᵀ, not Aᵀ·g: the same numbers, but BLAS writes the wide gᵀ·A twice as fast here
-                # (2.6 vs 4.8 ms for a (64, 9216) input to Linear(9216, 128)), and for Linear's weight,
-                # whose b is Wᵀ, the transposed view is W's own layout: no copy when Wᵀ's backward turns it back.
+                # (gᵀ·A)ᵀ, not Aᵀ·g: the same numbers, but BLAS writes the wide gᵀ·A faster (benchmarks/RESULTS.md),
+                # and for Linear's weight, whose b is Wᵀ, the transposed view is W's own layout: no copy when Wᵀ's
+                # backward turns it back.
                 grad_b = unbroadcast(np.swapaxes(np.swapaxes(grad, -1, -2) @ a2, -1, -2), b2.shape).reshape(b.shape)
         return grad_a, grad_b

@@ -1,9 +1,9 @@
 """The conv GEMMs, split into blocks (of columns, or of a stack's matrices) that Python threads run at once,
 each on one BLAS thread (NumPy's matmul releases the GIL).
 
-Why not BLAS's own threads: after a multi-threaded GEMM, OpenBLAS's idle workers spin for 0.1-0.3 s and take a
-core from the Numba kernels that come next (the column builders, the pools, the next layer), which then run
-about 2× slower; a Python thread that has finished simply waits. The split uses as many threads as the Numba
+Why not BLAS's own threads: after a multi-threaded GEMM, OpenBLAS's idle workers keep spinning and take a core
+from the Numba kernels that come next (the column builders, the pools, the next layer); a Python thread that
+has finished simply waits (figures in benchmarks/RESULTS.md). The split uses as many threads as the Numba
 kernels (`tc.set_num_threads`), so the two never compete.
 """
 import os
