@@ -3,6 +3,7 @@ import numpy as np
 
 from ..autograd import Function
 from .broadcast import unbroadcast
+from .kernels import activation as kernels
 
 
 class Add(Function):
@@ -206,12 +207,18 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.positive = x > 0
-        return np.maximum(x, 0)
+        out = np.maximum(x, 0, order="C")
+        if np.issubdtype(out.dtype, np.floating):
+            ctx.save_for_backward(out)  # y > 0 exactly where x > 0: the output is the mask, as PyTorch keeps it
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * ctx.positive
+        out, = ctx.saved_tensors
+        grad_in = np.empty_like(out)
+        kernels.relu_backward(np.ascontiguousarray(grad, out.dtype).reshape(-1), out.reshape(-1), out.dtype.type(0),
+                              grad_in.reshape(-1))
+        return grad_in
 
 
 class LeakyReLU(Function):

@@ -1,0 +1,32 @@
+"""The ReLU gradient kernel on plain arrays against the NumPy rule over random shapes and dtypes (zeros, negative
+values and NaN included), and ReLU through autograd on strided input and gradient."""
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from tinygrad_cnn import Tensor
+from tinygrad_cnn.ops.kernels.activation import relu_backward
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 300), st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
+def test_relu_backward_keeps_the_gradient_where_the_output_is_positive(size, dtype, seed):
+    rng = np.random.default_rng(seed)
+    out = np.maximum(rng.standard_normal(size), 0).astype(dtype)
+    out[rng.random(size) < 0.1] = np.nan  # a NaN input has a NaN output and no gradient, as x > 0 is False
+    grad = rng.standard_normal(size).astype(dtype)
+    grad_in = np.empty_like(grad)
+    relu_backward(grad, out, dtype(0), grad_in)
+    expected = np.where(out > 0, grad, 0)
+    np.testing.assert_array_equal(grad_in, expected)
+
+
+def test_relu_on_strided_input_and_gradient():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 5)).astype(np.float32)
+    x[0, 0, 0] = 0.0  # the gradient at 0 is 0
+    inp = Tensor(x.transpose(2, 0, 1), requires_grad=True)
+    out = inp.relu()
+    g = rng.standard_normal((6, 4, 5)).astype(np.float32).transpose(2, 1, 0)  # (5, 4, 6), strided
+    out.backward(g)
+    np.testing.assert_array_equal(out.numpy(), np.maximum(x.transpose(2, 0, 1), 0))
+    np.testing.assert_array_equal(inp.grad.numpy(), np.where(x.transpose(2, 0, 1) > 0, g, 0))
