@@ -130,3 +130,34 @@ def test_parameter_list_and_dict_register_their_members():
     assert list(holder.named) == ["a", "b"] and holder.named["b"].numpy().tolist() == [5.0, 5.0]
     with pytest.raises(TypeError, match="ParameterList.append: expected an nn.Parameter, Tensor or array, got str"):
         holder.scales.append("x")
+
+
+def test_non_persistent_buffers_and_submodule_lookup():
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.register_buffer("saved", np.ones(2))
+            self.register_buffer("scratch", np.zeros(3), persistent=False)
+
+    model = nn.Sequential(Block(), nn.ReLU())
+    assert list(model.state_dict()) == ["0.saved", "0.fc.weight", "0.fc.bias"]  # own buffers before children
+    assert [n for n, _ in model.named_buffers()] == ["0.saved", "0.scratch"]  # still a buffer, just not saved
+    assert model.get_submodule("0.fc") is model[0].fc and model.get_submodule("") is model
+    assert model.get_parameter("0.fc.bias") is model[0].fc.bias
+    with pytest.raises(AttributeError, match=r"get_submodule: '0.conv' is not a submodule of Block"):
+        model.get_submodule("0.conv")
+    with pytest.raises(AttributeError, match="get_parameter: Linear has no parameter 'scale'"):
+        model.get_parameter("0.fc.scale")
+
+
+def test_parameters_to_vector_and_back():
+    from tinygrad_cnn.nn.utils import parameters_to_vector, vector_to_parameters
+    layer = nn.Linear(3, 2)
+    vec = parameters_to_vector(layer.parameters())
+    np.testing.assert_array_equal(vec.numpy(), np.concatenate([layer.weight.numpy().ravel(), layer.bias.numpy()]))
+    vector_to_parameters(np.arange(8.0), layer.parameters())
+    np.testing.assert_array_equal(layer.weight.numpy(), np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(layer.bias.numpy(), [6.0, 7.0])
+    with pytest.raises(ValueError, match=r"vector_to_parameters: expected a 1-D vector of 8 values"):
+        vector_to_parameters(np.ones(7), layer.parameters())

@@ -390,3 +390,21 @@ def test_adaptive_optimizers_keep_float32():
         assert all(p.dtype == np.float32 for p in params)
         assert all(v.dtype == np.float32 for s in optimizer.state.values() for v in s.values()
                    if isinstance(v, np.ndarray))
+
+
+@pytest.mark.parametrize("make, reference", [
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1, maximize=True),
+     lambda p, g, state, t: sgd_reference(p, -g, state, t, lr=0.1, momentum=0.9, weight_decay=0.1)),
+    (lambda ps: optim.Adam(ps, lr=0.05, maximize=True), lambda p, g, state, t: adam_reference(p, -g, state, t, lr=0.05)),
+    (lambda ps: optim.AdamW(ps, lr=0.05, maximize=True),
+     lambda p, g, state, t: adam_reference(p, -g, state, t, lr=0.05, weight_decay=1e-2, decoupled=True)),
+])
+def test_maximize_ascends_the_gradient(make, reference):
+    check_against_reference(make, [reference, reference])
+
+
+def test_sgd_defaults_and_amsgrad_refused():
+    params, _ = make_problem()
+    assert optim.SGD(params).defaults["lr"] == 1e-3  # PyTorch's default since 2.x
+    with pytest.raises(ValueError, match="Adam: amsgrad=True is not supported"):
+        optim.Adam(params, amsgrad=True)

@@ -44,6 +44,7 @@ class Module:
         object.__setattr__(self, "training", True)
         for hooks in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks"):
             object.__setattr__(self, hooks, OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -147,8 +148,9 @@ class Module:
         self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
-    def register_buffer(self, name: str, value) -> None:
-        """Register state that is saved in `state_dict` but not trained (e.g. BatchNorm's running mean).
+    def register_buffer(self, name: str, value, persistent: bool = True) -> None:
+        """Register state that is not trained (e.g. BatchNorm's running mean), saved in `state_dict` unless
+        persistent=False.
 
         `value` is a Tensor (kept as is), an array (copied into a new Tensor) or None (registered but left
         out of `state_dict`).
@@ -156,6 +158,10 @@ class Module:
         self._check_name("buffer", name)
         self._forget(name, keep=self._buffers)
         self._buffers[name] = _as_buffer(name, value)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         self._check_name("module", name)
@@ -177,6 +183,27 @@ class Module:
             yield name, module
             children = [(f"{name}.{n}" if name else n, m) for n, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
+
+    def get_submodule(self, target: str) -> Module:
+        """The descendant at dotted path `target` ('' is this module), e.g. 'layer1.0.conv1'."""
+        module = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                raise AttributeError(f"{type(self).__name__}.get_submodule: {'.'.join(target.split('.')[:i + 1])!r} "
+                                     f"is not a submodule of {type(module).__name__} (children: "
+                                     f"{list(module._modules)})")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path `target`, e.g. 'layer1.0.conv1.weight'."""
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if module._parameters.get(name) is None:
+            raise AttributeError(f"{type(self).__name__}.get_parameter: {type(module).__name__} has no parameter "
+                                 f"{name!r}")
+        return module._parameters[name]
 
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
@@ -297,7 +324,7 @@ class Module:
         """
         for registry in (self._parameters, self._buffers):
             for name, tensor in registry.items():
-                if tensor is not None:
+                if tensor is not None and not (registry is self._buffers and name in self._non_persistent):
                     yield prefix + name, tensor
         for name, module in self.named_children():
             yield from module._state_items(f"{prefix}{name}.")

@@ -1,6 +1,7 @@
-"""Gradient utilities: clip_grad_norm_, clip_grad_value_."""
+"""Gradient utilities (clip_grad_norm_, clip_grad_value_) and parameters_to_vector / vector_to_parameters."""
 import numpy as np
 
+from ..autograd import no_grad
 from ..tensor import Tensor
 
 
@@ -37,3 +38,28 @@ def clip_grad_value_(parameters, clip_value: float) -> None:
     for p in parameters:
         if p.grad is not None:
             np.clip(p.grad.numpy(), -clip_value, clip_value, out=p.grad.numpy())
+
+
+def parameters_to_vector(parameters) -> Tensor:
+    """All parameters flattened and joined into one 1-D Tensor (a copy, no graph), in the given order."""
+    arrays = [p.numpy().reshape(-1) for p in parameters]
+    if not arrays:
+        raise ValueError("parameters_to_vector: got no parameters")
+    return Tensor(np.concatenate(arrays))
+
+
+def vector_to_parameters(vec, parameters) -> None:
+    """Copy consecutive slices of the 1-D `vec` into the parameters, in order (the inverse of
+    parameters_to_vector)."""
+    values = vec.numpy() if isinstance(vec, Tensor) else np.asarray(vec)
+    parameters = list(parameters)
+    total = sum(p.numpy().size for p in parameters)
+    if values.ndim != 1 or values.size != total:
+        raise ValueError(f"vector_to_parameters: expected a 1-D vector of {total} values for these parameters, "
+                         f"got shape {values.shape}")
+    start = 0
+    with no_grad():
+        for p in parameters:
+            count = p.numpy().size
+            p.copy_(values[start:start + count].reshape(p.shape))
+            start += count

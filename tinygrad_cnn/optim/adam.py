@@ -6,7 +6,7 @@ from ..ops.kernels.adam import adam_step
 
 
 class Adam(Optimizer):
-    """PyTorch's update (Kingma & Ba, 2015), per parameter p with gradient g at step t:
+    """PyTorch's update (Kingma & Ba, 2015), per parameter p with gradient g at step t (g ← −g under maximize):
 
         g ← g + λ·p                                  (weight_decay λ, L2 form; AdamW: p ← p·(1 − lr·λ) instead)
         m_t = β1·m_{t−1} + (1 − β1)·g
@@ -16,13 +16,17 @@ class Adam(Optimizer):
 
     decoupled_weight_decay = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        if amsgrad:
+            raise ValueError(f"{type(self).__name__}: amsgrad=True is not supported")
         if lr < 0 or eps < 0 or weight_decay < 0:
             raise ValueError(f"{type(self).__name__}: lr, eps and weight_decay must be >= 0, got lr={lr}, eps={eps}, "
                              f"weight_decay={weight_decay}")
         if not all(0 <= b < 1 for b in betas):
             raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=False,
+                                      maximize=maximize))
 
     def _update(self, param, grad, state, group):
         lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
@@ -35,6 +39,8 @@ class Adam(Optimizer):
                 raise ValueError(f"{type(self).__name__}.step: state {name!r} has shape {state[name].shape}, its "
                                  f"parameter {param.shape}")
         state["step"] += 1
+        if group["maximize"]:
+            grad = -grad
         if decay and self.decoupled_weight_decay:
             param *= 1 - lr * decay
         l2 = decay if decay and not self.decoupled_weight_decay else 0.0
@@ -48,5 +54,6 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2):
-        super().__init__(params, lr, betas, eps, weight_decay)
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False, *, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

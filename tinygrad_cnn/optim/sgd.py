@@ -3,7 +3,7 @@ from .optimizer import Optimizer
 
 
 class SGD(Optimizer):
-    """PyTorch's update, per parameter p with gradient g at step t:
+    """PyTorch's update, per parameter p with gradient g at step t (g ← −g first under maximize):
 
         g ← g + λ·p                                  (weight_decay λ)
         b_1 = g;  b_t = μ·b_{t−1} + (1 − τ)·g        (momentum μ, dampening τ)
@@ -11,18 +11,20 @@ class SGD(Optimizer):
         p ← p − lr·g
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got lr={lr}, momentum={momentum}, "
                              f"weight_decay={weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov))
+                                      nesterov=nesterov, maximize=maximize))
 
     def _update(self, param, grad, state, group):
         momentum = group["momentum"]
+        if group["maximize"]:
+            grad = -grad
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * param.numpy()
         if momentum:
