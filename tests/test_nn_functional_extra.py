@@ -122,6 +122,7 @@ def interpolate_loop(x, out_size, mode, align_corners=False, scales=None):
 
 @pytest.mark.parametrize("shape, size, mode, align", [
     ((2, 3, 4, 5), (7, 3), "nearest", None),
+    ((1, 2, 3, 4), (6, 12), "nearest", None),  # integer factors: the repeat path
     ((2, 3, 4, 5), (8, 10), "bilinear", False),
     ((1, 2, 5, 4), (3, 7), "bilinear", True),
     ((1, 2, 6, 3), (4, 5), "bilinear", False),

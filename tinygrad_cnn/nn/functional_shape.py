@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from ..ops.movement import Pad
 from ..rng import generator
 from ..tensor import Tensor
 from .functional_conv import max_pool2d
@@ -26,8 +27,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float = None) -> Tens
         raise ValueError(f"pad: negative padding (cropping) is not supported, got {tuple(pad)}")
     pairs = {input.ndim - 1 - i: (widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2)}
     if mode == "constant":
-        full = [pairs.get(axis, (0, 0)) for axis in range(input.ndim)]
-        return input.pad(full, 0.0 if value is None else value)
+        full = tuple(pairs.get(axis, (0, 0)) for axis in range(input.ndim))
+        return Pad.apply(input, full, 0.0 if value is None else value)
     out = input
     for axis, (before, after) in sorted(pairs.items()):
         size = input.shape[axis]
@@ -88,7 +89,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         if mode.startswith("nearest"):
             offset = 0.5 if mode == "nearest-exact" else 0.0
             index = np.minimum(np.floor((dst + offset) * scale).astype(np.int64), n - 1)
-            out = out[(slice(None),) * axis + (index,)]
+            out = _repeat(out, axis, m // n) if m % n == 0 and np.array_equal(index, np.arange(m) // (m // n)) \
+                else out[(slice(None),) * axis + (index,)]
             continue
         if align_corners:
             src = dst * ((n - 1) / (m - 1) if m > 1 else 0.0)
@@ -100,6 +102,17 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         pick = (slice(None),) * axis
         out = out[pick + (low,)] * Tensor(1 - weight_high) + out[pick + (high,)] * Tensor(weight_high)
     return out
+
+
+def _repeat(x: Tensor, axis: int, times: int) -> Tensor:
+    """Each element `times` times along `axis` (nearest upsampling by an integer factor) as a broadcast view
+    and a reshape: its gradient sums each run, with no scatter-add."""
+    if times == 1:
+        return x
+    shape = x.shape
+    spread = x.reshape(*shape[:axis + 1], 1, *shape[axis + 1:])
+    spread = spread.expand(*shape[:axis + 1], times, *shape[axis + 1:])
+    return spread.reshape(*shape[:axis], shape[axis] * times, *shape[axis + 1:])
 
 
 def _per_axis(value, count: int, name: str) -> list:
