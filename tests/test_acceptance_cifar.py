@@ -144,7 +144,7 @@ def cifar_like(count, seed):
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((count, 3, 32, 32)).astype(np.float32)
     labels = rng.integers(0, 10, count).astype(np.int64)
-    return torch.utils.data.TensorDataset(torch.Tensor(images), torch.Tensor(labels))
+    return torch.utils.data.TensorDataset(torch.Tensor(images), labels)  # arrays keep their dtype
 
 
 def train(net, trainloader, criterion, optimizer, head):

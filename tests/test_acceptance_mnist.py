@@ -46,7 +46,7 @@ def mnist_datasets(train_count, test_count):
 
     def dataset(images, labels):
         x = ((images.astype(np.float32) / 255 - 0.1307) / 0.3081)[:, None]
-        return TensorDataset(torch.Tensor(x), torch.Tensor(labels.astype(np.int64)))
+        return TensorDataset(torch.Tensor(x), labels.astype(np.int64))  # arrays keep their dtype
     return (dataset(data.train_images[:train_count], data.train_labels[:train_count]),
             dataset(data.test_images[:test_count], data.test_labels[:test_count]))
 

@@ -114,8 +114,8 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
         loss = target.exp() * (target - input)
     else:
         positive = target.numpy() > 0
-        safe_log = where(positive, target, Tensor(np.ones((), input.dtype))).log()
-        loss = where(positive, target * (safe_log - input), Tensor(np.zeros((), input.dtype)))
+        safe_log = where(positive, target, Tensor(np.ones(()), dtype=input.dtype)).log()
+        loss = where(positive, target * (safe_log - input), Tensor(np.zeros(()), dtype=input.dtype))
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction, op)
@@ -147,7 +147,7 @@ def _picked(op: str, scores: Tensor, target: np.ndarray, ignore_index: int):
 
 def _weighted_mean(op, loss: Tensor, per_item: np.ndarray, reduction: str) -> Tensor:
     """loss · per_item (weights, 0 where ignored); 'mean' divides the sum by Σ per_item, as PyTorch's."""
-    loss = loss * Tensor(per_item.astype(loss.dtype))
+    loss = loss * Tensor(per_item, dtype=loss.dtype)
     if reduction == "mean":
         return loss.sum() / float(per_item.sum())
     return _reduce(loss, reduction, op)
@@ -199,7 +199,7 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
         return loss
     w = np.ones(classes, input.dtype) if weight is None else weight
     shape = (1,) * axis + (classes,) + (1,) * (input.ndim - axis - 1)
-    smooth = -(log_probs * Tensor(w.reshape(shape))).sum(axis) * Tensor(valid.astype(input.dtype))
+    smooth = -(log_probs * Tensor(w.reshape(shape), dtype=input.dtype)).sum(axis) * Tensor(valid, dtype=input.dtype)
     smooth = smooth.sum() / float(per_item.sum()) if reduction == "mean" else _reduce(smooth, reduction, op)
     return (1 - label_smoothing) * loss + (label_smoothing / classes) * smooth
 
@@ -212,5 +212,6 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing, axis)
         target = target * (1 - label_smoothing) + label_smoothing / classes
     terms = input.log_softmax(axis) * target
     if weight is not None:
-        terms = terms * Tensor(weight.reshape((1,) * axis + (classes,) + (1,) * (input.ndim - axis - 1)))
+        shape = (1,) * axis + (classes,) + (1,) * (input.ndim - axis - 1)
+        terms = terms * Tensor(weight.reshape(shape), dtype=input.dtype)
     return _reduce(-terms.sum(axis), reduction, op)

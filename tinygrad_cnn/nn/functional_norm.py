@@ -63,4 +63,4 @@ def embedding(input, weight: Tensor, padding_idx: int = None, max_norm: float = 
     if padding_idx is None:
         return picked
     keep = (indices != padding_idx % rows)[..., None].astype(weight.dtype)
-    return picked * Tensor(keep) + (picked * Tensor(1 - keep)).detach()
+    return picked * Tensor(keep, dtype=weight.dtype) + (picked * Tensor(1 - keep, dtype=weight.dtype)).detach()

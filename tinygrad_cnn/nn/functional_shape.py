@@ -100,7 +100,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         high = np.minimum(low + 1, n - 1)
         weight_high = (src - low).reshape((m,) + (1,) * (input.ndim - 1 - axis)).astype(input.dtype)
         pick = (slice(None),) * axis
-        out = out[pick + (low,)] * Tensor(1 - weight_high) + out[pick + (high,)] * Tensor(weight_high)
+        low_part, high_part = Tensor(1 - weight_high, dtype=input.dtype), Tensor(weight_high, dtype=input.dtype)
+        out = out[pick + (low,)] * low_part + out[pick + (high,)] * high_part
     return out
 
 

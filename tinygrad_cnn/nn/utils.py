@@ -45,7 +45,8 @@ def parameters_to_vector(parameters) -> Tensor:
     arrays = [p.numpy().reshape(-1) for p in parameters]
     if not arrays:
         raise ValueError("parameters_to_vector: got no parameters")
-    return Tensor(np.concatenate(arrays))
+    vector = np.concatenate(arrays)
+    return Tensor(vector, dtype=vector.dtype)
 
 
 def vector_to_parameters(vec, parameters) -> None:

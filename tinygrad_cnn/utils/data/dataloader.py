@@ -10,17 +10,20 @@ from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 def default_collate(batch):
     """Stack a list of samples into a batch, structure kept (PyTorch's rule): Tensors and arrays are stacked along
-    a new first dimension; Python floats become a float64 Tensor, ints an int64 Tensor; tuples and lists are
+    a new first dimension; Python floats become a float64 Tensor, ints an int64 one, bools a bool one; tuples and lists are
     collated position by position (into a list), dicts key by key; strings stay a list."""
     first = batch[0]
     if isinstance(first, Tensor):
         return Tensor.stack(batch, 0)
     if isinstance(first, (np.ndarray, np.generic)):
-        return Tensor(np.stack(batch))
-    if isinstance(first, bool) or isinstance(first, numbers.Integral):
-        return Tensor(np.asarray(batch, dtype=np.int64))
+        stacked = np.stack(batch)
+        return Tensor(stacked, dtype=stacked.dtype)
+    if isinstance(first, (bool, np.bool_)):
+        return Tensor(np.asarray(batch), dtype=np.bool_)
+    if isinstance(first, numbers.Integral):
+        return Tensor(np.asarray(batch), dtype=np.int64)
     if isinstance(first, numbers.Real):
-        return Tensor(np.asarray(batch, dtype=np.float64))
+        return Tensor(np.asarray(batch), dtype=np.float64)
     if isinstance(first, (str, bytes)):
         return list(batch)
     if isinstance(first, dict):

@@ -26,7 +26,7 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset: needs at least one tensor")
-        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(np.asarray(t)) for t in tensors)
+        self.tensors = tuple(t if isinstance(t, Tensor) else _keeping_dtype(np.asarray(t)) for t in tensors)
         if any(t.ndim == 0 for t in self.tensors) or len({t.shape[0] for t in self.tensors}) != 1:
             raise ValueError(f"TensorDataset: all tensors need the same size in their first dimension, got shapes "
                              f"{[t.shape for t in self.tensors]}")
@@ -41,6 +41,10 @@ class TensorDataset(Dataset):
         """The batch of `indices` in one indexing per tensor: what stacking the samples would give."""
         index = np.asarray(indices, dtype=np.int64)
         return tuple(t[index] for t in self.tensors)
+
+
+def _keeping_dtype(array: np.ndarray) -> Tensor:
+    return Tensor(array, dtype=array.dtype)
 
 
 class Subset(Dataset):
