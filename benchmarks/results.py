@@ -29,26 +29,28 @@ def cpu() -> str:
 
 
 def commit() -> str:
-    """The checked-out commit, marked `+changes` when the work tree differs from it."""
+    """The checked-out commit, marked `+changes` when the work tree differs from it (RESULTS.md aside)."""
     root = os.path.dirname(RESULTS)
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                  ":(top,exclude)benchmarks/RESULTS.md"], cwd=root, capture_output=True, text=True,
+                                 check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" +changes" if changed else "")
 
 
-def header(title: str, threads: int) -> str:
+def header(title: str, threads: int, load: float) -> str:
     try:
         import torch
         versions = f", PyTorch {torch.__version__}"
     except ImportError:
         versions = ""
     return (f"## {title}\n\n{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} · commit {commit()} · {cpu()} · "
-            f"{threads} threads · NumPy {np.__version__}, Numba {numba.__version__}{versions}\n\n"
+            f"threads {threads} · load average {load:.1f} at the start · NumPy {np.__version__}, Numba "
+            f"{numba.__version__}{versions}\n\n"
             f"    python {' '.join(sys.argv)}\n\n")
 
 
@@ -59,7 +61,7 @@ def recorded(title: str, threads, enabled: bool = True):
     if not enabled:
         yield
         return
-    captured = io.StringIO()
+    captured, load = io.StringIO(), os.getloadavg()[0]
 
     class Tee(io.TextIOBase):
         def write(self, text):
@@ -76,5 +78,5 @@ def recorded(title: str, threads, enabled: bool = True):
     finally:
         sys.stdout = terminal
     with open(RESULTS, "a") as results:
-        results.write(header(title, threads()) + "```\n" + captured.getvalue().rstrip("\n") + "\n```\n\n")
+        results.write(header(title, threads(), load) + "```\n" + captured.getvalue().rstrip("\n") + "\n```\n\n")
     print(f"appended to {os.path.relpath(RESULTS)}")
