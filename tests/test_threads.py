@@ -239,3 +239,33 @@ def test_one_thread_or_a_small_declared_pass_runs_the_serial_build():
     np.testing.assert_array_equal(out_one, 2 * small)
     np.testing.assert_array_equal(out_every, 2 * small)
     np.testing.assert_array_equal(out_large, 2 * large)
+
+
+NOTICE_SCRIPT = """
+import numpy as np
+from numba import prange
+from tinygrad_cnn.runtime import parallel_kernel
+
+@parallel_kernel
+def doubled(x, out):
+    for i in prange(x.size):
+        out[i] = 2 * x[i]
+
+x = np.arange(4.0)
+for _ in range(3):
+    out = np.empty_like(x)
+    doubled(x, out)
+print(out.sum())
+"""
+
+
+def test_the_first_compile_of_a_process_is_announced_once_and_a_warm_start_is_silent(tmp_path):
+    """The kernel lives in a file of its own so that Numba caches it, in a cache directory of this test's own."""
+    (tmp_path / "notice_kernel.py").write_text(NOTICE_SCRIPT)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=ROOT)
+    runs = [subprocess.run([sys.executable, "notice_kernel.py"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300, env=env) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-3000:] + runs[1].stderr[-3000:]
+    assert [r.stdout.strip() for r in runs] == ["12.0", "12.0"]
+    assert runs[0].stderr.count("compiling kernels for this CPU, first run only") == 1
+    assert "compiling kernels" not in runs[1].stderr

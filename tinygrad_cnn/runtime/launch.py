@@ -1,10 +1,12 @@
 """The one launch path of every parallel kernel: it picks the serial or the parallel build and takes the
 launch lock when the active threading layer needs one."""
 import functools
+import sys
 import threading
 import types
 
 import numba
+from numba.core import event
 
 from .layer import THREAD_SAFE_LAYERS, active_layer
 
@@ -23,6 +25,38 @@ def _needs_lock() -> bool:
             return True
         _layer_is_thread_safe = layer in THREAD_SAFE_LAYERS
     return not _layer_is_thread_safe
+
+
+COMPILE_NOTICE = "tinygrad_cnn: compiling kernels for this CPU, first run only (cached afterwards)"
+
+
+class _CompileNotice(event.Listener):
+    """Prints COMPILE_NOTICE to stderr at the first kernel compile of the process: a cold start spends seconds
+    there, with nothing else to show. Numba fires no compile event when it loads a build from its cache, so
+    a warm start says nothing."""
+
+    shown = False
+
+    def on_start(self, event):
+        if not _CompileNotice.shown:
+            _CompileNotice.shown = True
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+
+    def on_end(self, event):
+        pass
+
+
+_compile_notice = _CompileNotice()
+
+
+def _run(build, args, unseen):
+    """build(*args). A build's first call in the process may compile it: that call listens for Numba's compile
+    event (only while it runs, so that other Numba code of the process is not announced)."""
+    if unseen and not _CompileNotice.shown and build in unseen:
+        unseen.remove(build)
+        with event.install_listener("numba:compile", _compile_notice):
+            return build(*args)
+    return build(*args)
 
 
 def _renamed(function, suffix: str):
@@ -45,14 +79,15 @@ def parallel_kernel(function=None, *, elements=None, **options):
         return functools.partial(parallel_kernel, elements=elements, **options)
     parallel = numba.njit(parallel=True, cache=True, **options)(function)
     serial = numba.njit(cache=True, **options)(_renamed(function, "_serial"))
+    unseen = [serial, parallel]  # builds not yet called in this process
 
     @functools.wraps(function)
     def launch(*args):
         if numba.get_num_threads() == 1 or (elements is not None and elements(*args) < SMALL_PASS):
-            return serial(*args)
+            return _run(serial, args, unseen)
         if not _needs_lock():
-            return parallel(*args)
+            return _run(parallel, args, unseen)
         with launch_lock:
-            return parallel(*args)
+            return _run(parallel, args, unseen)
     launch.parallel, launch.serial = parallel, serial
     return launch
