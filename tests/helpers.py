@@ -2,6 +2,7 @@
 forward and backward and compares both with a reference."""
 import numpy as np
 
+import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
 
 
@@ -20,7 +21,7 @@ def random_array(rng, shape, domain="any", dtype=np.float64):
 def assert_forward_backward(fn, arrays, reference, reference_grads, rng, rtol=1e-6, atol=1e-8):
     """`fn` on Tensors made from `arrays` (all requiring grad) must give `reference(*arrays)` forward and, for a
     random upstream gradient g, `reference_grads(g, *arrays)` (one gradient per input) backward; all finite."""
-    tensors = [Tensor(a, requires_grad=True) for a in arrays]
+    tensors = [tc.tensor(a, requires_grad=True) for a in arrays]
     out = fn(*tensors)
     upstream = rng.standard_normal(out.shape).astype(out.dtype)
     out.backward(upstream)

@@ -31,7 +31,7 @@ def quiet_numpy():
 
 def test_off_by_default_nan_flows_through_silently():
     assert autograd._anomaly_hook is None
-    x = Tensor([-1.0, 4.0], requires_grad=True)
+    x = tc.tensor([-1.0, 4.0], requires_grad=True)
     y = x.log()
     assert np.isnan(y.numpy()[0])
     y.backward(np.array([0.5, -2.0], np.float32))  # no error: the NaN result is the user's to see
@@ -44,10 +44,10 @@ def test_off_by_default_nan_flows_through_silently():
     (lambda x: x / (x - x), "Div"),                  # 0/0 and ±1/0
     (lambda x: (x * 100).exp(), "Exp"),              # e^400 overflows float32: Inf
     (lambda x: x * np.float32(1e38) * 10, "Mul"),    # float32 overflow in a product
-    (lambda x: x.reshape(3, 1) @ Tensor([[np.inf, 1.0]]), "MatMul"),
+    (lambda x: x.reshape(3, 1) @ tc.tensor([[np.inf, 1.0]]), "MatMul"),
 ], ids=["log", "sqrt", "div", "exp", "mul", "matmul"])
 def test_forward_stops_at_the_op_that_made_nan_or_inf(make, function):
-    x = Tensor([-2.0, 0.5, 4.0], requires_grad=True)
+    x = tc.tensor([-2.0, 0.5, 4.0], requires_grad=True)
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError) as raised:
         make(x)
     where = f"{HERE}:{make.__code__.co_firstlineno}"  # the innermost user line: inside the lambda above
@@ -59,18 +59,18 @@ def test_forward_stops_at_the_op_that_made_nan_or_inf(make, function):
 def test_forward_is_checked_without_grad_too():
     with tc.detect_anomaly(), tc.no_grad(), pytest.raises(tc.AnomalyError) as raised:
         where = next_line()
-        Tensor([-1.0]).log()
+        tc.tensor([-1.0]).log()
     assert str(raised.value).startswith("Log produced") and str(raised.value).endswith(f"at {where}")
 
 
 def test_backward_stops_at_the_first_gradient_with_nan_or_inf_and_names_where_the_op_was_made(rng):
     """sqrt(0) = 0 is fine; its gradient 1/(2·sqrt(0)) is not. The ops after it in the backward walk (Sum,
     Mul) have finite gradients and are passed; the error names Sqrt and the line that created it."""
-    x = Tensor([0.0, 1.0, 4.0], requires_grad=True)
+    x = tc.tensor([0.0, 1.0, 4.0], requires_grad=True)
     with tc.detect_anomaly():
         where = next_line()
         root = x.sqrt()
-        loss = (root * Tensor(rng.standard_normal(3))).sum()
+        loss = (root * tc.tensor(rng.standard_normal(3))).sum()
         with pytest.raises(tc.AnomalyError) as raised:
             loss.backward()
     assert str(raised.value) == (f"Sqrt.backward produced NaN or Inf in the gradient of input 0; the op was created "
@@ -79,7 +79,7 @@ def test_backward_stops_at_the_first_gradient_with_nan_or_inf_and_names_where_th
 
 
 def test_a_leaf_that_already_holds_nan_is_reported_at_the_first_op_that_uses_it():
-    weights = Tensor([1.0, np.nan], requires_grad=True)
+    weights = tc.tensor([1.0, np.nan], requires_grad=True)
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError) as raised:
         where = next_line()
         weights + 1
@@ -87,7 +87,7 @@ def test_a_leaf_that_already_holds_nan_is_reported_at_the_first_op_that_uses_it(
 
 
 def test_graph_recorded_before_anomaly_mode_is_still_checked_in_backward():
-    x = Tensor([0.0, 2.0], requires_grad=True)
+    x = tc.tensor([0.0, 2.0], requires_grad=True)
     y = x.sqrt().sum()
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError, match="Sqrt.backward.*an unknown location"):
         y.backward()
@@ -104,7 +104,7 @@ def test_a_nan_weight_in_a_conv_layer_is_caught_at_conv2d_on_the_line_calling_th
     model = small_cnn()
     with tc.no_grad():
         model[0].weight[1, 0, 2, 2] = np.nan
-    x = Tensor(rng.standard_normal((2, 1, 6, 6)), dtype=np.float32)
+    x = tc.tensor(rng.standard_normal((2, 1, 6, 6)), dtype=np.float32)
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError) as raised:
         where = next_line()
         model(x)
@@ -126,18 +126,18 @@ class Scaled(nn.Module):
 def test_the_line_reported_inside_a_users_own_module_is_its_forward():
     line = next(i for i, text in enumerate(open(HERE), 1) if text.rstrip().endswith("# FORWARD_EXP_LINE"))
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError, match=f"^Exp produced.*at {re.escape(HERE)}:{line}$"):
-        Scaled()(Tensor(np.ones((1, 3))))
+        Scaled()(tc.tensor(np.ones((1, 3))))
 
 
 def test_conv_backward_overflow_is_caught_at_conv2d_naming_the_weight_gradient(rng):
     """Forward finite: 1e20-sized inputs against 1e-20-sized weights give outputs near 1, scaled by 1e20. Backward:
     dL/dW = X ⋆ dL/dO ≈ 1e20 · 1e20 overflows float32, while dL/dX = W ⋆ dL/dO ≈ 1 stays finite."""
-    x = Tensor(rng.uniform(1, 2, (1, 2, 5, 5)) * 1e20, dtype=np.float32, requires_grad=True)
-    weight = Tensor(rng.uniform(1, 2, (3, 2, 3, 3)) * 1e-20, dtype=np.float32, requires_grad=True)
+    x = tc.tensor(rng.uniform(1, 2, (1, 2, 5, 5)) * 1e20, dtype=np.float32, requires_grad=True)
+    weight = tc.tensor(rng.uniform(1, 2, (3, 2, 3, 3)) * 1e-20, dtype=np.float32, requires_grad=True)
     with tc.detect_anomaly():
         where = next_line()
         out = F.conv2d(x, weight, padding=1)
-        loss = (out * Tensor(rng.uniform(1, 2, out.shape) * 1e20, dtype=np.float32)).sum()
+        loss = (out * tc.tensor(rng.uniform(1, 2, out.shape) * 1e20, dtype=np.float32)).sum()
         with pytest.raises(tc.AnomalyError) as raised:
             loss.backward()
     assert np.isfinite(out.numpy()).all()
@@ -151,12 +151,12 @@ def test_pools_are_checked(pool):
     x[0, 0, 1, 1] = np.inf
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError) as raised:
         where = next_line()
-        pool(Tensor(x), 2)
+        pool(tc.tensor(x), 2)
     assert re.fullmatch(f"(Max|Avg)Pool2d produced .* created at {re.escape(where)}", str(raised.value))
 
 
 def test_cross_entropy_of_infinite_logits_is_caught():
-    logits = Tensor([[np.inf, 0.0, 1.0]], requires_grad=True)
+    logits = tc.tensor([[np.inf, 0.0, 1.0]], requires_grad=True)
     with tc.detect_anomaly(), pytest.raises(tc.AnomalyError, match="^CrossEntropy produced"):
         F.cross_entropy(logits, np.array([1]))
 
@@ -170,7 +170,7 @@ def train_steps(anomaly: bool, steps: int = 3):
     data = np.random.default_rng(2)
     losses = []
     for _ in range(steps):
-        x = Tensor(data.standard_normal((4, 1, 6, 6)), dtype=np.float32)
+        x = tc.tensor(data.standard_normal((4, 1, 6, 6)), dtype=np.float32)
         y = data.integers(0, 4, 4)
         with (tc.detect_anomaly() if anomaly else tc.enable_grad()):
             loss = F.cross_entropy(model(x), y)
@@ -192,7 +192,7 @@ def test_a_clean_training_run_passes_and_gives_bit_identical_results():
 def test_the_hook_is_removed_on_exit_even_after_an_error_and_nesting_restores_it():
     with pytest.raises(tc.AnomalyError):
         with tc.detect_anomaly():
-            Tensor([-1.0]).log()
+            tc.tensor([-1.0]).log()
     assert autograd._anomaly_hook is None
     with tc.detect_anomaly():
         outer = autograd._anomaly_hook
@@ -200,11 +200,11 @@ def test_the_hook_is_removed_on_exit_even_after_an_error_and_nesting_restores_it
             assert autograd._anomaly_hook is not None
         assert autograd._anomaly_hook is outer
     assert autograd._anomaly_hook is None
-    assert np.isnan(Tensor([-1.0]).log().item())
+    assert np.isnan(tc.tensor([-1.0]).log().item())
 
 
 def test_integer_and_bool_results_are_not_checked():
-    x = Tensor([np.nan, 1.0])
+    x = tc.tensor([np.nan, 1.0])
     with tc.detect_anomaly():
         with pytest.raises(tc.AnomalyError):
             x * 1

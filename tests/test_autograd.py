@@ -16,7 +16,7 @@ def rng():
 # ---- graph semantics ------------------------------------------------------------------------------
 
 def test_gradients_accumulate_across_backward_calls(rng):
-    x = Tensor(rng.standard_normal(3), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(3), requires_grad=True)
     g1, g2 = rng.standard_normal(3), rng.standard_normal(3)
     (x * 2).backward(g1)
     (x * x).backward(g2)
@@ -36,7 +36,7 @@ def test_tensor_used_twice_gets_every_path(rng, combine, reference, reference_gr
 
 
 def test_retain_graph_allows_a_second_backward(rng):
-    x = Tensor(rng.standard_normal(4), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(4), requires_grad=True)
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
@@ -44,7 +44,7 @@ def test_retain_graph_allows_a_second_backward(rng):
 
 
 def test_second_backward_through_released_graph_raises(rng):
-    x = Tensor(rng.standard_normal(4), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(4), requires_grad=True)
     y = x.exp() * 3
     y.backward(rng.standard_normal(4))
     with pytest.raises(RuntimeError, match="released.*retain_graph=True"):
@@ -52,7 +52,7 @@ def test_second_backward_through_released_graph_raises(rng):
 
 
 def test_released_graph_shared_by_a_second_loss_raises(rng):
-    x = Tensor(rng.standard_normal(4), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(4), requires_grad=True)
     hidden = x.tanh()
     hidden.sum().backward()
     with pytest.raises(RuntimeError, match="Tanh.*released"):
@@ -60,32 +60,32 @@ def test_released_graph_shared_by_a_second_loss_raises(rng):
 
 
 def test_backward_of_non_scalar_without_grad_is_refused():
-    y = Tensor(np.ones((2, 3)), requires_grad=True) * 2
+    y = tc.tensor(np.ones((2, 3)), requires_grad=True) * 2
     with pytest.raises(RuntimeError, match=r"non-scalar.*\(2, 3\).*grad="):
         y.backward()
 
 
 def test_backward_grad_of_wrong_shape_is_refused():
-    y = Tensor(np.ones((2, 3)), requires_grad=True) * 2
+    y = tc.tensor(np.ones((2, 3)), requires_grad=True) * 2
     with pytest.raises(ValueError, match=r"\(3,\).*\(2, 3\)"):
         y.backward(np.array([0.3, -1.1, 2.0]))
 
 
 def test_backward_on_tensor_without_grad_is_refused():
     with pytest.raises(RuntimeError, match="does not require grad"):
-        (Tensor([1.0]) * 2).backward()
+        (tc.tensor([1.0]) * 2).backward()
 
 
 def test_backward_of_a_scalar_seeds_one_and_grad_matches_input_dtype(rng):
-    x = Tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(3).astype(np.float32), requires_grad=True)
     (x * x).sum().backward()
     assert x.grad.dtype == np.float32 and x.grad.shape == (3,)
     np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy(), rtol=1e-6)
 
 
 def test_only_leaves_requiring_grad_get_gradients(rng):
-    x = Tensor(rng.standard_normal(3), requires_grad=True)
-    constant = Tensor(rng.standard_normal(3))
+    x = tc.tensor(rng.standard_normal(3), requires_grad=True)
+    constant = tc.tensor(rng.standard_normal(3))
     hidden = x * constant
     (hidden * 2).backward(rng.standard_normal(3))
     assert constant.grad is None and hidden.grad is None and x.grad is not None
@@ -94,7 +94,7 @@ def test_only_leaves_requiring_grad_get_gradients(rng):
 # ---- grad mode --------------------------------------------------------------------------------------
 
 def test_no_grad_context_records_nothing_and_restores_the_mode():
-    x = Tensor([1.0, 2.0], requires_grad=True)
+    x = tc.tensor([1.0, 2.0], requires_grad=True)
     assert tc.is_grad_enabled()
     with tc.no_grad():
         assert not tc.is_grad_enabled()
@@ -122,7 +122,7 @@ def test_no_grad_as_decorator(decorate):
         """Doubles."""
         return t * 2, tc.is_grad_enabled()
 
-    y, enabled = double(Tensor([1.0], requires_grad=True))
+    y, enabled = double(tc.tensor([1.0], requires_grad=True))
     assert not enabled and not y.requires_grad and tc.is_grad_enabled()
     assert double.__doc__ == "Doubles."
 
@@ -134,20 +134,20 @@ def test_enable_grad_as_decorator(decorate):
         return t * 2
 
     with tc.no_grad():
-        y = double(Tensor([1.0], requires_grad=True))
+        y = double(tc.tensor([1.0], requires_grad=True))
         assert not tc.is_grad_enabled()
     assert y.requires_grad
 
 
 def test_detach_blocks_the_gradient_of_its_branch(rng):
-    x = Tensor(rng.standard_normal(3), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(3), requires_grad=True)
     upstream = rng.standard_normal(3)
     (x * x.detach()).backward(upstream)  # d/dx of x·c with c = x held constant
     np.testing.assert_allclose(x.grad.numpy(), x.numpy() * upstream)
 
 
 def test_ten_thousand_op_chain_backward_does_not_recurse():
-    x = Tensor([0.5], requires_grad=True)
+    x = tc.tensor([0.5], requires_grad=True)
     y = x
     for _ in range(10_000):
         y = y * 1.0001
@@ -177,8 +177,8 @@ class Scale(tc.Function):
 
 def test_function_passes_non_tensor_arguments_through_and_reports_needs_input_grad(rng):
     Scale.seen.clear()
-    x = Tensor(rng.standard_normal(6), requires_grad=True)
-    offset = Tensor(np.float64(0.25))  # a constant Tensor: no gradient wanted
+    x = tc.tensor(rng.standard_normal(6), requires_grad=True)
+    offset = tc.tensor(np.float64(0.25))  # a constant Tensor: no gradient wanted
     y = Scale.apply(x, offset, 3, "label", (2, 3))
     assert y.shape == (2, 3) and y.op == "Scale"
     upstream = rng.standard_normal((2, 3))
@@ -198,7 +198,7 @@ def test_backward_may_return_none_for_an_input(rng):
         def backward(ctx, grad):
             return grad, None
 
-    a, b = (Tensor(rng.standard_normal(2), requires_grad=True) for _ in range(2))
+    a, b = (tc.tensor(rng.standard_normal(2), requires_grad=True) for _ in range(2))
     upstream = rng.standard_normal(2)
     FirstOnly.apply(a, b).backward(upstream)
     np.testing.assert_allclose(a.grad.numpy(), upstream)
@@ -215,7 +215,7 @@ def test_gradient_of_wrong_shape_names_the_function_and_both_shapes():
         def backward(ctx, grad):
             return grad.sum(axis=0)
 
-    y = Broken.apply(Tensor(np.ones((3, 2)), requires_grad=True))
+    y = Broken.apply(tc.tensor(np.ones((3, 2)), requires_grad=True))
     with pytest.raises(RuntimeError, match=r"Broken.*\(2,\).*\(3, 2\)"):
         y.backward(np.random.default_rng(1).standard_normal((3, 2)))
 
@@ -231,7 +231,7 @@ def test_wrong_number_of_gradients_names_the_function():
             return grad, grad
 
     with pytest.raises(RuntimeError, match="TooMany.*2 gradients for 1"):
-        TooMany.apply(Tensor([1.0], requires_grad=True)).backward(np.array([-0.7]))
+        TooMany.apply(tc.tensor([1.0], requires_grad=True)).backward(np.array([-0.7]))
 
 
 class SumAndProduct(tc.Function):
@@ -261,11 +261,11 @@ def test_multi_output_function(rng, use):
 
     assert_forward_backward(loss, [a0, b0], lambda a, b: pick[0] * (a + b) + pick[1] * a * b * w,
                             lambda g, a, b: [g * (pick[0] + pick[1] * w * b), g * (pick[0] + pick[1] * w * a)], rng)
-    assert tc.gradcheck(loss, [Tensor(a0, requires_grad=True), Tensor(b0, requires_grad=True)])
+    assert tc.gradcheck(loss, [tc.tensor(a0, requires_grad=True), tc.tensor(b0, requires_grad=True)])
 
 
 def test_function_without_grad_inputs_records_no_graph():
-    y = SumAndProduct.apply(Tensor([1.0]), Tensor([2.0]))
+    y = SumAndProduct.apply(tc.tensor([1.0]), tc.tensor([2.0]))
     assert all(t.is_leaf and not t.requires_grad for t in y)
 
 
@@ -283,7 +283,7 @@ def test_saved_tensors_after_release_raise():
         def backward(ctx, grad):
             return grad
 
-    Keep.apply(Tensor([1.0], requires_grad=True)).backward(np.array([-0.7]))
+    Keep.apply(tc.tensor([1.0], requires_grad=True)).backward(np.array([-0.7]))
     with pytest.raises(RuntimeError, match="Keep.*released"):
         captured["ctx"].saved_tensors
 
@@ -317,7 +317,7 @@ class _KeptGradient(tc.Function):
 
 
 def test_a_leaf_keeps_a_fresh_gradient_without_copying_it():
-    x = Tensor(np.arange(4.0), requires_grad=True)
+    x = tc.tensor(np.arange(4.0), requires_grad=True)
     _FreshGradient.apply(x).backward(np.array([1.0, -2.0, 3.0, 0.5]))
     assert id(x.grad.numpy()) == _FreshGradient.returned_ids[-1]
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, -4.0, 6.0, 1.0])
@@ -325,11 +325,11 @@ def test_a_leaf_keeps_a_fresh_gradient_without_copying_it():
 
 def test_a_gradient_someone_else_holds_is_copied_into_the_leaf():
     upstream = np.array([1.0, -2.0, 3.0])
-    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    a, b = tc.tensor(np.ones(3), requires_grad=True), tc.tensor(np.ones(3), requires_grad=True)
     (a + b).backward(upstream)                        # Add passes the upstream array on, to both leaves
-    c = Tensor(np.ones(3), requires_grad=True)
+    c = tc.tensor(np.ones(3), requires_grad=True)
     _KeptGradient.apply(c).backward(upstream)         # the backward keeps what it returns
-    d = Tensor(np.ones((2, 3)), requires_grad=True)
+    d = tc.tensor(np.ones((2, 3)), requires_grad=True)
     d[0].backward(upstream)                           # a view of a fresh array
     for leaf in (a, b, c, d):
         leaf.grad.numpy()[...] *= 10                          # in place, as a clipping optimizer would
@@ -352,9 +352,9 @@ class _Scale(tc.Function):
 
 
 def test_a_tensor_passed_to_apply_by_keyword_is_refused_not_silently_ungraded():
-    x = Tensor([1.0, 2.0], requires_grad=True)
+    x = tc.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError, match="_Scale.apply: Tensor argument.*factor.*positionally"):
-        _Scale.apply(x, factor=Tensor([3.0], requires_grad=True))
+        _Scale.apply(x, factor=tc.tensor([3.0], requires_grad=True))
     assert _Scale.apply(x, factor=3.0).requires_grad  # constants by keyword are fine
 
 
@@ -372,6 +372,6 @@ def test_op_results_are_plain_tensors_recognised_by_their_base_class():
 
 
 def test_backward_may_return_extra_trailing_nones():
-    x = Tensor([1.0, 2.0], requires_grad=True)
+    x = tc.tensor([1.0, 2.0], requires_grad=True)
     _Scale.apply(x).sum().backward()  # one forward argument; backward returns (grad, None), as PyTorch allows
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])

@@ -10,9 +10,9 @@ from tinygrad_cnn.nn.functional import conv2d, max_pool2d
 
 
 def _tensors(rng, x_shape, w_shape, bias=True, dtype=np.float64):
-    x = Tensor(rng.standard_normal(x_shape), requires_grad=True, dtype=dtype)
-    w = Tensor(rng.standard_normal(w_shape), requires_grad=True, dtype=dtype)
-    b = Tensor(rng.standard_normal(w_shape[0]), requires_grad=True, dtype=dtype) if bias else None
+    x = tc.tensor(rng.standard_normal(x_shape), requires_grad=True, dtype=dtype)
+    w = tc.tensor(rng.standard_normal(w_shape), requires_grad=True, dtype=dtype)
+    b = tc.tensor(rng.standard_normal(w_shape[0]), requires_grad=True, dtype=dtype) if bias else None
     return x, w, b
 
 
@@ -61,7 +61,7 @@ def test_matches_reference_through_tensors_and_keeps_float32():
     expected = conv2d_reference(x.numpy(), w.numpy(), b.numpy(), (1, 2), 1, (2, 1), 2)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-4)
     grad = rng.standard_normal(out.shape).astype(np.float32)
-    out.backward(Tensor(grad))
+    out.backward(tc.tensor(grad))
     for tensor, expected_grad in zip((x, w, b), conv2d_reference_grads(x.numpy(), w.numpy(), grad, (1, 2), 1,
                                                                        (2, 1), 2)):
         assert tensor.grad.dtype == np.float32
@@ -71,17 +71,17 @@ def test_matches_reference_through_tensors_and_keeps_float32():
 def test_non_contiguous_input_gives_the_same_result():
     rng = np.random.default_rng(3)
     data = rng.standard_normal((2, 3, 6, 5))
-    w = Tensor(rng.standard_normal((4, 3, 3, 3)))
-    transposed = Tensor(np.ascontiguousarray(data.transpose(0, 1, 3, 2))).permute(0, 1, 3, 2)
+    w = tc.tensor(rng.standard_normal((4, 3, 3, 3)))
+    transposed = tc.tensor(np.ascontiguousarray(data.transpose(0, 1, 3, 2))).permute(0, 1, 3, 2)
     assert not transposed.numpy().flags["C_CONTIGUOUS"]
-    np.testing.assert_allclose(conv2d(transposed, w).numpy(), conv2d(Tensor(data), w).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(conv2d(transposed, w).numpy(), conv2d(tc.tensor(data), w).numpy(), rtol=1e-12)
 
 
 def test_small_cnn_stack_gradcheck():
     """conv → relu → max_pool → flatten → matmul, all inputs checked at once."""
     rng = np.random.default_rng(4)
     x, w, b = _tensors(rng, (2, 1, 6, 6), (3, 1, 3, 3))
-    dense = Tensor(rng.standard_normal((3 * 2 * 2, 4)), requires_grad=True)
+    dense = tc.tensor(rng.standard_normal((3 * 2 * 2, 4)), requires_grad=True)
 
     def net(x, w, b, dense):
         hidden = max_pool2d(conv2d(x, w, b).relu(), 2)
@@ -92,10 +92,10 @@ def test_small_cnn_stack_gradcheck():
 
 def test_only_the_needed_gradients_are_computed():
     rng = np.random.default_rng(5)
-    x = Tensor(rng.standard_normal((1, 2, 5, 5)))
-    w = Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    x = tc.tensor(rng.standard_normal((1, 2, 5, 5)))
+    w = tc.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     out = conv2d(x, w)
-    out.backward(Tensor(rng.standard_normal(out.shape)))
+    out.backward(tc.tensor(rng.standard_normal(out.shape)))
     assert x.grad is None and w.grad is not None
 
 
@@ -124,8 +124,8 @@ def test_bad_arguments_raise_a_clear_error(change, message):
     args = dict(x=(2, 3, 6, 5), w=(4, 3, 3, 3), b=(4,), stride=1, padding=0, dilation=1, groups=1,
                 x_dtype=np.float64, b_dtype=np.float64)
     args.update(change)
-    x = Tensor(np.ones(args["x"]), dtype=args["x_dtype"])
-    w, b = Tensor(np.ones(args["w"])), Tensor(np.ones(args["b"]), dtype=args["b_dtype"])
+    x = tc.tensor(np.ones(args["x"]), dtype=args["x_dtype"])
+    w, b = tc.tensor(np.ones(args["w"])), tc.tensor(np.ones(args["b"]), dtype=args["b_dtype"])
     with pytest.raises(ValueError, match=message) as error:
         conv2d(x, w, b, args["stride"], args["padding"], args["dilation"], args["groups"])
     assert str(error.value).startswith("conv2d:")
@@ -133,6 +133,6 @@ def test_bad_arguments_raise_a_clear_error(change, message):
 
 def test_non_tensor_input_is_a_type_error():
     with pytest.raises(TypeError, match="conv2d: input must be a Tensor"):
-        conv2d(np.ones((1, 1, 3, 3)), Tensor(np.ones((1, 1, 2, 2))))
+        conv2d(np.ones((1, 1, 3, 3)), tc.tensor(np.ones((1, 1, 2, 2))))
     with pytest.raises(TypeError, match="stride must be an int or a pair"):
-        conv2d(Tensor(np.ones((1, 1, 3, 3))), Tensor(np.ones((1, 1, 2, 2))), stride=(1, 2, 3))
+        conv2d(tc.tensor(np.ones((1, 1, 3, 3))), tc.tensor(np.ones((1, 1, 2, 2))), stride=(1, 2, 3))

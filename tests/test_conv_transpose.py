@@ -54,7 +54,7 @@ def test_forward_matches_the_scatter_loop_and_gradients_the_adjoint_rules(shape,
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((shape[1], c_out // groups, k, k)).astype(dtype)
     b = rng.standard_normal(c_out).astype(dtype)
-    tx, tw, tb = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    tx, tw, tb = (tc.tensor(a, requires_grad=True) for a in (x, w, b))
     out = F.conv_transpose2d(tx, tw, tb, stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
     expected = conv_transpose_loop(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), s, p, op,
                                    groups, d)
@@ -62,7 +62,7 @@ def test_forward_matches_the_scatter_loop_and_gradients_the_adjoint_rules(shape,
     assert out.dtype == dtype and out.shape == expected.shape
     np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol)
     upstream = rng.standard_normal(expected.shape).astype(dtype)
-    out.backward(Tensor(upstream))
+    out.backward(tc.tensor(upstream))
     # the adjoint rules, by the slow conv reference: dL/dx = conv2d(dL/dO, W), dL/dW = conv's dL/dW with dL/dO
     # as its input and x as its output gradient
     g64, w64, x64 = upstream.astype(np.float64), w.astype(np.float64), x.astype(np.float64)
@@ -81,8 +81,8 @@ def test_forward_matches_the_scatter_loop_and_gradients_the_adjoint_rules(shape,
 def test_adjoint_identity_with_conv2d(shape, c_out, k, s, p, op, groups, d):
     """⟨conv_transpose2d(x, w), y⟩ = ⟨x, conv2d(y, w)⟩ for every x and y of the matching shapes."""
     rng = np.random.default_rng(1)
-    x = Tensor(rng.standard_normal(shape))
-    w = Tensor(rng.standard_normal((shape[1], c_out // groups, k, k)))
+    x = tc.tensor(rng.standard_normal(shape))
+    w = tc.tensor(rng.standard_normal((shape[1], c_out // groups, k, k)))
     out = F.conv_transpose2d(x, w, stride=s, padding=p, output_padding=op, groups=groups, dilation=d)
     y = Tensor(rng.standard_normal(out.shape))
     back = F.conv2d(y, w, stride=s, padding=p, dilation=d, groups=groups)[:, :, :shape[2], :shape[3]]
@@ -93,9 +93,9 @@ def test_adjoint_identity_with_conv2d(shape, c_out, k, s, p, op, groups, d):
 @pytest.mark.parametrize("shape, c_out, k, s, p, op, groups, d", CASES[1:4] + CASES[5:])
 def test_gradcheck(shape, c_out, k, s, p, op, groups, d):
     rng = np.random.default_rng(2)
-    x = Tensor(rng.standard_normal(shape), requires_grad=True)
-    w = Tensor(rng.standard_normal((shape[1], c_out // groups, k, k)), requires_grad=True)
-    b = Tensor(rng.standard_normal(c_out), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(shape), requires_grad=True)
+    w = tc.tensor(rng.standard_normal((shape[1], c_out // groups, k, k)), requires_grad=True)
+    b = tc.tensor(rng.standard_normal(c_out), requires_grad=True)
     assert tc.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, s, p, op, groups, d), (x, w, b))
 
 
@@ -107,7 +107,7 @@ def test_layer_layout_init_state_dict_and_repr():
     bound = 1 / math.sqrt(3 * 9)  # PyTorch's fan_in for this layout: weight.shape[1] · kH · kW
     assert np.abs(layer.weight.numpy()).max() <= bound and np.abs(layer.weight.numpy()).max() > 0.8 * bound
     assert np.abs(layer.bias.numpy()).max() <= bound
-    out = layer(Tensor(np.ones((1, 4, 5, 5), np.float32)))
+    out = layer(tc.tensor(np.ones((1, 4, 5, 5), np.float32)))
     assert out.shape == (1, 6, 10, 10)  # (5 − 1)·2 − 2 + 3 + 1
     assert repr(layer) == ("ConvTranspose2d(4, 6, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
                            "output_padding=(1, 1), groups=2)")
@@ -119,8 +119,8 @@ def test_layer_layout_init_state_dict_and_repr():
     (dict(groups=3), "divisible by groups=3"),
 ])
 def test_bad_arguments_name_the_op(kwargs, match):
-    x, w = Tensor(np.ones((1, 4, 3, 3))), Tensor(np.ones((4, 2, 3, 3)))
+    x, w = tc.tensor(np.ones((1, 4, 3, 3))), tc.tensor(np.ones((4, 2, 3, 3)))
     with pytest.raises(ValueError, match="conv_transpose2d: .*" + match):
         F.conv_transpose2d(x, w, **kwargs)
     with pytest.raises(ValueError, match=r"conv_transpose2d: expected a 4-D input"):
-        F.conv_transpose2d(Tensor(np.ones((4, 3, 3))), w)
+        F.conv_transpose2d(tc.tensor(np.ones((4, 3, 3))), w)

@@ -24,7 +24,7 @@ class CubeOffByTwo(tc.Function):
 
 def _inputs(*shapes, dtype=np.float64):
     rng = np.random.default_rng(0)
-    return [Tensor(rng.uniform(0.5, 1.5, s).astype(dtype), requires_grad=True) for s in shapes]
+    return [tc.tensor(rng.uniform(0.5, 1.5, s).astype(dtype), requires_grad=True) for s in shapes]
 
 
 def _reported(message):
@@ -41,7 +41,7 @@ def test_backward_off_by_two_fails_and_the_error_says_where(reduce):
         tc.gradcheck(lambda t: reduce(CubeOffByTwo.apply(t)), [x])
     which, index, analytical, numerical = _reported(str(error.value))
     assert which == 0 and index == (0, 0)
-    if reduce(Tensor([1.0])).shape == ():  # scalar output: the values are the Jacobian entries themselves
+    if reduce(tc.tensor([1.0])).shape == ():  # scalar output: the values are the Jacobian entries themselves
         assert numerical == pytest.approx(3 * x.numpy()[index] ** 2, rel=1e-6)
     assert analytical == pytest.approx(2 * numerical, rel=1e-6)
 
@@ -71,7 +71,7 @@ def test_true_on_correct_gradients(fn):
 
 def test_inputs_not_requiring_grad_are_left_alone():
     (x,) = _inputs((3,))
-    constant = Tensor(np.array([1.0, -2.0, 0.5]))
+    constant = tc.tensor(np.array([1.0, -2.0, 0.5]))
     assert tc.gradcheck(lambda a, c: a * c, [x, constant])
     assert constant.grad is None
 
@@ -83,21 +83,44 @@ def test_float32_inputs_warn():
 
 def test_no_input_requiring_grad_is_refused():
     with pytest.raises(ValueError, match="no input requires grad"):
-        tc.gradcheck(lambda t: t * 2, [Tensor(np.ones(2))])
+        tc.gradcheck(lambda t: t * 2, [tc.tensor(np.ones(2))])
 
 
 def test_gradcheck_restores_inputs_and_their_gradients():
     (x,) = _inputs((2, 2))
     before = x.numpy().copy()
-    x.grad = Tensor(np.full((2, 2), 7.0))
+    x.grad = tc.tensor(np.full((2, 2), 7.0))
     tc.gradcheck(lambda t: t.exp(), [x])
     np.testing.assert_array_equal(x.numpy(), before)
     np.testing.assert_array_equal(x.grad.numpy(), 7.0)
 
 
 def test_non_contiguous_input_is_perturbed_in_place():
-    x = Tensor(np.random.default_rng(1).uniform(0.5, 1.5, (3, 2)).T, requires_grad=True)
+    x = tc.tensor(np.random.default_rng(1).uniform(0.5, 1.5, (3, 2)).T, requires_grad=True)
     assert not x.numpy().flags.c_contiguous  # the constructor keeps the transposed layout
     assert tc.gradcheck(lambda t: t.sqrt() * t, [x])
     with pytest.raises(tc.GradcheckError):
         tc.gradcheck(lambda t: CubeOffByTwo.apply(t), [x])
+
+
+def test_fast_mode_checks_one_directional_derivative_with_pytorchs_keywords():
+    x = tc.tensor(np.random.default_rng(3).standard_normal((3, 4)), requires_grad=True)
+    assert tc.gradcheck(lambda t: (t * t).sin(), x, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
+    assert tc.autograd.gradcheck(lambda t: t.exp().sum(1), (x,), fast_mode=True, nondet_tol=0.0)
+
+    class WrongSquare(tc.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            (a,) = ctx.saved_tensors
+            return 3 * a * grad
+
+    assert tc.gradcheck(WrongSquare.apply, [x], fast_mode=True, raise_exception=False) is False
+    with pytest.raises(tc.GradcheckError, match="fast_mode"):
+        tc.gradcheck(WrongSquare.apply, [x], fast_mode=True)
+    with pytest.raises(NotImplementedError, match="not supported here"):
+        tc.gradcheck(WrongSquare.apply, [x], check_batched_grad=True)

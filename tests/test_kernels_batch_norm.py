@@ -82,7 +82,7 @@ def test_float32_layer_matches_float64_reference_over_steps(layer_type, shape, m
     running_mean, running_var = np.zeros(4), np.ones(4)
     for step in range(1, 5):
         x = (rng.standard_normal(shape) * 3 + 2).astype(np.float32)
-        inp = Tensor(x, requires_grad=True)
+        inp = tc.tensor(x, requires_grad=True)
         out = layer(inp)
         g = rng.standard_normal(shape).astype(np.float32)
         out.backward(g)
@@ -109,8 +109,8 @@ def test_gradcheck_through_x_weight_and_bias(shape, training):
     rng = np.random.default_rng(21)
     c = shape[1]
     running_mean, running_var = rng.standard_normal(c), rng.uniform(0.5, 2, c)
-    inputs = [Tensor(rng.standard_normal(shape), requires_grad=True),
-              Tensor(rng.uniform(0.5, 2, c), requires_grad=True), Tensor(rng.standard_normal(c), requires_grad=True)]
+    inputs = [tc.tensor(rng.standard_normal(shape), requires_grad=True),
+              tc.tensor(rng.uniform(0.5, 2, c), requires_grad=True), tc.tensor(rng.standard_normal(c), requires_grad=True)]
     # fresh copies per call: training updates the running statistics in place, the finite differences call often
     assert tc.gradcheck(lambda x, w, b: F.batch_norm(x, running_mean.copy(), running_var.copy(), w, b,
                                                      training=training), inputs)
@@ -119,7 +119,7 @@ def test_gradcheck_through_x_weight_and_bias(shape, training):
 def test_gradcheck_without_affine_and_on_a_non_contiguous_input():
     rng = np.random.default_rng(22)
     layer = nn.BatchNorm2d(3, affine=False).double()
-    x = Tensor(rng.standard_normal((4, 5, 3, 2)).transpose(0, 2, 1, 3), requires_grad=True)  # (4, 3, 5, 2), strided
+    x = tc.tensor(rng.standard_normal((4, 5, 3, 2)).transpose(0, 2, 1, 3), requires_grad=True)  # (4, 3, 5, 2), strided
     assert not x.numpy().flags.c_contiguous
     assert tc.gradcheck(lambda inp: layer(inp), [x])
     expected, _, _ = batch_norm_reference(x.numpy(), np.ones(3), np.zeros(3), 1e-5)
@@ -131,7 +131,7 @@ def test_a_constant_channel_normalises_to_its_bias_exactly(dtype):
     """(x − μ)·a + β, not x·a + (β − μ·a): the latter leaves the rounding of a large μ·a behind."""
     x = np.full((4, 2, 3), 38.0, dtype)
     x[:, 1] = -1234.5
-    out = F.batch_norm(Tensor(x), None, None, Tensor(np.array([2.0, 3.0], dtype)), Tensor(np.array([0.0, 0.5], dtype)),
+    out = F.batch_norm(tc.tensor(x), None, None, tc.tensor(np.array([2.0, 3.0], dtype)), tc.tensor(np.array([0.0, 0.5], dtype)),
                        training=True).numpy()
     np.testing.assert_array_equal(out[:, 0], 0.0)
     np.testing.assert_array_equal(out[:, 1], 0.5)
@@ -141,8 +141,8 @@ def test_without_running_stats_training_and_evaluation_both_use_the_batch():
     rng = np.random.default_rng(23)
     layer = nn.BatchNorm1d(3, track_running_stats=False)
     x = rng.standard_normal((10, 3)).astype(np.float32)
-    trained = layer(Tensor(x)).numpy()
-    evaluated = layer.eval()(Tensor(x)).numpy()
+    trained = layer(tc.tensor(x)).numpy()
+    evaluated = layer.eval()(tc.tensor(x)).numpy()
     expected, _, _ = batch_norm_reference(x.astype(np.float64), np.ones(3), np.zeros(3), 1e-5)
     np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(evaluated, expected, rtol=1e-5, atol=1e-6)

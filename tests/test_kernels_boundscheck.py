@@ -24,6 +24,7 @@ import pytest
 
 from reference import (adaptive_avg_pool2d_reference, avg_pool2d_reference, conv2d_reference, conv2d_reference_grads,
                        max_pool2d_reference)
+import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
 from tinygrad_cnn.nn import functional as F
 
@@ -132,7 +133,7 @@ CONV_EDGES = [  # (input shape, weight shape, keyword arguments)
 @pytest.mark.parametrize("x_shape, w_shape, options", CONV_EDGES, ids=str)
 def test_edge_shapes_through_conv2d(x_shape, w_shape, options):
     rng = np.random.default_rng(0)
-    x, weight, bias = (Tensor(rng.standard_normal(s), requires_grad=True) for s in (x_shape, w_shape, w_shape[:1]))
+    x, weight, bias = (tc.tensor(rng.standard_normal(s), requires_grad=True) for s in (x_shape, w_shape, w_shape[:1]))
     out = F.conv2d(x, weight, bias, **options)
     padding = options.get("padding", 0)
     if padding == "same":  # the reference takes explicit padding: pad the input as 'same' does
@@ -170,7 +171,7 @@ POOLS = {"max": (F.max_pool2d, max_pool2d_reference), "avg": (F.avg_pool2d, avg_
 def test_edge_shapes_through_the_pools(kind, shape, arguments):
     rng = np.random.default_rng(1)
     pool, reference = POOLS[kind]
-    x = Tensor(rng.standard_normal(shape), requires_grad=True)
+    x = tc.tensor(rng.standard_normal(shape), requires_grad=True)
     out = pool(x, *arguments)
     if kind == "adaptive" and isinstance(arguments[0], tuple):
         arguments = (tuple(shape[2 + i] if s is None else s for i, s in enumerate(arguments[0])),)
@@ -192,7 +193,7 @@ def test_edge_shapes_through_the_pools(kind, shape, arguments):
     lambda x: F.adaptive_avg_pool2d(x, 2)], ids=["max", "avg", "adaptive"])
 def test_pools_refuse_an_input_without_rows(call):
     with pytest.raises(ValueError, match="pool2d: expected an input of non-zero height and width"):
-        call(Tensor(np.zeros((1, 1, 0, 4))))
+        call(tc.tensor(np.zeros((1, 1, 0, 4))))
 
 
 def test_max_pool_refuses_planes_its_int32_winner_indices_cannot_address():
@@ -207,7 +208,7 @@ def test_adam_refuses_state_arrays_its_kernel_would_walk_past():
     from tinygrad_cnn import nn, optim
     layer = nn.Linear(3, 2)
     optimizer = optim.Adam(layer.parameters())
-    layer(Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    layer(tc.tensor(np.ones((1, 3), np.float32))).sum().backward()
     optimizer.step()
     optimizer.state[layer.weight]["exp_avg"] = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"Adam\.step: state 'exp_avg' has shape \(3,\), its parameter \(2, 3\)"):

@@ -52,7 +52,7 @@ def test_cross_entropy_matches_reference_forward_and_backward(shape, target_shap
     log_probs = log_softmax_reference(logits, axis)
     expected = reduce_reference(-(q * log_probs).sum(axis=axis), reduction)
 
-    z = Tensor(logits, requires_grad=True)
+    z = tc.tensor(logits, requires_grad=True)
     loss = F.cross_entropy(z, target, reduction=reduction, label_smoothing=smoothing)
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-12, atol=1e-12)
     upstream = rng.standard_normal(np.shape(expected))
@@ -66,13 +66,13 @@ def test_cross_entropy_matches_reference_forward_and_backward(shape, target_shap
 def test_cross_entropy_gradcheck(shape, target_shape):
     rng = rng_for(2)
     target = rng.integers(0, shape[1 if len(shape) >= 2 else 0], target_shape)
-    z = Tensor(rng.standard_normal(shape), requires_grad=True)
+    z = tc.tensor(rng.standard_normal(shape), requires_grad=True)
     assert tc.gradcheck(lambda t: F.cross_entropy(t, target, reduction="none", label_smoothing=0.1), [z])
     assert tc.gradcheck(lambda t: F.cross_entropy(t, target), [z])
 
 
 def test_cross_entropy_is_stable_for_huge_logits():
-    logits = Tensor(np.array([[1000.0, -1000.0, 0.0], [-1e4, 1e4, 1e4]], np.float32), requires_grad=True)
+    logits = tc.tensor(np.array([[1000.0, -1000.0, 0.0], [-1e4, 1e4, 1e4]], np.float32), requires_grad=True)
     loss = F.cross_entropy(logits, np.array([0, 2]), reduction="none")
     np.testing.assert_allclose(loss.numpy(), [0.0, np.log(2)], atol=1e-6)
     loss.sum().backward()
@@ -81,8 +81,8 @@ def test_cross_entropy_is_stable_for_huge_logits():
 
 
 def test_cross_entropy_keeps_float32_and_takes_tensor_targets():
-    logits = Tensor(rng_for(3).standard_normal((4, 3)).astype(np.float32), requires_grad=True)
-    target = Tensor(np.array([0, 2, 1, 1]))
+    logits = tc.tensor(rng_for(3).standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    target = tc.tensor(np.array([0, 2, 1, 1]))
     loss = F.cross_entropy(logits, target)
     assert loss.dtype == np.float32 and loss.shape == ()
     loss.backward()
@@ -92,14 +92,14 @@ def test_cross_entropy_keeps_float32_and_takes_tensor_targets():
 def test_cross_entropy_equals_nll_of_log_softmax():
     rng = rng_for(4)
     logits, target = rng.standard_normal((7, 4)), rng.integers(0, 4, 7)
-    fused = F.cross_entropy(Tensor(logits), target).item()
-    composed = F.nll_loss(F.log_softmax(Tensor(logits), dim=1), target).item()
+    fused = F.cross_entropy(tc.tensor(logits), target).item()
+    composed = F.nll_loss(F.log_softmax(tc.tensor(logits), dim=1), target).item()
     assert fused == pytest.approx(composed, rel=1e-12)
 
 
 def test_cross_entropy_with_full_smoothing_is_the_mean_negative_log_probability():
     logits = rng_for(5).standard_normal((3, 4))
-    loss = F.cross_entropy(Tensor(logits), np.array([0, 1, 2]), reduction="none", label_smoothing=1.0)
+    loss = F.cross_entropy(tc.tensor(logits), np.array([0, 1, 2]), reduction="none", label_smoothing=1.0)
     np.testing.assert_allclose(loss.numpy(), -log_softmax_reference(logits, 1).mean(axis=1), rtol=1e-12)
 
 
@@ -111,16 +111,16 @@ def test_cross_entropy_with_full_smoothing_is_the_mean_negative_log_probability(
 ])
 def test_cross_entropy_rejects_bad_targets(target, error, match):
     with pytest.raises(error, match=match):
-        F.cross_entropy(Tensor(np.zeros((2, 3))), target)
+        F.cross_entropy(tc.tensor(np.zeros((2, 3))), target)
 
 
 def test_losses_reject_unknown_reduction_and_smoothing():
     with pytest.raises(ValueError, match="reduction"):
-        F.cross_entropy(Tensor(np.zeros((2, 3))), np.array([0, 1]), reduction="avg")
+        F.cross_entropy(tc.tensor(np.zeros((2, 3))), np.array([0, 1]), reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing"):
-        F.cross_entropy(Tensor(np.zeros((2, 3))), np.array([0, 1]), label_smoothing=1.5)
+        F.cross_entropy(tc.tensor(np.zeros((2, 3))), np.array([0, 1]), label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction"):
-        F.mse_loss(Tensor(np.zeros(2)), np.zeros(2), reduction="max")
+        F.mse_loss(tc.tensor(np.zeros(2)), np.zeros(2), reduction="max")
 
 
 @settings(max_examples=25, deadline=None)
@@ -132,7 +132,7 @@ def test_cross_entropy_property_against_reference(batch, classes, seed, smoothin
     target = rng.integers(0, classes, batch)
     q = target_distribution(target, classes, 1, smoothing)
     expected = -(q * log_softmax_reference(logits, 1)).sum(axis=1).mean()
-    assert F.cross_entropy(Tensor(logits), target, label_smoothing=smoothing).item() == pytest.approx(expected, rel=1e-9,
+    assert F.cross_entropy(tc.tensor(logits), target, label_smoothing=smoothing).item() == pytest.approx(expected, rel=1e-9,
                                                                                                       abs=1e-12)
 
 
@@ -145,18 +145,18 @@ def test_nll_loss_matches_reference(shape, target_shape, reduction):
     target = rng.integers(0, shape[axis], target_shape)
     onehot = target_distribution(target, shape[axis], axis, 0.0)
     expected = reduce_reference(-(onehot * log_probs).sum(axis=axis), reduction)
-    x = Tensor(log_probs, requires_grad=True)
-    loss = F.nll_loss(x, Tensor(target), reduction=reduction)
+    x = tc.tensor(log_probs, requires_grad=True)
+    loss = F.nll_loss(x, tc.tensor(target), reduction=reduction)
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-12)
     upstream = rng.standard_normal(np.shape(expected))
     loss.backward(upstream)
     expected_grad = -onehot * np.expand_dims(reduction_gradient(target_shape, upstream, reduction), axis)
     np.testing.assert_allclose(x.grad.numpy(), expected_grad, rtol=1e-12)
-    assert tc.gradcheck(lambda t: F.nll_loss(t, target, reduction=reduction), [Tensor(log_probs, requires_grad=True)])
+    assert tc.gradcheck(lambda t: F.nll_loss(t, target, reduction=reduction), [tc.tensor(log_probs, requires_grad=True)])
 
 
 def test_nll_loss_repeated_targets_accumulate_separately_per_sample():
-    x = Tensor(np.zeros((3, 2)), requires_grad=True)
+    x = tc.tensor(np.zeros((3, 2)), requires_grad=True)
     F.nll_loss(x, np.array([1, 1, 0]), reduction="sum").backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[0, -1], [0, -1], [-1, 0]])
 
@@ -165,7 +165,7 @@ def test_nll_loss_repeated_targets_accumulate_separately_per_sample():
 def test_mse_loss_matches_reference(reduction):
     rng = rng_for(7)
     a, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
-    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    x, y = tc.tensor(a, requires_grad=True), tc.tensor(b, requires_grad=True)
     loss = F.mse_loss(x, y, reduction=reduction)
     np.testing.assert_allclose(loss.numpy(), reduce_reference((a - b) ** 2, reduction), rtol=1e-12)
     upstream = rng.standard_normal(loss.shape)
@@ -177,7 +177,7 @@ def test_mse_loss_matches_reference(reduction):
 
 def test_mse_loss_rejects_shape_mismatch():
     with pytest.raises(ValueError, match=r"\(3,\).*\(3, 1\)"):
-        F.mse_loss(Tensor(np.zeros(3)), np.zeros((3, 1)))
+        F.mse_loss(tc.tensor(np.zeros(3)), np.zeros((3, 1)))
 
 
 def bce_reference(x, y):
@@ -189,7 +189,7 @@ def bce_reference(x, y):
 def test_bce_with_logits_matches_reference(reduction):
     rng = rng_for(8)
     a, b = rng.standard_normal((5, 2)) * 3, rng.uniform(0, 1, (5, 2))
-    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    x, y = tc.tensor(a, requires_grad=True), tc.tensor(b, requires_grad=True)
     loss = F.binary_cross_entropy_with_logits(x, y, reduction=reduction)
     np.testing.assert_allclose(loss.numpy(), reduce_reference(bce_reference(a, b), reduction), rtol=1e-10)
     upstream = rng.standard_normal(loss.shape)
@@ -198,11 +198,11 @@ def test_bce_with_logits_matches_reference(reduction):
     np.testing.assert_allclose(x.grad.numpy(), (1 / (1 + np.exp(-a)) - b) * g, rtol=1e-10)
     np.testing.assert_allclose(y.grad.numpy(), -a * g, rtol=1e-10)
     assert tc.gradcheck(lambda s, t: F.binary_cross_entropy_with_logits(s, t, reduction=reduction),
-                        [Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)])
+                        [tc.tensor(a, requires_grad=True), tc.tensor(b, requires_grad=True)])
 
 
 def test_bce_with_logits_is_stable_and_exact_at_zero():
-    x = Tensor(np.array([-200.0, 0.0, 200.0], np.float32), requires_grad=True)
+    x = tc.tensor(np.array([-200.0, 0.0, 200.0], np.float32), requires_grad=True)
     loss = F.binary_cross_entropy_with_logits(x, np.array([1.0, 0.0, 0.0]), reduction="none")
     np.testing.assert_allclose(loss.numpy(), [200.0, np.log(2), 200.0], rtol=1e-6)
     loss.sum().backward()
@@ -213,15 +213,15 @@ def test_bce_with_logits_is_stable_and_exact_at_zero():
 def test_linear_matches_reference_and_checks_shapes():
     rng = rng_for(9)
     a, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
-    np.testing.assert_allclose(F.linear(Tensor(a), Tensor(w), Tensor(b)).numpy(), a @ w.T + b, rtol=1e-12)
-    np.testing.assert_allclose(F.linear(Tensor(a), Tensor(w)).numpy(), a @ w.T, rtol=1e-12)
+    np.testing.assert_allclose(F.linear(tc.tensor(a), tc.tensor(w), tc.tensor(b)).numpy(), a @ w.T + b, rtol=1e-12)
+    np.testing.assert_allclose(F.linear(tc.tensor(a), tc.tensor(w)).numpy(), a @ w.T, rtol=1e-12)
     with pytest.raises(ValueError, match=r"linear.*\(2, 3, 4\).*\(4, 5\)"):
-        F.linear(Tensor(a), Tensor(w.T))
+        F.linear(tc.tensor(a), tc.tensor(w.T))
 
 
 def test_activation_functions_match_numpy():
     a = rng_for(10).standard_normal((3, 4))
-    x = Tensor(a)
+    x = tc.tensor(a)
     np.testing.assert_allclose(F.relu(x).numpy(), np.maximum(a, 0))
     np.testing.assert_allclose(F.leaky_relu(x, 0.2).numpy(), np.where(a > 0, a, 0.2 * a))
     np.testing.assert_allclose(F.sigmoid(x).numpy(), 1 / (1 + np.exp(-a)), rtol=1e-12)
@@ -234,7 +234,7 @@ def test_one_hot():
     out = F.one_hot(np.array([[0, 2], [1, 0]]), num_classes=4)
     assert out.dtype == np.int64 and out.shape == (2, 2, 4)
     np.testing.assert_array_equal(out.numpy()[0, 1], [0, 0, 1, 0])
-    assert F.one_hot(Tensor(np.array([3, 1]))).shape == (2, 4)
+    assert F.one_hot(tc.tensor(np.array([3, 1]))).shape == (2, 4)
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         F.one_hot(np.array([2]), num_classes=2)
     with pytest.raises(TypeError):
@@ -245,13 +245,13 @@ def test_batch_norm_function_updates_array_running_stats_in_place():
     rng = rng_for(11)
     x = rng.standard_normal((6, 2, 3))
     running_mean, running_var = np.zeros(2), np.ones(2)
-    out = F.batch_norm(Tensor(x), running_mean, running_var, training=True, momentum=0.5, eps=0.0)
+    out = F.batch_norm(tc.tensor(x), running_mean, running_var, training=True, momentum=0.5, eps=0.0)
     mean, var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
     np.testing.assert_allclose(out.numpy(), (x - mean[:, None]) / np.sqrt(var[:, None]), rtol=1e-12)
     np.testing.assert_allclose(running_mean, 0.5 * mean, rtol=1e-12)
     np.testing.assert_allclose(running_var, 0.5 + 0.5 * var * 18 / 17, rtol=1e-12)
-    evaluated = F.batch_norm(Tensor(x), running_mean, running_var, eps=0.0)
+    evaluated = F.batch_norm(tc.tensor(x), running_mean, running_var, eps=0.0)
     np.testing.assert_allclose(evaluated.numpy(), (x - running_mean[:, None]) / np.sqrt(running_var[:, None]),
                                rtol=1e-12)
     with pytest.raises(ValueError, match="running_mean and running_var"):
-        F.batch_norm(Tensor(x), None, None)
+        F.batch_norm(tc.tensor(x), None, None)

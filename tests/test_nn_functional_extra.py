@@ -21,12 +21,12 @@ def rand(*shape, seed=0, low=None):
 def check(fn, reference, *arrays, rtol32=1e-5, grad=True):
     """fn on float32 and float64 Tensors equals reference on the float64 arrays; gradcheck in float64."""
     for dtype in (np.float32, np.float64):
-        out = fn(*(Tensor(a.astype(dtype)) for a in arrays))
+        out = fn(*(tc.tensor(a.astype(dtype)) for a in arrays))
         assert out.dtype == dtype
         np.testing.assert_allclose(out.numpy(), reference(*arrays), rtol=rtol32 if dtype == np.float32 else 1e-10,
                                    atol=1e-6 if dtype == np.float32 else 1e-12)
     if grad:
-        assert tc.gradcheck(fn, [Tensor(a, requires_grad=True) for a in arrays])
+        assert tc.gradcheck(fn, [tc.tensor(a, requires_grad=True) for a in arrays])
 
 
 # ---- activations ------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def test_activations(fn, reference):
 
 def test_gelu_gradient_is_phi_plus_x_times_density():
     x = rand(50)
-    t = Tensor(x, requires_grad=True)
+    t = tc.tensor(x, requires_grad=True)
     F.gelu(t).sum().backward()
     expected = 0.5 * (1 + erf(x / math.sqrt(2))) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
     np.testing.assert_allclose(t.grad.numpy(), expected, rtol=1e-12)
@@ -62,7 +62,7 @@ def test_prelu_per_channel_slopes():
     x, a = rand(2, 3, 4), np.array([0.1, 0.5, -0.2])
     check(F.prelu, lambda x, a: np.where(x > 0, x, a[None, :, None] * x), x, a)
     with pytest.raises(ValueError, match=r"prelu: weight must hold 1 slope or one per channel"):
-        F.prelu(Tensor(x), Tensor(np.ones(2)))
+        F.prelu(tc.tensor(x), tc.tensor(np.ones(2)))
 
 
 # ---- pad, interpolate, pooling ------------------------------------------------------------------
@@ -74,12 +74,12 @@ def test_pad_matches_numpy(mode, numpy_mode, widths):
     pairs = [(0, 0)] * (4 - len(widths) // 2) + [tuple(widths[i:i + 2]) for i in range(len(widths) - 2, -1, -2)]
     check(lambda t: F.pad(t, widths, mode=mode), lambda a: np.pad(a, pairs, mode=numpy_mode), x)
     if mode == "constant":
-        np.testing.assert_array_equal(F.pad(Tensor(x), widths, value=2.5).numpy(),
+        np.testing.assert_array_equal(F.pad(tc.tensor(x), widths, value=2.5).numpy(),
                                       np.pad(x, pairs, constant_values=2.5))
 
 
 def test_pad_errors():
-    x = Tensor(rand(1, 2, 3, 3))
+    x = tc.tensor(rand(1, 2, 3, 3))
     with pytest.raises(ValueError, match="pad: reflect padding must be smaller than the padded axis"):
         F.pad(x, (3, 0), mode="reflect")
     with pytest.raises(ValueError, match="pad: mode must be one of"):
@@ -137,16 +137,16 @@ def test_interpolate_matches_the_per_pixel_loop(shape, size, mode, align):
 
 def test_interpolate_scale_factor_and_upsample_layer():
     x = rand(1, 2, 3, 4)
-    out = F.interpolate(Tensor(x), scale_factor=2.5, mode="bilinear")  # 3·2.5 → 7, 4·2.5 → 10, scale 1/2.5
+    out = F.interpolate(tc.tensor(x), scale_factor=2.5, mode="bilinear")  # 3·2.5 → 7, 4·2.5 → 10, scale 1/2.5
     np.testing.assert_allclose(out.numpy(), interpolate_loop(x, (7, 10), "linear", scales=[0.4, 0.4]), rtol=1e-6)
-    up = tc.nn.Upsample(scale_factor=2)(Tensor(x))
+    up = tc.nn.Upsample(scale_factor=2)(tc.tensor(x))
     np.testing.assert_array_equal(up.numpy(), x.repeat(2, axis=2).repeat(2, axis=3))
     with pytest.raises(ValueError, match="interpolate: mode must be 'nearest', 'nearest-exact' or 'bilinear'"):
-        F.interpolate(Tensor(x), size=(2, 2), mode="bicubic")
+        F.interpolate(tc.tensor(x), size=(2, 2), mode="bicubic")
     with pytest.raises(ValueError, match="interpolate: give exactly one of size and scale_factor"):
-        F.interpolate(Tensor(x))
+        F.interpolate(tc.tensor(x))
     with pytest.raises(ValueError, match="align_corners only applies to the linear modes"):
-        F.interpolate(Tensor(x), size=(2, 2), align_corners=True)
+        F.interpolate(tc.tensor(x), size=(2, 2), align_corners=True)
 
 
 @pytest.mark.parametrize("shape, out", [((2, 3, 7, 5), (3, 2)), ((1, 2, 6, 4), (3, 2)), ((1, 1, 5, 5), 1)])
@@ -165,21 +165,21 @@ def test_adaptive_max_pool_matches_window_loop(shape, out):
         return result
     check(lambda t: F.adaptive_max_pool2d(t, out), reference, x)
     layer = tc.nn.AdaptiveMaxPool2d(out)
-    np.testing.assert_allclose(layer(Tensor(x)).numpy(), reference(x))
+    np.testing.assert_allclose(layer(tc.tensor(x)).numpy(), reference(x))
 
 
 def test_dropout2d_zeros_whole_channels_with_the_package_draws():
     x = np.abs(rand(3, 4, 2, 2)) + 1
     tc.manual_seed(4)
-    out = F.dropout2d(Tensor(x), p=0.4).numpy()
+    out = F.dropout2d(tc.tensor(x), p=0.4).numpy()
     keep = np.random.default_rng(4).random((3, 4)) >= 0.4
     np.testing.assert_allclose(out, x * keep[:, :, None, None] / 0.6, rtol=1e-12)
-    assert F.dropout2d(Tensor(x), training=False).numpy() is not None
-    np.testing.assert_array_equal(F.dropout2d(Tensor(x), training=False).numpy(), x)
+    assert F.dropout2d(tc.tensor(x), training=False).numpy() is not None
+    np.testing.assert_array_equal(F.dropout2d(tc.tensor(x), training=False).numpy(), x)
     layer = tc.nn.Dropout2d(0.4).eval()
-    np.testing.assert_array_equal(layer(Tensor(x)).numpy(), x)
+    np.testing.assert_array_equal(layer(tc.tensor(x)).numpy(), x)
     with pytest.raises(ValueError, match=r"dropout2d: expected a 3-D \(C, H, W\) or 4-D"):
-        F.dropout2d(Tensor(x[0, 0]))
+        F.dropout2d(tc.tensor(x[0, 0]))
 
 
 # ---- normalisation and embedding ----------------------------------------------------------------
@@ -198,18 +198,18 @@ def test_layer_norm_and_group_norm_match_numpy():
         return g.reshape(a.shape) * w[None, :, None, None] + b[None, :, None, None]
     check(lambda t, w, b: F.group_norm(t, 2, w, b), gn, x, gw, gb)
     with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(4,\) must match the last axes"):
-        F.layer_norm(Tensor(x), 4)
+        F.layer_norm(tc.tensor(x), 4)
     with pytest.raises(ValueError, match="group_norm: expected input .* C divisible by num_groups=3"):
-        F.group_norm(Tensor(x), 3)
+        F.group_norm(tc.tensor(x), 3)
 
 
 def test_embedding_picks_rows_and_padding_gets_no_gradient():
     weight = rand(6, 3)
     indices = np.array([[0, 2, 2], [5, 0, 1]])
     check(lambda w: F.embedding(indices, w), lambda w: w[indices], weight)
-    w = Tensor(weight, requires_grad=True)
+    w = tc.tensor(weight, requires_grad=True)
     upstream = rand(2, 3, 3, seed=5)
-    F.embedding(indices, w, padding_idx=0).backward(Tensor(upstream))
+    F.embedding(indices, w, padding_idx=0).backward(tc.tensor(upstream))
     expected = np.zeros_like(weight)
     np.add.at(expected, indices, upstream)
     expected[0] = 0
@@ -248,11 +248,11 @@ def test_binary_cross_entropy_with_weight(reduction):
 
     def reference(p, y):
         return reduce(-w * (y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
-    check(lambda p, y: F.binary_cross_entropy(p, y, Tensor(w.astype(p.dtype)), reduction=reduction), reference, p, y)
-    edge = F.binary_cross_entropy(Tensor(np.array([0.0, 1.0])), np.array([1.0, 0.0]), reduction="none")
+    check(lambda p, y: F.binary_cross_entropy(p, y, tc.tensor(w.astype(p.dtype)), reduction=reduction), reference, p, y)
+    edge = F.binary_cross_entropy(tc.tensor(np.array([0.0, 1.0])), np.array([1.0, 0.0]), reduction="none")
     np.testing.assert_array_equal(edge.numpy(), [100.0, 100.0])  # log clamped at −100
     with pytest.raises(ValueError, match=r"binary_cross_entropy: input must hold probabilities in \[0, 1\]"):
-        F.binary_cross_entropy(Tensor(np.array([1.5])), np.array([1.0]))
+        F.binary_cross_entropy(tc.tensor(np.array([1.5])), np.array([1.0]))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none", "batchmean"])
@@ -272,8 +272,8 @@ def test_kl_div(reduction, log_target):
     target = np.log(np.where(q > 0, q, 1e-3)) if log_target else q
     check(lambda x, t: F.kl_div(x, t, reduction=reduction, log_target=log_target), reference, log_p, target,
           grad=False)
-    assert tc.gradcheck(lambda x: F.kl_div(x, Tensor(target), reduction=reduction, log_target=log_target),
-                        [Tensor(log_p, requires_grad=True)])
+    assert tc.gradcheck(lambda x: F.kl_div(x, tc.tensor(target), reduction=reduction, log_target=log_target),
+                        [tc.tensor(log_p, requires_grad=True)])
 
 
 def cross_entropy_loop(z, t, weight=None, ignore_index=-100, reduction="mean", smoothing=0.0):
@@ -302,13 +302,13 @@ def test_cross_entropy_with_weight_ignore_index_and_smoothing(reduction, weighte
     if ignore:
         t[[1, 4]] = 7
     w = rand(4, low=0.3) if weighted else None
-    kwargs = dict(weight=None if w is None else Tensor(w), ignore_index=7 if ignore else -100, reduction=reduction,
+    kwargs = dict(weight=None if w is None else tc.tensor(w), ignore_index=7 if ignore else -100, reduction=reduction,
                   label_smoothing=smoothing)
     check(lambda z: F.cross_entropy(z, t, **kwargs),
           lambda z: cross_entropy_loop(z, t, w, 7 if ignore else -100, reduction, smoothing), z)
     if not smoothing:  # nll_loss of the log-softmax is the same number
-        log_p = Tensor(z).log_softmax(1)
-        nll = F.nll_loss(log_p, t, None if w is None else Tensor(w), ignore_index=kwargs["ignore_index"],
+        log_p = tc.tensor(z).log_softmax(1)
+        nll = F.nll_loss(log_p, t, None if w is None else tc.tensor(w), ignore_index=kwargs["ignore_index"],
                          reduction=reduction)
         np.testing.assert_allclose(nll.numpy(), cross_entropy_loop(z, t, w, kwargs["ignore_index"], reduction),
                                    rtol=1e-10)
@@ -326,7 +326,7 @@ def test_cross_entropy_with_probability_targets(reduction):
 
 
 def test_class_loss_errors():
-    z = Tensor(rand(3, 4))
+    z = tc.tensor(rand(3, 4))
     with pytest.raises(ValueError, match=r"cross_entropy: target values must lie in \[0, 4\).*ignore_index=-1"):
         F.cross_entropy(z, np.array([0, 9, -1]), ignore_index=-1)
     with pytest.raises(ValueError, match=r"nll_loss: weight must hold one value per class, shape \(4,\)"):

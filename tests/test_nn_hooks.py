@@ -22,7 +22,7 @@ def test_forward_pre_hook_replaces_args_and_forward_hook_the_output():
     seen = []
     pre = layer.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
     post = layer.register_forward_hook(lambda m, args, out: seen.append((m, args[0].numpy().copy())) or out + 1)
-    x = Tensor(np.ones((1, 3), np.float32))
+    x = tc.tensor(np.ones((1, 3), np.float32))
     out = layer(x)
     expected = 2 * np.ones((1, 3)) @ layer.weight.numpy().T + layer.bias.numpy() + 1
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
@@ -46,9 +46,9 @@ def test_full_backward_hook_sees_input_and_output_gradients_and_can_replace_them
                     grad_output=[g.numpy().copy() for g in grad_output])
         return (grad_input[0] * 3,)
     handle = layer.register_full_backward_hook(hook)
-    inputs = Tensor(x, requires_grad=True)
+    inputs = tc.tensor(x, requires_grad=True)
     upstream = rng.standard_normal((4, 2))
-    (layer(inputs) * Tensor(upstream)).sum().backward()
+    (layer(inputs) * tc.tensor(upstream)).sum().backward()
     assert seen["module"] is layer
     np.testing.assert_allclose(seen["grad_output"][0], upstream, rtol=1e-12)
     np.testing.assert_allclose(seen["grad_input"][0], upstream @ w, rtol=1e-12)  # dL/dx = dL/dy · W
@@ -56,7 +56,7 @@ def test_full_backward_hook_sees_input_and_output_gradients_and_can_replace_them
     np.testing.assert_allclose(layer.weight.grad.numpy(), upstream.T @ x, rtol=1e-12)  # parameters unaffected
     handle.remove()
     inputs.grad = None
-    (layer(inputs) * Tensor(upstream)).sum().backward()
+    (layer(inputs) * tc.tensor(upstream)).sum().backward()
     np.testing.assert_allclose(inputs.grad.numpy(), upstream @ w, rtol=1e-12)
 
 
@@ -64,7 +64,7 @@ def test_full_backward_hook_without_input_gradients_gets_none():
     layer = nn.Linear(3, 2).double()
     calls = []
     layer.register_full_backward_hook(lambda m, gi, go: calls.append((gi, go[0].shape)))
-    layer(Tensor(np.ones((5, 3)))).sum().backward()
+    layer(tc.tensor(np.ones((5, 3)))).sum().backward()
     assert calls == [((None,), (5, 2))]
 
 
@@ -78,7 +78,7 @@ def test_requires_grad_freezes_and_to_accepts_devices_and_dtypes():
     assert all(p.dtype == np.float64 for p in model.parameters())
     model.to(dtype=np.float32)
     assert all(p.dtype == np.float32 for p in model.parameters())
-    model.to(Tensor(np.zeros(1)))  # a tensor's dtype
+    model.to(tc.tensor(np.zeros(1)))  # a tensor's dtype
     assert all(p.dtype == np.float64 for p in model.parameters())
     with pytest.raises(RuntimeError, match=r"Sequential.to: tinygrad_cnn runs on the CPU only, got device 'cuda:0'"):
         model.to("cuda:0")
@@ -122,7 +122,7 @@ def test_parameter_list_and_dict_register_their_members():
             self.named = nn.ParameterDict({"a": nn.Parameter(np.ones(1))})
 
     holder = Holder()
-    holder.scales.append(Tensor(np.ones(4)))
+    holder.scales.append(tc.tensor(np.ones(4)))
     holder.named["b"] = np.full(2, 5.0)
     assert [n for n, _ in holder.named_parameters()] == ["scales.0", "scales.1", "scales.2", "named.a", "named.b"]
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in holder.parameters())

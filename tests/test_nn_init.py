@@ -10,10 +10,10 @@ from tinygrad_cnn.nn import Parameter, init
 
 
 def test_fans_of_linear_and_conv_weights():
-    assert init.calculate_fan_in_and_fan_out(Tensor(np.zeros((5, 3)))) == (3, 5)
-    assert init.calculate_fan_in_and_fan_out(Tensor(np.zeros((8, 4, 3, 2)))) == (4 * 6, 8 * 6)
+    assert init.calculate_fan_in_and_fan_out(tc.tensor(np.zeros((5, 3)))) == (3, 5)
+    assert init.calculate_fan_in_and_fan_out(tc.tensor(np.zeros((8, 4, 3, 2)))) == (4 * 6, 8 * 6)
     with pytest.raises(ValueError, match="at least 2 dimensions"):
-        init.calculate_fan_in_and_fan_out(Tensor(np.zeros(3)))
+        init.calculate_fan_in_and_fan_out(tc.tensor(np.zeros(3)))
 
 
 def test_gains_are_pytorchs():
@@ -67,7 +67,7 @@ def test_constant_fills_and_version_bump():
 
 
 def test_a_large_kaiming_uniform_sample_has_the_expected_spread():
-    tensor = Tensor(np.zeros((400, 500)))
+    tensor = tc.tensor(np.zeros((400, 500)))
     init.kaiming_uniform_(tensor, nonlinearity="relu")
     bound = math.sqrt(6 / 500)
     values = tensor.numpy()
@@ -77,7 +77,7 @@ def test_a_large_kaiming_uniform_sample_has_the_expected_spread():
 
 def test_trunc_normal_draws_lie_in_the_bounds_with_the_truncated_moments():
     tc.manual_seed(0)
-    t = init.trunc_normal_(Tensor(np.zeros((200, 250))), mean=1.0, std=2.0, a=0.0, b=3.0)
+    t = init.trunc_normal_(tc.tensor(np.zeros((200, 250))), mean=1.0, std=2.0, a=0.0, b=3.0)
     values = t.numpy()
     assert values.min() >= 0.0 and values.max() <= 3.0
     # moments of N(1, 4) truncated to [0, 3] = 1 + 2·[−0.5, 1], by the standard formula with φ and Φ
@@ -90,10 +90,10 @@ def test_trunc_normal_draws_lie_in_the_bounds_with_the_truncated_moments():
     assert values.mean() == pytest.approx(mean, abs=4 * math.sqrt(var / values.size))
     assert values.var() == pytest.approx(var, rel=0.02)
     tc.manual_seed(0)
-    again = init.trunc_normal_(Tensor(np.zeros((200, 250))), mean=1.0, std=2.0, a=0.0, b=3.0)
+    again = init.trunc_normal_(tc.tensor(np.zeros((200, 250))), mean=1.0, std=2.0, a=0.0, b=3.0)
     np.testing.assert_array_equal(again.numpy(), values)
     with pytest.raises(ValueError, match="trunc_normal_: the bounds must satisfy a < b, got a=1, b=0"):
-        init.trunc_normal_(Tensor(np.zeros(3)), a=1, b=0)
+        init.trunc_normal_(tc.tensor(np.zeros(3)), a=1, b=0)
 
 
 @pytest.mark.parametrize("shape", [(6, 4), (3, 8), (4, 2, 3, 3)])
@@ -106,13 +106,13 @@ def test_orthogonal_rows_or_columns_are_orthonormal_times_gain(shape):
 
 
 def test_eye_and_dirac_fill_identities():
-    np.testing.assert_array_equal(init.eye_(Tensor(np.ones((2, 3)))).numpy(), [[1, 0, 0], [0, 1, 0]])
-    w = init.dirac_(Tensor(np.ones((4, 2, 3, 3))), groups=2).numpy()
+    np.testing.assert_array_equal(init.eye_(tc.tensor(np.ones((2, 3)))).numpy(), [[1, 0, 0], [0, 1, 0]])
+    w = init.dirac_(tc.tensor(np.ones((4, 2, 3, 3))), groups=2).numpy()
     x = np.random.default_rng(0).standard_normal((1, 4, 5, 5))
-    out = tc.nn.functional.conv2d(Tensor(x[:, [0, 1, 2, 3]]), Tensor(w), padding=1, groups=2).numpy()
+    out = tc.nn.functional.conv2d(tc.tensor(x[:, [0, 1, 2, 3]]), tc.tensor(w), padding=1, groups=2).numpy()
     np.testing.assert_allclose(out, x, atol=1e-12)  # each group's output channels copy its input channels
     assert w.sum() == 4
     with pytest.raises(ValueError, match="eye_: needs a 2-D tensor, got shape"):
-        init.eye_(Tensor(np.ones((2, 2, 2))))
+        init.eye_(tc.tensor(np.ones((2, 2, 2))))
     with pytest.raises(ValueError, match="dirac_"):
-        init.dirac_(Tensor(np.ones((3, 2, 3))), groups=2)
+        init.dirac_(tc.tensor(np.ones((3, 2, 3))), groups=2)

@@ -14,7 +14,7 @@ from reference import (adaptive_avg_pool2d_reference, avg_pool2d_reference, batc
 
 def run(layer, array, seed=0):
     """Forward `array` through `layer`, backpropagate a random upstream gradient; (output, upstream, input grad)."""
-    x = Tensor(array, requires_grad=True)
+    x = tc.tensor(array, requires_grad=True)
     out = layer(x)
     upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
     out.backward(upstream)
@@ -24,7 +24,7 @@ def run(layer, array, seed=0):
 def gradcheck_layer(layer, x):
     """gradcheck through the layer with respect to its input and every parameter (all float64)."""
     params = list(layer.parameters())
-    return tc.gradcheck(lambda inp, *ps: layer(inp), [Tensor(x, requires_grad=True), *params])
+    return tc.gradcheck(lambda inp, *ps: layer(inp), [tc.tensor(x, requires_grad=True), *params])
 
 
 # ---- Linear -------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def test_linear_without_bias_and_on_extra_leading_axes():
     layer = nn.Linear(4, 2, bias=False)
     assert layer.bias is None and [n for n, _ in layer.named_parameters()] == ["weight"]
     x = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(np.float32)
-    np.testing.assert_allclose(layer(Tensor(x)).numpy(), x @ layer.weight.numpy().T, rtol=1e-6)
+    np.testing.assert_allclose(layer(tc.tensor(x)).numpy(), x @ layer.weight.numpy().T, rtol=1e-6)
 
 
 def test_linear_default_init_is_pytorchs_with_the_package_generator():
@@ -144,7 +144,7 @@ def test_pooling_reprs_and_default_stride():
 def test_activation_layers_match_numpy_and_gradcheck(layer, reference):
     rng = np.random.default_rng(5)
     x = rng.uniform(0.1, 2, (3, 4)) * rng.choice([-1, 1], (3, 4))  # away from the kink at 0
-    np.testing.assert_allclose(layer(Tensor(x)).numpy(), reference(x), rtol=1e-12)
+    np.testing.assert_allclose(layer(tc.tensor(x)).numpy(), reference(x), rtol=1e-12)
     assert gradcheck_layer(layer, x)
 
 
@@ -154,7 +154,7 @@ def test_activation_reprs():
 
 
 def test_flatten_merges_all_but_the_batch_axis_by_default():
-    x = Tensor(np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5), requires_grad=True)
+    x = tc.tensor(np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5), requires_grad=True)
     out = nn.Flatten()(x)
     np.testing.assert_array_equal(out.numpy(), x.numpy().reshape(2, 60))
     assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
@@ -167,7 +167,7 @@ def test_flatten_merges_all_but_the_batch_axis_by_default():
 def test_dropout_in_training_zeroes_with_probability_p_and_scales_survivors():
     tc.manual_seed(0)
     layer = nn.Dropout(0.3)
-    x = Tensor(np.ones((200, 100), np.float32), requires_grad=True)
+    x = tc.tensor(np.ones((200, 100), np.float32), requires_grad=True)
     out = layer(x)
     values = out.numpy()
     kept = values != 0
@@ -179,7 +179,7 @@ def test_dropout_in_training_zeroes_with_probability_p_and_scales_survivors():
 
 
 def test_dropout_mask_comes_from_the_package_generator():
-    x = Tensor(np.ones((4, 5), np.float32))
+    x = tc.tensor(np.ones((4, 5), np.float32))
     tc.manual_seed(42)
     first = nn.Dropout(0.5)(x).numpy()
     tc.manual_seed(42)
@@ -189,7 +189,7 @@ def test_dropout_mask_comes_from_the_package_generator():
 
 
 def test_dropout_is_identity_in_eval_and_extremes_are_exact():
-    x = Tensor(np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32))
+    x = tc.tensor(np.random.default_rng(2).standard_normal((3, 4)).astype(np.float32))
     layer = nn.Dropout(0.5).eval()
     assert layer(x) is x
     assert nn.Dropout(0.0)(x) is x
@@ -204,7 +204,7 @@ def test_dropout_gradcheck_with_a_fixed_mask():
     def seeded(inp):
         tc.manual_seed(9)
         return layer(inp)
-    assert tc.gradcheck(seeded, [Tensor(np.random.default_rng(3).standard_normal((3, 5)), requires_grad=True)])
+    assert tc.gradcheck(seeded, [tc.tensor(np.random.default_rng(3).standard_normal((3, 5)), requires_grad=True)])
 
 
 # ---- BatchNorm ----------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def test_batch_norm_training_matches_reference_over_several_steps(layer_type, sh
     view = (1, -1) + (1,) * (len(shape) - 2)
     expected = ((x - running_mean.reshape(view)) / np.sqrt(running_var.reshape(view) + 1e-5)
                 * layer.weight.numpy().reshape(view) + layer.bias.numpy().reshape(view))
-    np.testing.assert_allclose(layer(Tensor(x)).numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(layer(tc.tensor(x)).numpy(), expected, rtol=1e-12)
     assert layer.num_batches_tracked.item() == 4  # eval leaves the statistics alone
     np.testing.assert_allclose(layer.running_mean.numpy(), running_mean, rtol=1e-12)
 
@@ -259,7 +259,7 @@ def test_batch_norm_momentum_none_is_a_cumulative_average():
     layer = nn.BatchNorm1d(2, momentum=None).double()
     batches = [rng.standard_normal((6, 2)) + i for i in range(3)]
     for x in batches:
-        layer(Tensor(x))
+        layer(tc.tensor(x))
     np.testing.assert_allclose(layer.running_mean.numpy(), np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-12)
     # running_var starts at 1 and the first batch replaces it (factor 1/1), then averages
     np.testing.assert_allclose(layer.running_var.numpy(), np.mean([b.var(0, ddof=1) for b in batches], axis=0),
@@ -271,7 +271,7 @@ def test_batch_norm_without_running_stats_uses_batch_stats_always():
     assert layer.running_mean is None and list(layer.state_dict()) == ["weight", "bias"]
     x = np.random.default_rng(13).standard_normal((4, 3, 2, 2))
     expected, _, _ = batch_norm_reference(x, np.ones(3), np.zeros(3), 1e-5)
-    np.testing.assert_allclose(layer(Tensor(x)).numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(layer(tc.tensor(x)).numpy(), expected, rtol=1e-10)
 
 
 def test_batch_norm_buffers_and_parameters_are_pytorchs():
@@ -286,8 +286,8 @@ def test_batch_norm_buffers_and_parameters_are_pytorchs():
 
 def test_batch_norm_checks_input_shape():
     with pytest.raises(ValueError, match=r"BatchNorm2d\(3\): expected 4-D input.*\(2, 3, 4\)"):
-        nn.BatchNorm2d(3)(Tensor(np.zeros((2, 3, 4))))
+        nn.BatchNorm2d(3)(tc.tensor(np.zeros((2, 3, 4))))
     with pytest.raises(ValueError, match="channels"):
-        nn.BatchNorm1d(3)(Tensor(np.zeros((2, 4))))
+        nn.BatchNorm1d(3)(tc.tensor(np.zeros((2, 4))))
     with pytest.raises(ValueError, match="more than 1 value per channel"):
-        nn.BatchNorm1d(3)(Tensor(np.zeros((1, 3))))
+        nn.BatchNorm1d(3)(tc.tensor(np.zeros((1, 3))))

@@ -9,7 +9,7 @@ from tinygrad_cnn.nn import functional as F
 
 
 def x4(seed=0):
-    return Tensor(np.random.default_rng(seed).standard_normal((2, 4, 5, 6)).astype(np.float32))
+    return tc.tensor(np.random.default_rng(seed).standard_normal((2, 4, 5, 6)).astype(np.float32))
 
 
 @pytest.mark.parametrize("layer, function", [
@@ -49,7 +49,7 @@ def test_embedding_init_padding_and_pretrained():
     draws = np.random.default_rng(0).normal(0.0, 1.0, (10, 4))
     np.testing.assert_allclose(emb.weight.numpy()[:9], draws[:9], rtol=1e-6)  # N(0, 1) from the package generator
     assert list(emb.state_dict()) == ["weight"] and emb(np.array([[1, 9]])).shape == (1, 2, 4)
-    frozen = nn.Embedding.from_pretrained(Tensor(np.eye(3)))
+    frozen = nn.Embedding.from_pretrained(tc.tensor(np.eye(3)))
     assert not frozen.weight.requires_grad and frozen(np.array([2])).numpy().tolist() == [[0, 0, 1]]
     with pytest.raises(ValueError, match=r"Embedding: padding_idx must lie in \[-10, 10\), got 10"):
         nn.Embedding(10, 2, padding_idx=10)
@@ -66,22 +66,22 @@ def test_prelu_layer_learns_its_slopes():
 
 def test_loss_modules_hold_their_options():
     rng = np.random.default_rng(0)
-    z, t = Tensor(rng.standard_normal((5, 3))), rng.integers(0, 3, 5)
-    w = Tensor(np.array([1.0, 2.0, 0.5]))
+    z, t = tc.tensor(rng.standard_normal((5, 3))), rng.integers(0, 3, 5)
+    w = tc.tensor(np.array([1.0, 2.0, 0.5]))
     module = nn.CrossEntropyLoss(weight=w, ignore_index=1, label_smoothing=0.1, reduction="sum")
     np.testing.assert_allclose(module(z, t).numpy(), F.cross_entropy(z, t, w, ignore_index=1, reduction="sum",
                                                                      label_smoothing=0.1).numpy())
     assert list(module.state_dict()) == ["weight"]
     log_p = z.log_softmax(1)
     np.testing.assert_allclose(nn.NLLLoss(w)(log_p, t).numpy(), F.nll_loss(log_p, t, w).numpy())
-    y = Tensor(rng.standard_normal((5, 3)))
+    y = tc.tensor(rng.standard_normal((5, 3)))
     probabilities = z.sigmoid()
     pairs = [(nn.L1Loss(), F.l1_loss(z, y)), (nn.SmoothL1Loss(beta=0.5), F.smooth_l1_loss(z, y, beta=0.5)),
              (nn.HuberLoss(delta=2.0), F.huber_loss(z, y, delta=2.0)), (nn.MSELoss(reduction="none"),
                                                                          F.mse_loss(z, y, reduction="none"))]
     for module, expected in pairs:
         np.testing.assert_allclose(module(z, y).numpy(), expected.numpy())
-    target = Tensor(rng.uniform(0, 1, (5, 3)))
+    target = tc.tensor(rng.uniform(0, 1, (5, 3)))
     np.testing.assert_allclose(nn.BCELoss()(probabilities, target).numpy(),
                                F.binary_cross_entropy(probabilities, target).numpy())
     np.testing.assert_allclose(nn.KLDivLoss(reduction="batchmean")(log_p, target).numpy(),

@@ -16,7 +16,7 @@ class Block(nn.Module):
         self.fc = nn.Linear(3, 4)
         self.scale = nn.Parameter(np.ones(4, np.float32))
         self.register_buffer("count", np.zeros(2, np.int64))
-        self.plain = Tensor([1.0])  # a Tensor that is not a Parameter is a plain attribute
+        self.plain = tc.tensor([1.0])  # a Tensor that is not a Parameter is a plain attribute
 
     def forward(self, x):
         return self.fc(x) * self.scale
@@ -74,7 +74,7 @@ def test_shared_parameter_is_listed_once_but_saved_under_every_name():
 def test_reassigning_and_deleting_attributes():
     block = Block()
     with pytest.raises(TypeError, match="parameter 'scale'"):
-        block.scale = Tensor(np.ones(4))
+        block.scale = tc.tensor(np.ones(4))
     block.scale = None
     assert "scale" not in dict(block.named_parameters())
     block.fc = nn.Identity()  # a module replaces a module
@@ -107,7 +107,7 @@ def test_bad_names_and_types_are_refused():
     with pytest.raises(KeyError):
         block.register_buffer("a.b", np.zeros(1))
     with pytest.raises(TypeError):
-        block.register_parameter("w", Tensor([1.0]))
+        block.register_parameter("w", tc.tensor([1.0]))
     with pytest.raises(TypeError):
         block.add_module("m", "not a module")
 
@@ -125,7 +125,7 @@ def test_modules_start_in_training_mode_and_train_eval_propagate():
 
 def test_zero_grad_sets_none_or_zeros():
     block = Block()
-    block(Tensor(np.ones((2, 3), np.float32))).sum().backward()
+    block(tc.tensor(np.ones((2, 3), np.float32))).sum().backward()
     assert all(p.grad is not None for p in block.parameters())
     block.zero_grad(set_to_none=False)
     assert all(np.all(p.grad.numpy() == 0) for p in block.parameters())
@@ -135,7 +135,7 @@ def test_zero_grad_sets_none_or_zeros():
 
 def test_calling_a_module_runs_forward_and_base_forward_is_missing():
     block = Block()
-    x = Tensor(np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32))
+    x = tc.tensor(np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32))
     np.testing.assert_array_equal(block(x).numpy(), block.forward(x).numpy())
     with pytest.raises(NotImplementedError, match="ModuleList"):
         nn.ModuleList()(x)
@@ -169,7 +169,7 @@ def test_state_dict_values_are_copies():
 def test_state_dict_round_trip_reproduces_outputs_and_keeps_parameter_objects():
     tc.manual_seed(0)
     source, target = Net(), Net()
-    x = Tensor(np.random.default_rng(1).standard_normal((6, 3)).astype(np.float32))
+    x = tc.tensor(np.random.default_rng(1).standard_normal((6, 3)).astype(np.float32))
     source(x)  # one training step of BatchNorm statistics
     weight_object = target.heads[0].weight
     result = target.load_state_dict(source.state_dict())
@@ -184,7 +184,7 @@ def test_state_dict_round_trip_reproduces_outputs_and_keeps_parameter_objects():
 
 def test_load_accepts_tensors_and_casts_to_the_models_dtype():
     lin = nn.Linear(2, 2)
-    lin.load_state_dict({"weight": Tensor(np.eye(2)), "bias": np.array([1, 2])})
+    lin.load_state_dict({"weight": tc.tensor(np.eye(2)), "bias": np.array([1, 2])})
     assert lin.weight.dtype == np.float32 and lin.bias.dtype == np.float32
     np.testing.assert_array_equal(lin.weight.numpy(), np.eye(2))
     np.testing.assert_array_equal(lin.bias.numpy(), [1, 2])
@@ -261,7 +261,7 @@ def test_sequential_is_indexable_sliceable_and_iterable():
     assert list(tail.state_dict()) == ["2.weight", "2.bias"]  # slicing keeps names, as PyTorch
     with pytest.raises(IndexError):
         model[3]
-    x = Tensor(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32))
+    x = tc.tensor(np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32))
     np.testing.assert_array_equal(model(x).numpy(), layers[2](layers[1](layers[0](x))).numpy())
     replacement = nn.Tanh()
     model[1] = replacement
@@ -287,7 +287,7 @@ def test_module_list_append_extend_index_iterate_and_register():
 
 
 def test_identity_returns_its_input():
-    x = Tensor([1.0, 2.0])
+    x = tc.tensor([1.0, 2.0])
     assert nn.Identity()(x) is x
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
 from tinygrad_cnn.nn.utils import clip_grad_norm_
 
@@ -9,8 +10,8 @@ from tinygrad_cnn.nn.utils import clip_grad_norm_
 def params_with_grads(*grads):
     params = []
     for g in grads:
-        p = Tensor(np.zeros_like(g), requires_grad=True)
-        p.grad = Tensor(np.array(g))
+        p = tc.tensor(np.zeros_like(g), requires_grad=True)
+        p.grad = tc.tensor(np.array(g))
         params.append(p)
     return params
 
@@ -31,7 +32,7 @@ def test_clips_to_max_norm_and_returns_the_norm_before_clipping():
 
 def test_leaves_small_gradients_alone_and_skips_missing_ones():
     params = params_with_grads(np.array([0.3, 0.4]))
-    params.append(Tensor(np.zeros(2), requires_grad=True))  # no grad
+    params.append(tc.tensor(np.zeros(2), requires_grad=True))  # no grad
     assert clip_grad_norm_(params, 1.0).item() == pytest.approx(0.5)
     np.testing.assert_array_equal(params[0].grad.numpy(), [0.3, 0.4])
 
@@ -44,7 +45,7 @@ def test_other_norms_and_a_single_tensor():
 
 
 def test_no_gradients_gives_zero():
-    assert clip_grad_norm_([Tensor(np.zeros(2), requires_grad=True)], 1.0).item() == 0.0
+    assert clip_grad_norm_([tc.tensor(np.zeros(2), requires_grad=True)], 1.0).item() == 0.0
 
 
 def test_clip_grad_value_clamps_each_element_in_place():
@@ -52,7 +53,7 @@ def test_clip_grad_value_clamps_each_element_in_place():
     grads = [np.array([[-3.0, 0.5], [2.0, -0.2]]), np.array([0.9, -1.1])]
     params = params_with_grads(*grads)
     arrays = [p.grad.numpy() for p in params]
-    clip_grad_value_(params + [Tensor(np.zeros(2), requires_grad=True)], 1.0)  # one without a gradient
+    clip_grad_value_(params + [tc.tensor(np.zeros(2), requires_grad=True)], 1.0)  # one without a gradient
     for p, array, g in zip(params, arrays, grads):
         assert p.grad.numpy() is array
         np.testing.assert_array_equal(array, np.minimum(np.maximum(g, -1.0), 1.0))

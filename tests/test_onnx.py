@@ -19,12 +19,12 @@ from models import cnn, lenet  # noqa: E402
 
 def run_exported(model, shape, path, batch=7, **options):
     """Export with a batch of 3, run the file in onnxruntime on `batch` others; (ours, theirs) on those."""
-    tc.onnx.export(model, Tensor(np.zeros((3, *shape), np.float32)), path, **options)
+    tc.onnx.export(model, tc.tensor(np.zeros((3, *shape), np.float32)), path, **options)
     x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     theirs = session.run(None, {session.get_inputs()[0].name: x})
     model.eval()
-    ours = model(Tensor(x))
+    ours = model(tc.tensor(x))
     ours = [o.numpy() for o in (ours if isinstance(ours, tuple) else (ours,))]
     return ours, theirs
 
@@ -41,7 +41,7 @@ def trained(model, shape, steps=3):
     model.train()
     rng = np.random.default_rng(0)
     for _ in range(steps):
-        model(Tensor(rng.standard_normal((6, *shape)).astype(np.float32) * 2 + 1))
+        model(tc.tensor(rng.standard_normal((6, *shape)).astype(np.float32) * 2 + 1))
     return model.eval()
 
 
@@ -68,7 +68,7 @@ def small_batchnorm_net():
 def test_batchnorm_stride_average_pooling_and_softmax_run_in_onnxruntime(tmp_path):
     model = trained(small_batchnorm_net(), (3, 12, 12))
     model.train()  # export switches to eval and back
-    tc.onnx.export(model, Tensor(np.zeros((2, 3, 12, 12), np.float32)), tmp_path / "bn.onnx")
+    tc.onnx.export(model, tc.tensor(np.zeros((2, 3, 12, 12), np.float32)), tmp_path / "bn.onnx")
     assert model.training and model[1].training
     ours, theirs = run_exported(model, (3, 12, 12), tmp_path / "bn.onnx")
     assert_same_outputs(ours, theirs)
@@ -100,9 +100,12 @@ class EveryOp(nn.Module):
         picked = (flat[:, 2:20:3] + flat[..., -1, None] + flat[:, None, 5] * (flat[:, :6] > 0).astype(np.float32)
                   + flat[:, ::-2][:, :6] + flat[0][None, -6:] + pieces[:, 1, 2, None, 0]
                   + flat[:, np.array([3, 1, 1, -7, 0, 9])] + pieces[..., np.array([[1], [0]])].sum(axis=(1, 2, 3, 4))[:, None])
-        total = picked.sum(axis=1, keepdims=True) + picked.max(axis=1, keepdims=True) - picked.min(axis=1, keepdims=True)
+        total = picked.sum(axis=1, keepdims=True) + picked.amax(axis=1, keepdims=True) - picked.amin(axis=1, keepdims=True)
+        total = total + picked.prod(1, keepdim=True).clamp(-1, 1) + picked.cumsum(1)[:, -1:] / 10
+        first = picked[0:1]  # gather bakes its index, so it sees a batch-free row
+        total = total + first.sin().cos().gather(1, np.array([[2]]))
         scores = picked.log_softmax(axis=1) + total.expand(picked.shape[0], 6) / 10 + picked.logsumexp(axis=1, keepdims=True)
-        return scores @ Tensor(np.eye(6, 3, dtype=np.float32)), picked.argmax(axis=1), (picked == picked).astype(np.int64)
+        return scores @ tc.tensor(np.eye(6, 3, dtype=np.float32)), picked.argmax(axis=1), (picked == picked).astype(np.int64)
 
 
 def test_every_mapped_op_runs_in_onnxruntime(tmp_path):
@@ -120,7 +123,9 @@ def test_every_function_of_the_package_has_a_mapping_or_is_a_loss():
             yield from subclasses(sub)
     ours = {f for f in subclasses(Function) if f.__module__.startswith("tinygrad_cnn.ops")}
     unmapped = {f.__name__ for f in ours - set(mappings.FUNCTIONS)}
-    assert unmapped <= {"CrossEntropy", "BinaryCrossEntropyWithLogits"}, unmapped
+    # IndexPut is item assignment on a recorded tensor: the tracer names values by Tensor identity, and an
+    # in-place op keeps the identity while changing the value, so it cannot be exported faithfully yet
+    assert unmapped <= {"CrossEntropy", "BinaryCrossEntropyWithLogits", "IndexPut"}, unmapped
 
 
 class Doubling(Function):
@@ -141,7 +146,7 @@ class Custom(nn.Module):
 def test_an_op_without_mapping_is_refused_naming_the_op_and_the_layer(tmp_path):
     model = nn.Sequential(nn.ReLU(), Custom())
     with pytest.raises(NotImplementedError, match=r"op Doubling \(in layer 1 \(Custom\)\) has no ONNX mapping"):
-        tc.onnx.export(model, Tensor(np.zeros((1, 3), np.float32)), tmp_path / "x.onnx")
+        tc.onnx.export(model, tc.tensor(np.zeros((1, 3), np.float32)), tmp_path / "x.onnx")
     assert not os.path.exists(tmp_path / "x.onnx")
 
 
@@ -149,16 +154,16 @@ def test_names_and_a_fixed_batch(tmp_path):
     tc.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
     path = tmp_path / "fixed.onnx"
-    tc.onnx.export(model, Tensor(np.zeros((2, 3), np.float32)), path, input_names=["pixels"],
+    tc.onnx.export(model, tc.tensor(np.zeros((2, 3), np.float32)), path, input_names=["pixels"],
                    output_names=["logits"], dynamic_batch=False)
     graph = onnx.load(path).graph
     assert [i.name for i in graph.input] == ["pixels"] and [o.name for o in graph.output] == ["logits"]
     assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [2, 3]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = np.ones((2, 3), np.float32)
-    np.testing.assert_allclose(session.run(None, {"pixels": x})[0], model(Tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(session.run(None, {"pixels": x})[0], model(tc.tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="input_names must give 1 distinct name"):
-        tc.onnx.export(model, Tensor(x), path, input_names=["a", "b"])
+        tc.onnx.export(model, tc.tensor(x), path, input_names=["a", "b"])
 
 
 def test_a_model_with_hooks_exports_as_without(tmp_path):
@@ -181,7 +186,7 @@ class Masked(nn.Module):
 
 def test_an_index_without_mapping_is_refused_naming_what_it_got(tmp_path):
     with pytest.raises(NotImplementedError, match=r"op GetItem \(in layer 0 \(Masked\)\) indexes with a mask"):
-        tc.onnx.export(nn.Sequential(Masked()), Tensor(np.zeros((2, 3), np.float32)), tmp_path / "x.onnx")
+        tc.onnx.export(nn.Sequential(Masked()), tc.tensor(np.zeros((2, 3), np.float32)), tmp_path / "x.onnx")
 
 
 def every_new_layer():
@@ -214,4 +219,4 @@ def test_a_subclass_of_linear_is_exported_by_its_own_ops(tmp_path):
 def test_a_model_whose_outputs_do_not_follow_the_input_through_ops_is_refused(tmp_path):
     model = nn.Sequential(nn.Embedding(10, 3))  # its indices are read as an array: the graph holds them as constants
     with pytest.raises(ValueError, match="no output depends on input 'input' through recorded ops"):
-        tc.onnx.export(model, Tensor(np.array([[1, 2], [3, 4]])), tmp_path / "e.onnx")
+        tc.onnx.export(model, tc.tensor(np.array([[1, 2], [3, 4]])), tmp_path / "e.onnx")

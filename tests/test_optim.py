@@ -16,7 +16,7 @@ def make_problem(seed=0, dtype=np.float64):
     params = [Parameter(rng.standard_normal((3, 2)), dtype=dtype), Parameter(rng.standard_normal(2), dtype=dtype)]
 
     def loss():
-        diff = Tensor(x, dtype=dtype) @ params[0] + params[1] - Tensor(y, dtype=dtype)
+        diff = tc.tensor(x, dtype=dtype) @ params[0] + params[1] - tc.tensor(y, dtype=dtype)
         return (diff * diff).mean()
     return params, loss
 
@@ -180,7 +180,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="more than once"):
         optim.SGD([{"params": params}, {"params": params[:1]}], lr=0.1)
     with pytest.raises(TypeError, match="leaf Tensors that require grad"):
-        optim.SGD([Tensor(np.ones(2))], lr=0.1)
+        optim.SGD([tc.tensor(np.ones(2))], lr=0.1)
     with pytest.raises(TypeError, match="leaf Tensors"):
         optim.SGD([params[0] * 2], lr=0.1)
     with pytest.raises(ValueError, match="nesterov"):

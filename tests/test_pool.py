@@ -13,7 +13,7 @@ def _input(shape, seed=0):
     # distinct values, so that no max-pool window has a tie that a finite difference could flip
     rng = np.random.default_rng(seed)
     values = rng.permutation(np.prod(shape)).reshape(shape) / np.prod(shape) + rng.uniform(0, 1e-3, shape)
-    return Tensor(values, requires_grad=True)
+    return tc.tensor(values, requires_grad=True)
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 2, 1), ((3, 2), (1, 2), (1, 1)), (1, 1, 0)])
@@ -37,25 +37,25 @@ def test_stride_defaults_to_the_kernel_size():
 
 
 def test_max_pool_matches_reference_in_float32():
-    x = Tensor(np.random.default_rng(1).standard_normal((3, 2, 9, 8)), dtype=np.float32, requires_grad=True)
+    x = tc.tensor(np.random.default_rng(1).standard_normal((3, 2, 9, 8)), dtype=np.float32, requires_grad=True)
     out = max_pool2d(x, 3, 2, 1)
     expected, grad_reference = max_pool2d_reference(x.numpy(), 3, 2, 1)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out.numpy(), expected)
     grad = np.random.default_rng(2).standard_normal(out.shape).astype(np.float32)
-    out.backward(Tensor(grad))
+    out.backward(tc.tensor(grad))
     np.testing.assert_allclose(x.grad.numpy(), grad_reference(grad), rtol=1e-6)
 
 
 def test_global_average_pooling():
-    x = Tensor(np.random.default_rng(3).standard_normal((2, 3, 5, 4)))
+    x = tc.tensor(np.random.default_rng(3).standard_normal((2, 3, 5, 4)))
     np.testing.assert_allclose(adaptive_avg_pool2d(x, 1).numpy(), x.numpy().mean(axis=(2, 3), keepdims=True))
 
 
 def test_non_contiguous_input():
     data = np.random.default_rng(4).standard_normal((2, 2, 6, 4))
-    view = Tensor(np.ascontiguousarray(data.transpose(0, 1, 3, 2))).permute(0, 1, 3, 2)
-    np.testing.assert_array_equal(max_pool2d(view, 2).numpy(), max_pool2d(Tensor(data), 2).numpy())
+    view = tc.tensor(np.ascontiguousarray(data.transpose(0, 1, 3, 2))).permute(0, 1, 3, 2)
+    np.testing.assert_array_equal(max_pool2d(view, 2).numpy(), max_pool2d(tc.tensor(data), 2).numpy())
 
 
 @pytest.mark.parametrize("call, message", [
@@ -69,4 +69,4 @@ def test_non_contiguous_input():
 ])
 def test_bad_arguments_raise_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
-        call(Tensor(np.ones((1, 2, 5, 5))))
+        call(tc.tensor(np.ones((1, 2, 5, 5))))

@@ -31,7 +31,7 @@ def test_every_python_block_of_the_readme_runs_as_written(tmp_path, monkeypatch)
     assert namespace["weight"].grad.shape == (16, 3, 3, 3)                 # convolution and pooling
     assert os.path.exists(tmp_path / "checkpoint.npz")                     # training: saved and loaded
     assert namespace["logits"].shape == (5, 10)                            # exported, run in onnxruntime
-    assert namespace["s"].total_params == sum(p.size for p in namespace["model"].parameters())
+    assert namespace["s"].total_params == sum(p.numel() for p in namespace["model"].parameters())
     assert namespace["images"].shape[1:] == (28, 28) and namespace["labels"].dtype.kind in "iu"
 
 

@@ -25,7 +25,7 @@ def every_layer(dtype=np.float32, seed=0):
                           nn.PReLU())
     model.to(dtype)
     for _ in range(2):
-        model(Tensor(np.random.default_rng(1).standard_normal((5, 1, 8, 8)).astype(dtype)))
+        model(tc.tensor(np.random.default_rng(1).standard_normal((5, 1, 8, 8)).astype(dtype)))
     return model.eval()
 
 
@@ -49,7 +49,7 @@ def test_every_layer_round_trips_exactly_and_loads_strictly(tmp_path, dtype):
     assert_same_state(loaded, state)
     fresh = every_layer(dtype, seed=1)
     fresh.load_state_dict(loaded, strict=True)
-    x = Tensor(np.random.default_rng(2).standard_normal((3, 1, 8, 8)).astype(dtype))
+    x = tc.tensor(np.random.default_rng(2).standard_normal((3, 1, 8, 8)).astype(dtype))
     np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
 
 
@@ -60,7 +60,7 @@ def test_an_embedding_round_trips(tmp_path):
     tc.manual_seed(1)
     fresh = nn.Embedding(10, 3, padding_idx=0)
     fresh.load_state_dict(tc.load(tmp_path / "e.safetensors"))
-    indices = Tensor(np.array([[0, 4], [9, 4]]))
+    indices = tc.tensor(np.array([[0, 4], [9, 4]]))
     np.testing.assert_array_equal(fresh(indices).numpy(), embedding(indices).numpy())
 
 

@@ -41,7 +41,7 @@ def rich_state():
         "optimizer": {"state": {0: {"step": 3, "momentum_buffer": np.ones(2)}, 1: {"momentum_buffer": None}},
                       "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "nesterov": False, "params": [0, 1]}]},
         "epoch": 12, "loss": 0.125, "best": float("inf"), "nan": float("nan"), "name": "run/α",
-        "big": 2 ** 100, "negative_big": -(2 ** 80), "scalar": np.float32(1.5), "tensor": Tensor([1.0, 2.0]),
+        "big": 2 ** 100, "negative_big": -(2 ** 80), "scalar": np.float32(1.5), "tensor": tc.tensor([1.0, 2.0]),
         "history": [{"epoch": 1, "accuracy": 0.5}, [1, "two", None]], "": "empty key",
         3: "int key", "3": "str key", "a/b%c": np.array([1, 2], np.uint8), "nothing": None,
     }
@@ -73,7 +73,7 @@ def test_model_optimizer_and_rng_state_round_trip(tmp_path):
     tc.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
     optimizer = optim.Adam(model.parameters(), lr=0.01)
-    nn.functional.cross_entropy(model(Tensor(np.ones((5, 3), np.float32))), np.zeros(5, np.int64)).backward()
+    nn.functional.cross_entropy(model(tc.tensor(np.ones((5, 3), np.float32))), np.zeros(5, np.int64)).backward()
     optimizer.step()
     rng_state = get_rng_state()
     save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng_state}, tmp_path / "c")

@@ -91,7 +91,7 @@ def test_summary_records_no_graph_and_restores_the_model():
     model = cnn()
     tc.summary(model, (2, 1, 28, 28))
     assert "forward" not in vars(model[0])
-    out = model(Tensor(np.zeros((2, 1, 28, 28), np.float32)))
+    out = model(tc.tensor(np.zeros((2, 1, 28, 28), np.float32)))
     assert out.requires_grad  # the model still records a graph normally
 
 
@@ -187,8 +187,8 @@ def test_a_custom_layer_shows_shapes_params_and_unknown_macs_unless_it_counts_th
 
 # ---- to_dot -----------------------------------------------------------------------------------
 def test_to_dot_lists_ops_shapes_and_marks_leaves():
-    x = Tensor(np.ones((3, 4), np.float32), requires_grad=True)
-    w = Tensor(np.ones((4, 2), np.float32), requires_grad=True)
+    x = tc.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    w = tc.tensor(np.ones((4, 2), np.float32), requires_grad=True)
     dot = tc.to_dot(((x @ w).relu() + 1).sum())
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
     assert "MatMul\\n3×2" in dot and "Sum\\nscalar" in dot

@@ -34,7 +34,7 @@ def train(seed, steps=6):
         p.numpy()[...] = np.random.default_rng(i).standard_normal(p.shape) * 0.3
     optimizer = optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(steps):
-        loss = F.cross_entropy(model(Tensor(rng.standard_normal((8, 3, 16, 16)), dtype=np.float32)),
+        loss = F.cross_entropy(model(tc.tensor(rng.standard_normal((8, 3, 16, 16)), dtype=np.float32)),
                                rng.integers(0, 4, 8))
         optimizer.zero_grad()
         loss.backward()
@@ -121,7 +121,7 @@ def test_grad_mode_is_per_thread():
     thread = threading.Thread(target=without_grad)
     thread.start()
     inside.wait(10)
-    x = Tensor(np.arange(3.0), requires_grad=True)
+    x = tc.tensor(np.arange(3.0), requires_grad=True)
     recorded.append((x * 2).requires_grad)
     release.set()
     thread.join()

@@ -37,7 +37,7 @@ def train(model, optimizer, inputs, labels, steps, batch_size=32, scheduler=None
     model.train()
     for _ in range(start, steps):
         batch = generator().integers(0, len(inputs), batch_size)
-        loss = F.cross_entropy(model(Tensor(inputs[batch])), labels[batch])
+        loss = F.cross_entropy(model(tc.tensor(inputs[batch])), labels[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -49,7 +49,7 @@ def train(model, optimizer, inputs, labels, steps, batch_size=32, scheduler=None
 def accuracy(model, inputs, labels):
     model.eval()
     with tc.no_grad():
-        return float((model(Tensor(inputs)).numpy().argmax(axis=1) == labels).mean())
+        return float((model(tc.tensor(inputs)).numpy().argmax(axis=1) == labels).mean())
 
 
 def test_mlp_learns_the_quadrants():

@@ -25,7 +25,7 @@ class Squares(Dataset):
 
 def test_tensor_dataset_indexes_every_tensor():
     x, y = xy()
-    dataset = TensorDataset(Tensor(x), y)
+    dataset = TensorDataset(tc.tensor(x), y)
     assert len(dataset) == 10
     sample = dataset[3]
     assert isinstance(sample, tuple) and all(isinstance(t, Tensor) for t in sample)
@@ -85,7 +85,7 @@ def test_default_collate_keeps_the_structure_and_pytorchs_dtypes():
     np.testing.assert_array_equal(arrays.numpy(), [[0, 0], [1, 1], [2, 4]])
     assert arrays.dtype == np.float64 and ints.dtype == np.int64 and names == ["s0", "s1", "s2"]
     assert default_collate([1.5, 2.0]).dtype == np.float64
-    batch = default_collate([{"a": Tensor(np.ones(2)), "b": 1}, {"a": Tensor(np.zeros(2)), "b": 2}])
+    batch = default_collate([{"a": tc.tensor(np.ones(2)), "b": 1}, {"a": tc.tensor(np.zeros(2)), "b": 2}])
     np.testing.assert_array_equal(batch["a"].numpy(), [[1, 1], [0, 0]])
     np.testing.assert_array_equal(batch["b"].numpy(), [1, 2])
     with pytest.raises(TypeError, match="default_collate: cannot batch samples of type object"):

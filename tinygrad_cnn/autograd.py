@@ -74,6 +74,51 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class set_grad_enabled(_GradMode):
+    """`tc.set_grad_enabled(False)` switches grad mode at once; as a context manager it also restores the
+    previous mode on exit, as PyTorch's."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
+    def __init__(self, mode):
+        self.enabled = bool(mode)
+        self._previous = is_grad_enabled()
+        _grad_state.enabled = self.enabled
+
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        _grad_state.enabled = self._previous
+
+
+class inference_mode(_GradMode):
+    """As `no_grad` here (PyTorch's inference mode also skips version counting, which this package does not
+    need to); `inference_mode(False)` leaves grad mode as it is."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):
+            return no_grad(mode)
+        instance = object.__new__(cls)
+        instance.mode = bool(mode)
+        return instance
+
+    def __init__(self, mode=True):
+        pass
+
+    @property
+    def enabled(self):
+        return False if self.mode else is_grad_enabled()
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(self.mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
 class Context:
     """What a Function's forward leaves for its backward: saved arrays and any attributes set on it."""
 
@@ -211,7 +256,9 @@ def _share_version_counters_with_views(args, outputs):
         owner = _memory_owner(output._array)
         for a in args:
             if isinstance(a, TensorBase) and _memory_owner(a._array) is owner:
-                output._version_counter = a._version_counter
+                counter = output._version_counter = a._version_counter
+                if len(counter) == 1:
+                    counter.append("viewed")  # in-place ops on either one while recording are refused
                 break
 
 
@@ -285,13 +332,22 @@ def _sole_reference_count() -> int:
 _SOLE_REFERENCE = _sole_reference_count()
 
 
-def run_backward(root, grad, retain_graph=False):
-    """Walk the graph behind `root` in reverse topological order and accumulate leaf gradients."""
+def run_backward(root, grad, retain_graph=False, wanted=None):
+    """Walk the graph behind `root` in reverse topological order and accumulate leaf gradients; with `wanted`
+    (tc.autograd.grad's dict id(tensor) -> _Wanted) the gradients of those tensors are summed there instead
+    and no `.grad` changes."""
     node = root._node
     if node is None:
         raise RuntimeError("backward() on a tensor that has no graph (it does not require grad or was made under no_grad)")
     pending = {(id(node), root._output_index): grad}
+    captured = {} if wanted is None else {(id(w.tensor._node), w.tensor._output_index): key
+                                          for key, w in wanted.items() if w.tensor._node is not None}
     for node in _topological_order(node):
+        if captured:  # a wanted non-leaf's gradient is complete once every consumer has run: now
+            for i in range(len(node.output_shapes)):
+                key = captured.get((id(node), i))
+                if key is not None and (id(node), i) in pending:
+                    wanted[key].grad_sum = _add(wanted[key].grad_sum, pending[(id(node), i)])
         ctx = node.ctx
         if ctx._released:
             raise RuntimeError(
@@ -325,7 +381,10 @@ def run_backward(root, grad, retain_graph=False):
             if tensor is None or g is None or not tensor._requires_grad:
                 continue
             g = _check_gradient(node, index, np.asarray(g))
-            if tensor._node is None:
+            if wanted is not None and tensor._node is None:
+                if id(tensor) in wanted:
+                    wanted[id(tensor)].grad_sum = _add(wanted[id(tensor)].grad_sum, g)
+            elif tensor._node is None:
                 # a leaf keeps its first gradient without a copy (as PyTorch does) when nothing else refers to
                 # it; one returned twice, kept in ctx, passed through from the incoming gradient or viewed
                 # elsewhere has more references and is copied
@@ -346,3 +405,56 @@ def _release(node):
     ctx.__dict__.update(kept, _saved=(), _released=True)
     node.inputs = (None,) * len(node.inputs)
     node.saved_versions = []
+
+
+def _add(total, grad):
+    return np.array(grad) if total is None else total + grad
+
+
+class _Wanted:
+    __slots__ = ("tensor", "grad_sum")
+
+    def __init__(self, tensor):
+        self.tensor, self.grad_sum = tensor, None
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+         materialize_grads=False):
+    """The gradients of `outputs` (weighted by `grad_outputs`) with respect to `inputs`, as a tuple, without
+    touching any `.grad` (PyTorch's torch.autograd.grad). An input the outputs do not depend on raises
+    unless `allow_unused` (then None, or zeros with `materialize_grads`)."""
+    if create_graph:
+        raise NotImplementedError("autograd.grad: create_graph=True (higher-order gradients) is not supported here")
+    single = isinstance(outputs, TensorBase)
+    outputs = [outputs] if single else list(outputs)
+    inputs = [inputs] if isinstance(inputs, TensorBase) else list(inputs)
+    if not all(isinstance(t, TensorBase) for t in outputs + inputs):
+        raise TypeError("autograd.grad: outputs and inputs must be Tensors")
+    if any(not t._requires_grad for t in inputs):
+        raise RuntimeError("autograd.grad: every input must require grad")
+    if grad_outputs is None or isinstance(grad_outputs, TensorBase):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    wanted = {id(t): _Wanted(t) for t in inputs}
+    for index, (output, weight) in enumerate(zip(outputs, grad_outputs)):
+        if weight is None:
+            if output._array.size != 1:
+                raise RuntimeError(f"autograd.grad: output {index} has shape {output._array.shape}; give grad_outputs "
+                                   "for a non-scalar output")
+            weight = np.ones(output._array.shape, output._array.dtype)
+        weight = np.asarray(weight._array if isinstance(weight, TensorBase) else weight, output._array.dtype)
+        if output._node is None:
+            if id(output) in wanted:
+                wanted[id(output)].grad_sum = _add(wanted[id(output)].grad_sum, weight)
+            continue
+        last = index == len(outputs) - 1
+        run_backward(output, weight, bool(retain_graph) or not last, wanted)
+    results = []
+    for t in inputs:
+        total = wanted[id(t)].grad_sum
+        if total is None and not allow_unused and not materialize_grads:
+            raise RuntimeError("autograd.grad: one of the inputs was not used to compute the outputs; pass "
+                               "allow_unused=True to get None for it")
+        if total is None and materialize_grads:
+            total = np.zeros(t._array.shape, t._array.dtype)
+        results.append(None if total is None else t._wrap(total.astype(t._array.dtype, copy=False)))
+    return tuple(results)

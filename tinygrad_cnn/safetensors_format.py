@@ -73,7 +73,7 @@ def read(path: str, error) -> dict:
         _check_header(header, size - 8 - length, path, error)
         with safe_open(path, framework="np") as file:
             arrays = {name: file.get_tensor(name) for name in file.keys()}
-        return {name: Tensor(array, dtype=array.dtype) for name, array in arrays.items()}
+        return {name: Tensor._wrap(array) for name, array in arrays.items()}  # as stored, float16 too
     except (SafetensorError, OSError) as cause:
         raise error(f"load: {path} is not a readable safetensors file: {cause}") from cause
 

@@ -159,7 +159,7 @@ def _decode(node, archive):
     if kind == "ndarray":
         return array
     if kind == "tensor":
-        return Tensor(array, dtype=array.dtype)
+        return Tensor._wrap(array)  # as stored, float16 too: load_state_dict casts to the model's dtype
     if kind == "numpy_scalar":
         return array[()]
     if kind == "none":

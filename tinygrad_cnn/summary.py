@@ -179,11 +179,11 @@ def summary(model, input_shape, dtype=np.float32) -> Summary:
         own = [p for p in module.parameters() if id(p) not in seen]
         seen.update(id(p) for p in own)
         layers.append(LayerInfo(name, type(module).__name__, in_shape, out_shape,
-                                sum(p.size for p in own), sum(p.size for p in own if p.requires_grad),
+                                sum(p.numel() for p in own), sum(p.numel() for p in own if p.requires_grad),
                                 _layer_macs(module, in_shape, out_shape), rf, jump, start))
     params = list(model.parameters())
-    return Summary(type(model).__name__, input_shape, layers, sum(p.size for p in params),
-                   sum(p.size for p in params if p.requires_grad))
+    return Summary(type(model).__name__, input_shape, layers, sum(p.numel() for p in params),
+                   sum(p.numel() for p in params if p.requires_grad))
 
 
 def _propagate(module, field, in_shape, out_shape):

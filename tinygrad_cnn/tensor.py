@@ -9,46 +9,66 @@ import operator
 import numpy as np
 
 from . import autograd
-from .autograd import is_grad_enabled
+from .arguments import shape_args, synonym
+from .device import CPU, check_device, is_device, resolve_dtype, unsupported
 from .ops import elementwise, movement, reduce as reduction
 from .ops.matmul import MatMul
 from .rng import generator
+from .tensor_inplace import InPlaceMethods
+from .tensor_reduce import ReductionMethods
+from .tensor_shape import ShapeMethods
 
 
-def _resolve_dtype(data, dtype):
-    """The dtype a new Tensor gets: `dtype` if given, else float32 for floating data unless it is a float64
-    NumPy array or scalar (Python floats and lists of them are float64 to NumPy, but float32 here)."""
+def _inferred_dtype(data, dtype, op="tensor"):
+    """The dtype `tc.tensor(data)` gives, as torch.tensor: `dtype` if given; else Python floats are float32
+    (the default dtype), a float64 NumPy array or scalar stays float64, ints are int64 (NumPy arrays keep
+    their integer dtype) and bools bool."""
     if dtype is not None:
-        return np.dtype(dtype)
+        return resolve_dtype(dtype, op)
     given = isinstance(data, (np.ndarray, np.generic))
-    source = data.dtype if given else np.asarray(data).dtype
+    try:
+        source = data.dtype if given else np.asarray(data).dtype
+    except ValueError as error:
+        raise ValueError(f"{op}: data must be a number or a rectangular (nested) list of numbers: {error}") from None
     if source.kind == "f":
         return source if given and source == np.float64 else np.dtype(np.float32)
     if source.kind in "biu":
         return source
-    raise TypeError(f"Tensor: cannot hold data of dtype {source}; give numbers, bools or a numeric array")
+    if source.kind == "c":
+        raise TypeError(f"{op}: " + unsupported("complex data"))
+    raise TypeError(f"{op}: cannot hold data of dtype {source}; give numbers, bools or a numeric array")
 
 
-def _shape_args(shape) -> tuple:
-    """Shapes given as separate ints or as one tuple/list, as PyTorch accepts them."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
+def _constructor_dtype(data, dtype):
+    """The dtype `Tensor(data)` gives, as torch.Tensor: float32, except that a float64 NumPy array (or
+    Tensor) keeps float64 (a deliberate difference: float64 gradchecks read naturally) and `dtype` wins."""
+    if dtype is not None or isinstance(data, Tensor):
+        return _inferred_dtype(data, dtype if dtype is not None else data.dtype, "Tensor")
+    inferred = _inferred_dtype(data, None, "Tensor")
+    return inferred if inferred == np.float64 else np.dtype(np.float32)
 
 
-class Tensor(autograd.TensorBase):
-    """An n-dimensional array that records the ops applied to it, so `backward()` can find gradients."""
+class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase):
+    """An n-dimensional array that records the ops applied to it, so `backward()` can find gradients.
+
+    `Tensor(data)` follows torch.Tensor (float32; `Tensor(2, 3)` is an uninitialised 2x3 tensor);
+    `tc.tensor(data)` infers the dtype as torch.tensor does.
+    """
 
     __slots__ = ()
     __array_ufunc__ = None  # so `ndarray + Tensor` calls Tensor.__radd__ instead of NumPy's loop
 
-    def __init__(self, data, requires_grad: bool = False, dtype=None):
-        if isinstance(data, Tensor):
-            data = data._array
-        self._array = np.array(data, dtype=_resolve_dtype(data, dtype))
-        self.grad = None
-        self._node = None
-        self._output_index = 0
+    def __init__(self, *data, requires_grad: bool = False, dtype=None, device=None):
+        check_device(device, "Tensor")
+        if data and all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) for n in data):
+            array = np.empty(data, _constructor_dtype(0.0, dtype))  # Tensor(3): shape (3,), as torch.Tensor
+        elif len(data) == 1:
+            source = data[0]._array if isinstance(data[0], Tensor) else data[0]
+            array = np.array(source, dtype=_constructor_dtype(data[0], dtype))
+        else:
+            raise TypeError(f"Tensor: expected data (a number, list or array) or the ints of a shape, got "
+                            f"{tuple(type(d).__name__ for d in data)}")
+        self._array, self.grad, self._node, self._output_index = array, None, None, 0
         self._version_counter = [0]
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -59,6 +79,14 @@ class Tensor(autograd.TensorBase):
         t = Tensor.__new__(Tensor)
         t._array, t.grad, t._node, t._output_index, t._version_counter = array, None, node, index, [0]
         t._requires_grad = node is not None
+        return t
+
+    @staticmethod
+    def _from_data(data, dtype=None, requires_grad=False, op="tensor"):
+        """A new Tensor holding a copy of `data` with tc.tensor's dtype rules."""
+        source = data._array if isinstance(data, Tensor) else data
+        t = Tensor._wrap(np.array(source, dtype=_inferred_dtype(source, dtype, op)))
+        t.requires_grad = requires_grad
         return t
 
     # ---- attributes -------------------------------------------------------------------------
@@ -98,9 +126,35 @@ class Tensor(autograd.TensorBase):
     def ndim(self) -> int:
         return self._array.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim=None):
+        """The shape (a tuple), or the size of dim `dim`, as PyTorch's `size()`."""
+        if dim is None:
+            return self._array.shape
+        if self.ndim == 0:
+            raise IndexError(f"size: a 0-d tensor has no dim {dim}")
+        return self._array.shape[reduction.normalize_axes(dim, self.ndim, "size")[0]]
+
+    def numel(self) -> int:
         return self._array.size
+
+    nelement = numel
+
+    def dim(self) -> int:
+        return self._array.ndim
+
+    ndimension = dim
+
+    @property
+    def device(self):
+        return CPU
+
+    is_cuda = False
+    is_sparse = False
+    is_quantized = False
+    layout = "strided"
+
+    def element_size(self) -> int:
+        return self._array.itemsize
 
     @property
     def dtype(self) -> np.dtype:
@@ -164,10 +218,41 @@ class Tensor(autograd.TensorBase):
         return detached
 
     def astype(self, dtype) -> Tensor:
-        dtype = _named("astype", np.dtype, dtype)
-        if dtype.kind not in "biuf":
-            raise TypeError(f"astype: a Tensor holds numbers or bools, not {dtype}")
-        return elementwise.Cast.apply(self, dtype)
+        dtype = resolve_dtype(dtype, "astype")
+        return self if dtype == self.dtype else elementwise.Cast.apply(self, dtype)
+
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
+        """`.to(dtype)`, `.to(device)`, `.to(device, dtype)` or `.to(other)` (other's dtype), as PyTorch's; the
+        only device is the CPU. Returns self when nothing changes (a copy with copy=True)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif is_device(arg):
+                device = arg
+            else:
+                dtype = resolve_dtype(arg, "to")
+        check_device(device, "to")
+        result = self if dtype is None else self.astype(dtype)
+        return result.clone() if copy and result is self else result
+
+    def cpu(self): return self
+
+    def cuda(self, *args, **kwargs):
+        raise RuntimeError("cuda: " + unsupported("CUDA"))
+
+    def type(self, dtype=None):
+        """With no argument the type's name ('tinygrad_cnn.FloatTensor'), else `.to(dtype)`."""
+        if dtype is None:
+            names = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "int16": "Short",
+                     "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+            return f"tinygrad_cnn.{names.get(self.dtype.name, self.dtype.name)}Tensor"
+        return self.to(dtype)
+
+    def type_as(self, other): return self.to(other.dtype)
+
+    def clone(self):
+        """A copy of the values that stays in the graph (the gradient passes through)."""
+        return elementwise.Cast.apply(self, self.dtype)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -188,8 +273,14 @@ class Tensor(autograd.TensorBase):
         return bool(self._array)
 
     # ---- gradients -------------------------------------------------------------------------
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) · grad into `.grad` of every leaf that requires grad."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None, *, grad=None) -> None:
+        """Accumulate d(self)/d(leaf) · gradient into `.grad` of every leaf that requires grad."""
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported here")
+        if inputs is not None:
+            raise NotImplementedError("backward: inputs= is not supported here; use tc.autograd.grad")
+        grad = gradient if grad is None else grad
+        retain_graph = bool(retain_graph)
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: no input of the ops that made it "
                                "requires grad, or it was made under no_grad()")
@@ -215,95 +306,115 @@ class Tensor(autograd.TensorBase):
         else:
             self.grad._array += grad
 
-    # ---- in-place changes (no graph; refused where they would corrupt one) -------------------
-    def _modify(self, name, change):
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError(f"{name}: in-place change of a tensor that requires grad; do it inside "
-                               "tc.no_grad() (as optimizers do) or use the out-of-place op")
-        change(self._array)
-        self._version += 1
-        return self
+    # ---- factories (also tc.zeros, tc.ones, ...: PyTorch's signatures) ----------------------
+    @staticmethod
+    def _new(array, dtype, requires_grad, device, op, default=np.float32):
+        """A leaf around a fresh `array`, cast to `dtype` (float32 unless the factory has another default)."""
+        check_device(device, op)
+        dtype = resolve_dtype(dtype, op) or np.dtype(default)
+        t = Tensor._wrap(array if array.dtype == dtype else array.astype(dtype))
+        t.requires_grad = requires_grad
+        return t
 
-    def __setitem__(self, index, value):
-        index = index._array if isinstance(index, Tensor) else index
-        value = value._array if isinstance(value, Tensor) else value
-        self._modify("setitem", lambda a: a.__setitem__(index, value))
+    @staticmethod
+    def zeros(*size, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.zeros(shape_args(size)), dtype, requires_grad, device, "zeros")
 
-    def zero_(self):
-        return self._modify("zero_", lambda a: a.fill(0))
+    @staticmethod
+    def ones(*size, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.ones(shape_args(size)), dtype, requires_grad, device, "ones")
 
-    def fill_(self, value):
-        return self._modify("fill_", lambda a: a.fill(value))
+    @staticmethod
+    def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+        """Filled with `fill_value`; its dtype follows the value (bool, int64 or float32) unless given."""
+        default = _inferred_dtype(fill_value, None, "full")
+        return Tensor._new(np.full(shape_args((size,)), fill_value), dtype, requires_grad, device, "full", default)
 
-    def copy_(self, source):
-        source = source._array if isinstance(source, Tensor) else np.asarray(source)
-        if source.shape != self.shape:
-            raise ValueError(f"copy_: source has shape {source.shape}, expected {self.shape}")
-        return self._modify("copy_", lambda a: np.copyto(a, source, casting="unsafe"))
+    @staticmethod
+    def empty(*size, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.empty(shape_args(size), resolve_dtype(dtype, "empty") or np.float32), dtype,
+                           requires_grad, device, "empty")
 
-    def _apply_in_place(self, name, ufunc, other):
-        other = other._array if isinstance(other, Tensor) else other
-        return self._modify(name, lambda a: ufunc(a, other, out=a, casting="unsafe"))
+    @staticmethod
+    def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+        """Uniform on [0, 1), drawn from the package generator (tc.manual_seed)."""
+        return Tensor._new(_generator(generator).random(shape_args(size)), dtype, requires_grad, device, "rand")
 
-    def __iadd__(self, other): return self._apply_in_place("+=", np.add, other)
-    def __isub__(self, other): return self._apply_in_place("-=", np.subtract, other)
-    def __imul__(self, other): return self._apply_in_place("*=", np.multiply, other)
-    def __itruediv__(self, other): return self._apply_in_place("/=", np.divide, other)
-
-    # ---- factories -------------------------------------------------------------------------
-    @classmethod
-    def _new(cls, array, dtype, requires_grad):
-        return cls(array, requires_grad=requires_grad, dtype=np.float32 if dtype is None else dtype)
-
-    @classmethod
-    def zeros(cls, *shape, dtype=None, requires_grad=False):
-        return cls._new(np.zeros(_shape_args(shape)), dtype, requires_grad)
-
-    @classmethod
-    def ones(cls, *shape, dtype=None, requires_grad=False):
-        return cls._new(np.ones(_shape_args(shape)), dtype, requires_grad)
-
-    @classmethod
-    def full(cls, shape, fill_value, dtype=None, requires_grad=False):
-        return cls._new(np.full(_shape_args((shape,)), fill_value), dtype, requires_grad)
-
-    @classmethod
-    def empty(cls, *shape, dtype=None, requires_grad=False):
-        return cls(np.empty(_shape_args(shape), np.float32 if dtype is None else dtype), requires_grad)
-
-    @classmethod
-    def rand(cls, *shape, dtype=None, requires_grad=False):
-        """Uniform on [0, 1)."""
-        return cls._new(generator().random(_shape_args(shape)), dtype, requires_grad)
-
-    @classmethod
-    def randn(cls, *shape, dtype=None, requires_grad=False):
+    @staticmethod
+    def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
         """Standard normal."""
-        return cls._new(generator().standard_normal(_shape_args(shape)), dtype, requires_grad)
+        return Tensor._new(_generator(generator).standard_normal(shape_args(size)), dtype, requires_grad, device,
+                           "randn")
 
-    @classmethod
-    def uniform(cls, *shape, low=0.0, high=1.0, dtype=None, requires_grad=False):
-        return cls._new(generator().uniform(low, high, _shape_args(shape)), dtype, requires_grad)
+    @staticmethod
+    def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False, generator=None):
+        """Integers uniform on [low, high) (`randint(high, size)` starts at 0), int64 as PyTorch's."""
+        if size is None:
+            low, high, size = 0, low, high
+        if size is None or high is None:
+            raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+        if high <= low:
+            raise ValueError(f"randint: high ({high}) must be larger than low ({low})")
+        drawn = _generator(generator).integers(low, high, shape_args((size,)))
+        return Tensor._new(drawn, dtype, requires_grad, device, "randint", np.int64)
 
-    @classmethod
-    def arange(cls, start, stop=None, step=1, dtype=None, requires_grad=False):
+    @staticmethod
+    def uniform(*size, low=0.0, high=1.0, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(generator().uniform(low, high, shape_args(size)), dtype, requires_grad, device, "uniform")
+
+    @staticmethod
+    def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
         """Like np.arange; integer arguments give an int64 tensor and floating ones float32, as PyTorch's."""
-        values = np.arange(start, stop, step)
-        if dtype is None and values.dtype.kind == "f":
-            dtype = np.float32
-        return cls(values, requires_grad=requires_grad, dtype=dtype)
+        if step == 0:
+            raise ValueError("arange: step must not be zero")
+        values = np.arange(start, end, step)
+        return Tensor._new(values, dtype, requires_grad, device, "arange",
+                           np.float32 if values.dtype.kind == "f" else np.int64)
 
-    @classmethod
-    def eye(cls, n, m=None, dtype=None, requires_grad=False):
-        return cls._new(np.eye(n, m), dtype, requires_grad)
+    @staticmethod
+    def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.linspace(start, end, int(steps)), dtype, requires_grad, device, "linspace")
 
-    @classmethod
-    def zeros_like(cls, other, dtype=None, requires_grad=False):
-        return cls._new(np.zeros(other.shape), dtype or other.dtype, requires_grad)
+    @staticmethod
+    def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.eye(n, m), dtype, requires_grad, device, "eye")
 
-    @classmethod
-    def ones_like(cls, other, dtype=None, requires_grad=False):
-        return cls._new(np.ones(other.shape), dtype or other.dtype, requires_grad)
+    @staticmethod
+    def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.zeros(input.shape), dtype or input.dtype, requires_grad, device, "zeros_like")
+
+    @staticmethod
+    def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.ones(input.shape), dtype or input.dtype, requires_grad, device, "ones_like")
+
+    @staticmethod
+    def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.full(input.shape, fill_value), dtype or input.dtype, requires_grad, device, "full_like")
+
+    @staticmethod
+    def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+        return Tensor._new(np.empty(input.shape), dtype or input.dtype, requires_grad, device, "empty_like")
+
+    @staticmethod
+    def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+        return Tensor.rand(input.shape, dtype=dtype or input.dtype, device=device, requires_grad=requires_grad)
+
+    @staticmethod
+    def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+        return Tensor.randn(input.shape, dtype=dtype or input.dtype, device=device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return Tensor.zeros(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return Tensor.ones(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return Tensor.full(size, fill_value, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        check_device(device, "new_tensor")
+        return Tensor._from_data(data, dtype or self.dtype, requires_grad, "new_tensor")
 
     # ---- arithmetic ------------------------------------------------------------------------
     def _operand(self, other):
@@ -316,7 +427,7 @@ class Tensor(autograd.TensorBase):
             return Tensor._wrap(np.asarray(other, dtype=self.dtype))
         if isinstance(other, (np.ndarray, np.generic)):
             return Tensor._wrap(np.asarray(other))
-        return Tensor(other)
+        return Tensor._from_data(other, op="operand")
 
     def _operands(self, other, reflected=False, promote=True):
         """(self, other) as Tensors, swapped if reflected. With `promote`, PyTorch's rule: an integer or bool
@@ -382,142 +493,108 @@ class Tensor(autograd.TensorBase):
     def __gt__(self, other): return self._compare(other, operator.gt)
     def __ge__(self, other): return self._compare(other, operator.ge)
 
+    def eq(self, other): return self == other
+    def ne(self, other): return self != other
+    def lt(self, other): return self < other
+    def le(self, other): return self <= other
+    def gt(self, other): return self > other
+    def ge(self, other): return self >= other
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+    def equal(self, other) -> bool:
+        """True when both have the same shape and values (a Python bool, as torch.equal)."""
+        return self.shape == other.shape and bool(np.array_equal(self._array, other._array))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return bool(np.allclose(self._array, self._operand(other)._array, rtol, atol, equal_nan))
+
+    def mm(self, mat2):
+        if self.ndim != 2 or getattr(mat2, "ndim", None) != 2:
+            raise ValueError(f"mm: expects two 2-D tensors, got shapes {self.shape} and {np.shape(mat2)}")
+        return self @ mat2
+
+    def bmm(self, mat2):
+        if self.ndim != 3 or getattr(mat2, "ndim", None) != 3 or self.shape[0] != mat2.shape[0]:
+            raise ValueError(f"bmm: expects two 3-D tensors with the same batch size, got shapes {self.shape} and "
+                             f"{np.shape(mat2)}")
+        return self @ mat2
+
+    def dot(self, other):
+        if self.ndim != 1 or getattr(other, "ndim", None) != 1:
+            raise ValueError(f"dot: expects two 1-D tensors, got shapes {self.shape} and {np.shape(other)}")
+        return self @ other
+
     # ---- unary maths and activations -------------------------------------------------------
     def abs(self): return _named("abs", elementwise.Abs.apply, self)
     def exp(self): return _named("exp", elementwise.Exp.apply, self)
     def log(self): return _named("log", elementwise.Log.apply, self)
     def sqrt(self): return _named("sqrt", elementwise.Sqrt.apply, self)
+    def sin(self): return _named("sin", elementwise.Sin.apply, self)
+    def cos(self): return _named("cos", elementwise.Cos.apply, self)
     def tanh(self): return _named("tanh", elementwise.Tanh.apply, self)
     def sigmoid(self): return _named("sigmoid", elementwise.Sigmoid.apply, self)
     def relu(self): return _named("relu", elementwise.ReLU.apply, self)
     def leaky_relu(self, negative_slope=0.01): return _named("leaky_relu", elementwise.LeakyReLU.apply, self, negative_slope)
+    def square(self): return self * self
+    def rsqrt(self): return 1 / self.sqrt()
+    def reciprocal(self): return 1 / self
+    def log2(self): return self.log() / float(np.log(2))
+    def log10(self): return self.log() / float(np.log(10))
+    def absolute(self): return self.abs()
 
-    def clip(self, low=None, high=None):
-        """Clamp values to [low, high]; either bound may be None."""
-        return _named("clip", elementwise.Clip.apply, self, low, high)
+    def sign(self):
+        """-1, 0 or 1 (no gradient: its derivative is zero almost everywhere)."""
+        return Tensor._wrap(np.sign(self._array))
 
-    def softmax(self, axis=-1):
-        return _named("softmax", reduction.Softmax.apply, self, reduction.normalize_axes(axis, self.ndim, "softmax"))
+    def clamp(self, min=None, max=None):
+        """Clamp values to [min, max]; either bound may be None (not both, as PyTorch)."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        bounds = [b.numpy() if isinstance(b, Tensor) else b for b in (min, max)]
+        return _named("clamp", elementwise.Clip.apply, self, *bounds)
 
-    def log_softmax(self, axis=-1):
-        return _named("log_softmax", reduction.LogSoftmax.apply, self, reduction.normalize_axes(axis, self.ndim, "log_softmax"))
+    clip = clamp
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return _named("logsumexp", reduction.LogSumExp.apply, self, axis, keepdims)
+    def clamp_min(self, min): return self.clamp(min, None)
+    def clamp_max(self, max): return self.clamp(None, max)
 
-    # ---- reductions ------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return reduction.Sum.apply(self, axis, keepdims)
+    def masked_fill(self, mask, value):
+        """`value` where `mask` (a bool tensor broadcasting to self) holds, else self."""
+        mask = mask.numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {mask.dtype}")
+        return where(mask, self._operand(value).to(self.dtype), self)
 
-    def mean(self, axis=None, keepdims=False):
-        count = int(np.prod([self.shape[a] for a in reduction.normalize_axes(axis, self.ndim, "mean")]))
-        return self.sum(axis, keepdims) / count
+    def float(self): return self.to(np.float32)
+    def double(self): return self.to(np.float64)
+    def long(self): return self.to(np.int64)
+    def int(self): return self.to(np.int32)
+    def short(self): return self.to(np.int16)
+    def byte(self): return self.to(np.uint8)
+    def bool(self): return self.to(np.bool_)
 
-    def max(self, axis=None, keepdims=False):
-        """Largest values over `axis` (values only, as NumPy). Tied maxima share the gradient equally."""
-        return reduction.Max.apply(self, axis, keepdims)
+    def half(self):
+        raise TypeError("half: " + unsupported("half precision"))
 
-    def min(self, axis=None, keepdims=False):
-        """Smallest values over `axis`. Tied minima share the gradient equally."""
-        return reduction.Min.apply(self, axis, keepdims)
-
-    def var(self, axis=None, keepdims=False, ddof=0):
-        """Variance over `axis`; `ddof` as NumPy (0: divide by n; PyTorch's default is ddof=1)."""
-        count = int(np.prod([self.shape[a] for a in reduction.normalize_axes(axis, self.ndim, "var")]))
-        centred = self - self.mean(axis, keepdims=True)
-        return (centred * centred).sum(axis, keepdims) / max(count - ddof, 0)
-
-    def std(self, axis=None, keepdims=False, ddof=0):
-        return self.var(axis, keepdims, ddof).sqrt()
-
-    def argmax(self, axis=None, keepdims=False):
-        return reduction.ArgReduce.apply(self, np.argmax, axis, keepdims)
-
-    def argmin(self, axis=None, keepdims=False):
-        return reduction.ArgReduce.apply(self, np.argmin, axis, keepdims)
-
-    # ---- movement --------------------------------------------------------------------------
-    def reshape(self, *shape): return movement.Reshape.apply(self, _shape_args(shape))
-    view = reshape
-
-    def flatten(self, start_axis=0, end_axis=-1):
-        """Merge axes start_axis..end_axis into one (a 0-d tensor becomes shape (1,), as in PyTorch)."""
-        start, end = (reduction.normalize_axes(a, self.ndim, "flatten") for a in (start_axis, end_axis))
-        if self.ndim == 0:
-            return self.reshape(1)
-        (start,), (end,) = start, end
-        if start > end:
-            raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for a tensor with "
-                             f"{self.ndim} dimensions")
-        merged = int(np.prod(self.shape[start:end + 1]))
-        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
-
-    def permute(self, *axes): return movement.Permute.apply(self, _shape_args(axes))
-
-    def transpose(self, axis0=-2, axis1=-1):
-        """Swap two axes (a 0-d tensor takes 0 or -1 and stays as it is, as in PyTorch)."""
-        axes = list(range(self.ndim))
-        first, second = (reduction.normalize_axes(a, self.ndim, "transpose") for a in (axis0, axis1))
-        if self.ndim:
-            axes[first[0]], axes[second[0]] = axes[second[0]], axes[first[0]]
-        return self.permute(axes)
-
-    @property
-    def T(self):
-        """All axes reversed, as NumPy's `.T`."""
-        return self.permute(tuple(reversed(range(self.ndim))))
-
-    def squeeze(self, axis=None):
-        axes = reduction.normalize_axes(axis, self.ndim, "squeeze") if axis is not None else \
-            tuple(i for i, n in enumerate(self.shape) if n == 1)
-        if any(self.shape[a] != 1 for a in axes):
-            raise ValueError(f"squeeze: axis {axis} of shape {self.shape} does not have size 1")
-        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
-
-    def unsqueeze(self, axis):
-        """Insert an axis of size 1 at `axis`; a negative axis counts in the result's axes, as PyTorch's."""
-        if not -self.ndim - 1 <= axis <= self.ndim:
-            raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {self.ndim + 1} dimensions")
-        axis %= self.ndim + 1
-        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
-
-    def expand(self, *shape):
-        """Broadcast to `shape` without copying; -1 keeps an axis's size, as PyTorch's."""
-        shape = _shape_args(shape)
-        lead = len(shape) - self.ndim
-        if lead < 0 or -1 in shape[:lead] or any(n < -1 for n in shape):
-            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape} (new axes go in front; -1 keeps "
-                             "the size of an existing axis)")
-        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-        return movement.Expand.apply(self, shape)
-
-    def pad(self, pad_width, value=0.0):
-        """Constant padding; `pad_width` as NumPy's: an int, one (before, after) pair, or a pair per axis."""
-        try:
-            given = np.asarray(pad_width, dtype=int)
-            widths = np.broadcast_to(given, (self.ndim, 2))
-        except (ValueError, TypeError):
-            raise ValueError(f"pad: pad_width must be an int, one (before, after) pair or a pair for each of the "
-                             f"{self.ndim} axes, got {pad_width!r}") from None
-        if (given < 0).any():
-            raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
-        return movement.Pad.apply(self, tuple(map(tuple, widths.tolist())), value)
+    bfloat16 = half
 
     @staticmethod
-    def cat(tensors, axis=0):
-        """Join tensors along an existing axis."""
+    def cat(tensors, dim=0, *, axis=None):
+        """Join tensors along an existing dim."""
+        dim = synonym("cat", dim if axis is None else None, 0, axis, "dim and axis")
         tensors = list(tensors)
         if not tensors:
             raise ValueError("cat: needs at least one tensor")
         if not all(isinstance(t, Tensor) for t in tensors):
             raise TypeError(f"cat: expected Tensors, got {[type(t).__name__ for t in tensors]}")
         if tensors[0].ndim == 0:
-            raise ValueError("cat: 0-d tensors have no axis to join along; use stack")
-        return movement.Concatenate.apply(reduction.normalize_axes(axis, tensors[0].ndim, "cat")[0], *tensors)
+            raise ValueError("cat: 0-d tensors have no dim to join along; use stack")
+        return movement.Concatenate.apply(reduction.normalize_axes(dim, tensors[0].ndim, "cat")[0], *tensors)
 
     @staticmethod
-    def stack(tensors, axis=0):
-        """Join tensors of one shape along a new axis."""
+    def stack(tensors, dim=0, *, axis=None):
+        """Join tensors of one shape along a new dim."""
+        dim = synonym("stack", dim if axis is None else None, 0, axis, "dim and axis")
         tensors = list(tensors)
         if not tensors:
             raise ValueError("stack: needs at least one tensor")
@@ -525,16 +602,9 @@ class Tensor(autograd.TensorBase):
             raise TypeError(f"stack: expected Tensors, got {[type(t).__name__ for t in tensors]}")
         if len({t.shape for t in tensors}) != 1:
             raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
-        if not -tensors[0].ndim - 1 <= axis <= tensors[0].ndim:
-            raise ValueError(f"stack: axis {axis} is out of range for a result with {tensors[0].ndim + 1} dimensions")
-        return Tensor.cat([t.unsqueeze(axis) for t in tensors], axis)  # cat reads a negative axis in the new ndim
-
-    def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index._array
-        elif isinstance(index, tuple):
-            index = tuple(i._array if isinstance(i, Tensor) else i for i in index)
-        return movement.GetItem.apply(self, index)
+        if not -tensors[0].ndim - 1 <= dim <= tensors[0].ndim:
+            raise ValueError(f"stack: dim {dim} is out of range for a result with {tensors[0].ndim + 1} dimensions")
+        return Tensor.cat([t.unsqueeze(dim) for t in tensors], dim)  # cat reads a negative dim in the new ndim
 
 
 def _named(name: str, call, *args):
@@ -548,6 +618,15 @@ def _named(name: str, call, *args):
         raise (TypeError if isinstance(error, TypeError) else ValueError)(f"{name}: {error}") from error
 
 
+def _generator(given):
+    """The package generator, or a NumPy Generator the caller passed (PyTorch's `generator=`)."""
+    if given is None:
+        return generator()
+    if not isinstance(given, np.random.Generator):
+        raise TypeError(f"generator: expected a numpy.random.Generator, got {type(given).__name__}")
+    return given
+
+
 def _to_float_of(tensor, other):
     """`tensor` cast to `other`'s floating dtype if `tensor` is integer or bool (it has no gradient to keep)."""
     if tensor.dtype.kind in "biu" and other.dtype.kind == "f":
@@ -557,7 +636,7 @@ def _to_float_of(tensor, other):
 
 def where(condition, x, y) -> Tensor:
     """Elements of x where condition holds, else of y (broadcasting); the condition takes no gradient."""
-    template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor(x)
+    template = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else Tensor._from_data(x, op="where")
     x, y = template._operand(x), template._operand(y)
     return _named("where", elementwise.Where.apply, condition, _to_float_of(x, y), _to_float_of(y, x))
 

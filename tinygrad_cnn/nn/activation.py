@@ -52,7 +52,7 @@ class Tanh(Module):
 class Softmax(Module):
     """e^x / Σ e^x along `dim`."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 

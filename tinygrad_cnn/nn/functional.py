@@ -7,6 +7,7 @@ import numpy as np
 
 from ..ops.normalization import BatchNorm
 from ..rng import generator
+from ..functions import tensor
 from ..tensor import Tensor
 from .functional_conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d
 from .functional_activation import elu, gelu, hardtanh, normalize, prelu, relu6, silu
@@ -56,12 +57,14 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return x.softmax(dim)
+def softmax(input: Tensor, dim=None, _stacklevel=3, dtype=None) -> Tensor:
+    """e^x / Σ e^x along `dim`; without dim PyTorch's implicit choice (0 for 0-, 1- and 3-dim input, else 1) with
+    its deprecation warning."""
+    return input.softmax(dim, dtype=dtype)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return x.log_softmax(dim)
+def log_softmax(input: Tensor, dim=None, _stacklevel=3, dtype=None) -> Tensor:
+    return input.log_softmax(dim, dtype=dtype)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
@@ -121,4 +124,4 @@ def one_hot(target, num_classes: int = -1) -> Tensor:
     if target.size and (target.min() < 0 or target.max() >= num_classes):
         raise ValueError(f"one_hot: class values must lie in [0, {num_classes}), got values from {target.min()} "
                          f"to {target.max()}")
-    return Tensor((target[..., None] == np.arange(num_classes)).astype(np.int64))
+    return tensor((target[..., None] == np.arange(num_classes)).astype(np.int64))

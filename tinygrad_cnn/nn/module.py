@@ -12,6 +12,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from ..autograd import no_grad
+from ..functions import tensor
 from ..tensor import Tensor
 from .hooks import RemovableHandle, add_hook, call_with_backward_hooks
 
@@ -393,7 +394,7 @@ def _as_buffer(name, value):
         return None
     if isinstance(value, Parameter):
         raise TypeError(f"buffer '{name}': got an nn.Parameter; register it with register_parameter instead")
-    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+    return value if isinstance(value, Tensor) else tensor(np.asarray(value))
 
 
 class _ModuleSequence(Module):

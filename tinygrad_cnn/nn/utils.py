@@ -18,7 +18,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> Tens
         return Tensor(0.0)
     norm_type = float(norm_type)
     if norm_type == np.inf:
-        total = max(float(np.max(np.abs(g.numpy()))) if g.size else 0.0 for g in grads)
+        total = max(float(np.max(np.abs(g.numpy()))) if g.numel() else 0.0 for g in grads)
     else:
         total = sum(float(np.sum(np.abs(g.numpy(), dtype=np.float64) ** norm_type)) for g in grads) ** (1 / norm_type)
     clip_coef = max_norm / (total + 1e-6)

@@ -32,7 +32,7 @@ def _unsupported(call, what: str):
 # ---- elementwise --------------------------------------------------------------------------
 _BINARY = {E.Add: "Add", E.Sub: "Sub", E.Mul: "Mul", E.Div: "Div", E.Pow: "Pow", E.Maximum: "Max", E.Minimum: "Min"}
 _UNARY = {E.Neg: "Neg", E.Abs: "Abs", E.Exp: "Exp", E.Log: "Log", E.Sqrt: "Sqrt", E.ReLU: "Relu",
-          E.Sigmoid: "Sigmoid", E.Tanh: "Tanh"}
+          E.Sigmoid: "Sigmoid", E.Tanh: "Tanh", E.Sin: "Sin", E.Cos: "Cos"}
 
 
 @maps(*_BINARY)
@@ -175,13 +175,20 @@ def get_item(g, call, x, index):
     return out if axes or picks or new_axes else g.add("Identity", [out])
 
 
+@maps(V.Gather)
+def gather(g, call, x, axis, index):
+    """The index is baked in as a constant, so the exported batch size is the traced one."""
+    return g.add("GatherElements", [g.value(x), g.constant(np.asarray(index, np.int64), "index")], axis=int(axis))
+
+
 # ---- matmul, reductions, softmax ------------------------------------------------------------
 @maps(M.MatMul)
 def matmul(g, call, a, b):
     return g.add("MatMul", [g.value(a), g.value(b)])
 
 
-_REDUCE = {R.Sum: "ReduceSum", R.Max: "ReduceMax", R.Min: "ReduceMin", R.LogSumExp: "ReduceLogSumExp"}
+_REDUCE = {R.Sum: "ReduceSum", R.Max: "ReduceMax", R.Min: "ReduceMin", R.LogSumExp: "ReduceLogSumExp",
+           R.Prod: "ReduceProd"}
 
 
 @maps(*_REDUCE)
@@ -190,6 +197,11 @@ def reduce(g, call, x, axis, keepdims):
     if not axes:  # a 0-d input: nothing to reduce
         return g.add("Identity", [g.value(x)])
     return g.add(_REDUCE[call.function], [g.value(x), g.ints(axes, "axes")], keepdims=int(bool(keepdims)))
+
+
+@maps(R.CumSum)
+def cumsum(g, call, x, axis):
+    return g.add("CumSum", [g.value(x), g.constant(np.asarray(axis, np.int64), "axis")])
 
 
 @maps(R.Softmax, R.LogSoftmax)

@@ -29,30 +29,37 @@ class Sub(Function):
 
 
 class Mul(Function):
+    """a · b; each gradient needs only the other operand, so only the operand a wanted gradient needs is saved."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        needs_a, needs_b = ctx.needs_input_grad
+        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
         return a * b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        grad_a = unbroadcast(grad * b, np.shape(a)) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(grad * a, np.shape(b)) if ctx.needs_input_grad[1] else None
+        grad_a = unbroadcast(grad * b, ctx.shapes[0]) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad * a, ctx.shapes[1]) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
 class Div(Function):
+    """a / b; dA needs b, dB needs a and b: a is saved only when b's gradient is needed."""
+
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        grad_a = unbroadcast(grad / b, np.shape(a)) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(-grad * a / (b * b), np.shape(b)) if ctx.needs_input_grad[1] else None
+        grad_a = unbroadcast(grad / b, ctx.shapes[0]) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad * a / (b * b), ctx.shapes[1]) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
@@ -166,6 +173,28 @@ class Log(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return grad / x
+
+
+class Sin(Function):
+    """sin x, d/dx = cos x; Cos reuses it with its own pair of functions."""
+
+    value, slope = staticmethod(np.sin), staticmethod(np.cos)
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.save_for_backward(x)
+        return cls.value(x)
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * cls.slope(x)
+
+
+class Cos(Sin):
+    """cos x, d/dx = −sin x."""
+
+    value, slope = staticmethod(np.cos), staticmethod(lambda x: -np.sin(x))
 
 
 class Sqrt(Function):

@@ -107,6 +107,46 @@ class GetItem(Function):
         return out, None
 
 
+class Gather(Function):
+    """out[i][j][k] = x[i][index[i][j][k]][k] along `axis` (PyTorch's gather); backward scatter-adds."""
+
+    @staticmethod
+    def forward(ctx, x, axis, index):
+        ctx.shape, ctx.index = x.shape, _full_index(index, axis)
+        return x[ctx.index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.shape, grad.dtype)
+        np.add.at(out, ctx.index, grad)
+        return out, None, None
+
+
+def _full_index(index, axis):
+    """The advanced index that picks index[...] along `axis` and the same position along every other axis."""
+    positions = list(np.indices(index.shape, sparse=True))
+    positions[axis] = index
+    return tuple(positions)
+
+
+class IndexPut(Function):
+    """x with x[index] replaced by `value` (out of place; item assignment on a recorded tensor uses it):
+    dX is the gradient with the written places zeroed, dValue the gradient there, summed to value's shape."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        out = x.copy()
+        out[index] = value
+        ctx.index, ctx.value_shape = index, np.shape(value)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_x = grad.copy()
+        grad_x[ctx.index] = 0
+        return grad_x, unbroadcast(grad[ctx.index], ctx.value_shape), None
+
+
 def _is_basic(index) -> bool:
     """True for NumPy basic indexing (ints, slices, None, Ellipsis, alone or in a tuple)."""
     parts = index if isinstance(index, tuple) else (index,)

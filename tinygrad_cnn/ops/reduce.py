@@ -87,6 +87,43 @@ class ArgReduce(Function):
         return pick(x, axis=None if x.ndim == 0 else axis, keepdims=keepdims)  # a 0-d tensor takes axis 0 or -1
 
 
+class Prod(Function):
+    """Product over `axis`. dX_i is the product of the other elements, computed from exclusive running
+    products from both ends, so a zero element gets its exact gradient instead of prod / 0."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        axes = normalize_axes(axis, x.ndim, "prod")
+        ctx.save_for_backward(x)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return np.prod(x, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kept = [a for a in range(x.ndim) if a not in ctx.axes]
+        moved = np.transpose(x, kept + list(ctx.axes))
+        rows = moved.reshape(moved.shape[:len(kept)] + (-1,))
+        ones = np.ones(rows.shape[:-1] + (1,), x.dtype)
+        before = np.cumprod(np.concatenate([ones, rows[..., :-1]], -1), -1)
+        after = np.flip(np.cumprod(np.concatenate([ones, np.flip(rows, -1)[..., :-1]], -1), -1), -1)
+        others = np.transpose((before * after).reshape(moved.shape), np.argsort(kept + list(ctx.axes)))
+        return _expand_to_input(grad, ctx.axes, ctx.keepdims, x.shape) * others, None, None
+
+
+class CumSum(Function):
+    """Running sum along one axis; dX is the running sum of the gradient taken from the other end."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        return np.cumsum(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.flip(np.cumsum(np.flip(grad, ctx.axis), axis=ctx.axis), ctx.axis), None
+
+
 def shifted_logsumexp(x, axes):
     """(x − m, log Σ e^(x − m), m) with m the maximum over `axes` (kept dims): no exp overflows, and
     subtracting m before anything else keeps log-softmax = (x − m) − log Σ e^(x − m) accurate at ±1e4.

@@ -1,0 +1,90 @@
+"""The torch-like free functions: `tc.tensor`, `tc.zeros`, `tc.max`, `tc.exp`, ...
+
+Each is the Tensor factory or method of the same name, so there is one implementation of every rule.
+"""
+import numpy as np
+
+from .device import check_device, resolve_dtype
+from .tensor import Tensor, where
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "is_floating_point", "numel", "where", "cat", "concat",
+           "concatenate", "stack", "get_default_dtype", "Size"]
+
+Size = tuple  # what `x.size()` and `x.shape` are here (PyTorch's torch.Size is a tuple subclass)
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new tensor holding a copy of `data`, its dtype inferred as torch.tensor's: Python floats float32,
+    ints int64, bools bool; a NumPy array keeps its dtype."""
+    check_device(device, "tensor")
+    return Tensor._from_data(data, dtype, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` itself when it is a Tensor of that dtype, a Tensor sharing a NumPy array's memory when no
+    conversion is needed, else a new tensor as `tc.tensor`."""
+    check_device(device, "as_tensor")
+    dtype = resolve_dtype(dtype, "as_tensor")
+    if isinstance(data, Tensor):
+        return data if dtype is None or dtype == data.dtype else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or dtype == data.dtype):
+        return from_numpy(data)
+    return Tensor._from_data(data, dtype, op="as_tensor")
+
+
+def from_numpy(ndarray) -> Tensor:
+    """A Tensor sharing `ndarray`'s memory (changes show through both), with its dtype."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(ndarray).__name__}")
+    resolve_dtype(ndarray.dtype, "from_numpy")
+    return Tensor._wrap(ndarray)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> bool:
+    return _tensor_input("is_floating_point", input).dtype.kind == "f"
+
+
+def numel(input) -> int:
+    return _tensor_input("numel", input).numel()
+
+
+def get_default_dtype():
+    return np.float32
+
+
+cat = concat = concatenate = Tensor.cat
+stack = Tensor.stack
+
+
+def _tensor_input(name, input):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: expected a Tensor as input, got {type(input).__name__}")
+    return input
+
+
+def _method_as_function(name):
+    def function(input, *args, **kwargs):
+        return getattr(_tensor_input(name, input), name)(*args, **kwargs)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"`tc.{name}(input, ...)` is `input.{name}(...)`."
+    return function
+
+
+_FACTORIES = ["zeros", "ones", "full", "empty", "rand", "randn", "randint", "arange", "linspace", "eye",
+              "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like"]
+_METHODS = ["abs", "exp", "log", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "square",
+            "reciprocal", "sign", "neg", "clamp", "clip", "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+            "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "cumsum", "norm", "std", "var",
+            "logsumexp", "softmax", "log_softmax", "all", "any", "sort", "argsort", "topk", "matmul", "mm", "bmm",
+            "dot", "flatten", "reshape", "squeeze", "unsqueeze", "permute", "transpose", "t", "chunk", "split",
+            "unbind", "gather", "masked_fill", "eq", "ne", "gt", "ge", "lt", "le", "equal", "allclose", "clone",
+            "detach"]
+for _name in _FACTORIES:
+    globals()[_name] = getattr(Tensor, _name)
+for _name in _METHODS:
+    globals()[_name] = _method_as_function(_name)
+__all__ += _FACTORIES + _METHODS
