@@ -15,12 +15,12 @@ PACKAGE_ROOT = os.path.join(os.path.dirname(__file__), "..", PACKAGE)
 # Lowest first. A module belongs to the layer of the longest prefix that names it or a package holding it;
 # a module no prefix names is part of the user API, the top layer.
 LAYERS = [
-    ("standalone", ["atomic_file", "rng"]),  # import nothing from the package; anything may use them
+    ("standalone", ["atomic_file", "rng", "arguments", "device"]),  # import nothing from the package
     ("runtime", ["runtime", "threads", "allocator"]),
     ("kernels", ["ops.kernels"]),
     ("autograd", ["autograd"]),
     ("ops", ["ops"]),
-    ("tensor", ["tensor"]),
+    ("tensor", ["tensor", "tensor_shape", "tensor_reduce", "tensor_inplace"]),  # Tensor and its method mixins
     ("user API", [""]),
 ]
 

@@ -148,9 +148,7 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
 
 def _window_max(window: Tensor) -> Tensor:
     """The maximum over the last two axes of (N, C, h, w)."""
-    flat = window.reshape(window.shape[0], window.shape[1], -1)
-    result = flat.max(-1)
-    return result[0] if isinstance(result, tuple) else result
+    return window.reshape(window.shape[0], window.shape[1], -1).amax(-1)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
