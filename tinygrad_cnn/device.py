@@ -60,6 +60,20 @@ def is_device(value) -> bool:
                                          ("cpu", "cuda", "mps", "xpu", "meta", "hip", "xla", "vulkan", "mkldnn"))
 
 
+def to_arguments(op: str, args, dtype=None, device=None, tensor_type=()):
+    """(dtype, device) from PyTorch's `.to(dtype)`, `.to(device)`, `.to(device, dtype)` and `.to(tensor)` forms
+    (a `tensor_type` argument gives its dtype); any device but the CPU is refused."""
+    for arg in args:
+        if isinstance(arg, tensor_type):
+            dtype = arg.dtype
+        elif is_device(arg):
+            device = arg
+        else:
+            dtype = resolve_dtype(arg, op)
+    check_device(device, op)
+    return resolve_dtype(dtype, op), device
+
+
 def resolve_dtype(dtype, op: str):
     """`dtype` as a NumPy dtype this package can hold (None stays None); the rest refused, naming `op`."""
     if dtype is None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import autograd
 from .arguments import shape_args, synonym
-from .device import CPU, check_device, is_device, resolve_dtype, unsupported
+from .device import CPU, check_device, resolve_dtype, to_arguments, unsupported
 from .ops import elementwise, movement, reduce as reduction
 from .ops.matmul import MatMul
 from .rng import generator
@@ -224,14 +224,7 @@ class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
         """`.to(dtype)`, `.to(device)`, `.to(device, dtype)` or `.to(other)` (other's dtype), as PyTorch's; the
         only device is the CPU. Returns self when nothing changes (a copy with copy=True)."""
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif is_device(arg):
-                device = arg
-            else:
-                dtype = resolve_dtype(arg, "to")
-        check_device(device, "to")
+        dtype, _ = to_arguments("to", args, dtype, device, Tensor)
         result = self if dtype is None else self.astype(dtype)
         return result.clone() if copy and result is self else result
 

@@ -12,6 +12,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from ..autograd import no_grad
+from ..device import to_arguments, unsupported
 from ..functions import tensor
 from ..tensor import Tensor
 from .hooks import RemovableHandle, add_hook, call_with_backward_hooks
@@ -277,22 +278,14 @@ class Module:
     def to(self, *args, device=None, dtype=None, non_blocking: bool = False) -> Module:
         """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(tensor)` as PyTorch's: the device must be the CPU
         (the only one there is); floating parameters and buffers are converted to `dtype` in place."""
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif _is_device(arg):
-                device = arg
-            else:
-                dtype = arg
-        if device is not None:
-            _check_cpu(device, f"{type(self).__name__}.to")
+        dtype, _ = to_arguments(f"{type(self).__name__}.to", args, dtype, device, Tensor)
         return self if dtype is None else self._cast(dtype)
 
     def cpu(self) -> Module:
         return self
 
     def cuda(self, device=None) -> Module:
-        _check_cpu("cuda", f"{type(self).__name__}.cuda")
+        raise RuntimeError(f"{type(self).__name__}.cuda: " + unsupported("CUDA"))
 
     def _cast(self, dtype) -> Module:
         """Convert floating parameters and buffers to `dtype` in place (e.g. float64 for gradcheck)."""
@@ -374,19 +367,6 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return f"{type(self).__name__}({lines[0]})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
-
-
-def _is_device(arg) -> bool:
-    """A device spelling: a string naming one ('cpu', 'cuda:0', ...) or a device object with a `.type`."""
-    if isinstance(arg, str):
-        return arg.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta")
-    return hasattr(arg, "type") and isinstance(getattr(arg, "type"), str) and not isinstance(arg, np.dtype)
-
-
-def _check_cpu(device, where: str) -> None:
-    kind = device if isinstance(device, str) else getattr(device, "type", device)
-    if str(kind).split(":")[0] != "cpu":
-        raise RuntimeError(f"{where}: tinygrad_cnn runs on the CPU only, got device {device!r}")
 
 
 def _as_buffer(name, value):
