@@ -51,7 +51,10 @@ def check_device(value, op: str):
     if value is not None and not isinstance(value, device):
         if not isinstance(value, str):
             raise TypeError(f"{op}: device must be a string such as 'cpu' or a tc.device, got {value!r}")
-        device(value)
+        try:
+            device(value)
+        except RuntimeError as error:
+            raise RuntimeError(f"{op}: {error}") from None
 
 
 def is_device(value) -> bool:
