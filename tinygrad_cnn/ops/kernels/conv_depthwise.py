@@ -38,10 +38,10 @@ def channels_last(src, start, channels, height, width, multiplier, stride_h, str
     columns = np.empty(width, np.int64)  # the column part of phase_position, per input column
     for j in range(width):
         columns[j] = ((j + pad_w) % stride_w) * q_h * q_w + (j + pad_w) // stride_w
-    for c in range(channels):
-        for i in range(height):
-            r = i + pad_h
-            row = ((r % stride_h) * stride_w * q_h + r // stride_h) * q_w
+    for i in range(height):  # row by row, so the rows written stay in the L1 cache while every channel fills them
+        r = i + pad_h
+        row = ((r % stride_h) * stride_w * q_h + r // stride_h) * q_w
+        for c in range(channels):
             for k in range(multiplier):
                 m = c * multiplier + k
                 for j in range(width):
@@ -75,10 +75,13 @@ def row_weights(weight, out_w):
 
 
 @njit(cache=True)
-def to_planes(result, out_flat, start, out_channels, positions):
-    """out_flat[start + m·positions + p] = result[p·M + m]: channels-last back to NCHW."""
-    for m in range(out_channels):
-        copy_strided(out_flat, start + m * positions, 1, result, m, out_channels, positions)
+def to_planes(result, out_flat, start, out_channels, out_h, out_w):
+    """out_flat[start + m·OH·OW + i·OW + j] = result[(i·OW + j)·M + m]: channels-last back to NCHW, row by row (a
+    row of the result, OW·M values, stays in the L1 cache while every channel reads it)."""
+    for i in range(out_h):
+        for m in range(out_channels):
+            copy_strided(out_flat, start + m * out_h * out_w + i * out_w, 1, result, i * out_w * out_channels + m,
+                         out_channels, out_w)
 
 
 @parallel_kernel
@@ -103,7 +106,7 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
                 for kw in range(kernel_w):
                     multiply_add(result, i * row, weights, (kh * kernel_w + kw) * row, planes,
                                  tap_start(kh, kw, i, stride_h, stride_w, dil_h, dil_w, q_h, q_w, out_channels), row)
-        to_planes(result, out_flat, n * out_channels * out_h * out_w, out_channels, out_h * out_w)
+        to_planes(result, out_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w)
 
 
 @parallel_kernel

@@ -8,6 +8,8 @@ r < taps: per tap, BLOCKS contiguous vectors of weights (one per block of output
 value broadcast per position. Written as LLVM IR (a Numba intrinsic): its PIXELS·BLOCKS accumulators are loop
 values, so they stay in registers for the whole sum and are stored once at the end; a loop over a Numba array
 would load and store them every tap. All arrays are flat and C-contiguous; the caller keeps every index in range.
+Numba's cache does not notice a change to this file in the kernels that inline it: after editing, delete their
+cache files (`__pycache__/conv_blocked.*.nb*`).
 """
 from llvmlite import ir
 from numba import types
