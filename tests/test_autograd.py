@@ -375,3 +375,14 @@ def test_backward_may_return_extra_trailing_nones():
     x = tc.tensor([1.0, 2.0], requires_grad=True)
     _Scale.apply(x).sum().backward()  # one forward argument; backward returns (grad, None), as PyTorch allows
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+class _WrittenForTorch(tc.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.mm(x.t())  # PyTorch's Tensor methods: an ndarray has neither
+
+
+def test_a_forward_written_for_torch_tensors_is_told_it_receives_arrays():
+    with pytest.raises(AttributeError, match=r"_WrittenForTorch.forward: .*has no attribute 'mm'.*NumPy arrays"):
+        _WrittenForTorch.apply(Tensor(np.ones((2, 2))))

@@ -295,3 +295,30 @@ def test_set_grad_enabled_and_inference_mode():
 def test_bad_input_is_refused_naming_the_op(call, message):
     with pytest.raises((TypeError, ValueError, RuntimeError, IndexError), match=message):
         call()
+
+
+@pytest.mark.parametrize("call, reference", [
+    (lambda t, m, i: t.round(), lambda a, m, i: np.round(a)), (lambda t, m, i: t.floor(), lambda a, m, i: np.floor(a)),
+    (lambda t, m, i: tc.ceil(t), lambda a, m, i: np.ceil(a)), (lambda t, m, i: t.isnan(), lambda a, m, i: np.isnan(a)),
+    (lambda t, m, i: ~m, lambda a, m, i: ~m), (lambda t, m, i: m & (t > 0), lambda a, m, i: m & (a > 0)),
+    (lambda t, m, i: m | (t > 0), lambda a, m, i: m | (a > 0)), (lambda t, m, i: m ^ (t > 0), lambda a, m, i: m ^ (a > 0)),
+    (lambda t, m, i: i // 3, lambda a, m, i: i // 3), (lambda t, m, i: i % 3, lambda a, m, i: i % 3),
+    (lambda t, m, i: 7 // i.clamp(min=1), lambda a, m, i: 7 // np.maximum(i, 1)),
+    (lambda t, m, i: t.nonzero(), lambda a, m, i: np.argwhere(a)), (lambda t, m, i: tc.count_nonzero(m), lambda a, m, i: m.sum()),
+    (lambda t, m, i: t.narrow(1, 1, 2), lambda a, m, i: a[:, 1:3]),
+    (lambda t, m, i: t.index_select(0, tc.tensor([2, 0])), lambda a, m, i: a[[2, 0]]),
+    (lambda t, m, i: tc.logical_not(m), lambda a, m, i: ~m), (lambda t, m, i: t.log1p(), lambda a, m, i: np.log1p(a)),
+])
+def test_no_gradient_helpers_and_bit_ops_match_numpy(call, reference):
+    data = np.array([[0.0, 1.4, -2.6, 3.5], [np.nan, 0.2, 0.0, -0.5], [2.5, -1.5, 0.5, 9.0]])
+    data = np.abs(data) if "log1p" in str(call.__code__.co_names) else data
+    mask, ints = data > 1, np.array([[4, -5, 6, 0], [1, 2, 3, 7], [8, 9, -10, 11]])
+    out = call(tc.tensor(data), tc.tensor(mask), tc.tensor(ints))
+    expected = reference(data, mask, ints)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    assert out.dtype == np.asarray(expected).dtype or out.dtype == np.int64
+
+
+def test_bit_ops_refuse_floats_naming_the_op():
+    with pytest.raises(TypeError, match="&: needs bool or integer tensors, got dtype float32"):
+        tc.ones(2) & tc.ones(2)

@@ -196,7 +196,11 @@ class Function:
         needs = tuple(t is not None and t._requires_grad for t in inputs) if record else (False,) * len(args)
         record = record and cls.differentiable and _grad_state.enabled
         ctx = Context(cls, needs)
-        result = cls.forward(ctx, *arrays, **kwargs)
+        try:
+            result = cls.forward(ctx, *arrays, **kwargs)
+        except AttributeError as error:
+            _explain_arrays_not_tensors(cls, "forward", error)
+            raise
         single = not isinstance(result, tuple)
         outputs = [np.asarray(result)] if single else [np.asarray(r) for r in result]
         node = Node(ctx, inputs, outputs) if record else None
@@ -214,6 +218,14 @@ class Function:
         if node is not None and ctx._saved:
             _remember_saved_versions(node, tensors)
         return tensors[0] if single else tensors
+
+
+def _explain_arrays_not_tensors(function, method, error):
+    """A Tensor method called on an array inside a Function (code written for PyTorch) says why it failed."""
+    if "numpy.ndarray" in str(error):
+        raise AttributeError(f"{function.__name__}.{method}: {error}. A Function's forward and backward receive and "
+                             "return NumPy arrays here, not Tensors (write a @ b.T for a.mm(b.t()), see the README's "
+                             "'Coming from PyTorch')") from error
 
 
 def _refuse_tensor_keywords(function, kwargs):
@@ -364,7 +376,11 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
             grads = [np.zeros(s, d) if g is None else g
                      for g, s, d in zip(grads, node.output_shapes, node.output_dtypes)]
         _check_saved_versions(node)
-        input_grads = ctx.function.backward(ctx, *grads)
+        try:
+            input_grads = ctx.function.backward(ctx, *grads)
+        except AttributeError as error:
+            _explain_arrays_not_tensors(ctx.function, "backward", error)
+            raise
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if len(input_grads) > len(node.inputs) and all(g is None for g in input_grads[len(node.inputs):]):

@@ -82,7 +82,8 @@ _METHODS = ["abs", "exp", "log", "log2", "log10", "sqrt", "rsqrt", "sin", "cos",
             "logsumexp", "softmax", "log_softmax", "all", "any", "sort", "argsort", "topk", "matmul", "mm", "bmm",
             "dot", "flatten", "reshape", "squeeze", "unsqueeze", "permute", "transpose", "t", "chunk", "split",
             "unbind", "gather", "masked_fill", "eq", "ne", "gt", "ge", "lt", "le", "equal", "allclose", "clone",
-            "detach"]
+            "detach", "log1p", "round", "floor", "ceil", "trunc", "isnan", "isinf", "isfinite", "logical_not",
+            "logical_and", "logical_or", "nonzero", "count_nonzero", "narrow", "index_select"]
 for _name in _FACTORIES:
     globals()[_name] = getattr(Tensor, _name)
 for _name in _METHODS:

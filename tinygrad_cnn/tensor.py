@@ -535,9 +535,81 @@ class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase
     def log10(self): return self.log() / float(np.log(10))
     def absolute(self): return self.abs()
 
-    def sign(self):
-        """-1, 0 or 1 (no gradient: its derivative is zero almost everywhere)."""
-        return Tensor._wrap(np.sign(self._array))
+    def log1p(self): return (self + 1).log()
+    def is_floating_point(self) -> bool: return self.dtype.kind == "f"
+
+    # ---- piecewise-constant maths, masks and bit ops: no gradient (it is zero almost everywhere) -----
+    def _constant(self, name, ufunc, *others):
+        arrays = [o._array if isinstance(o, Tensor) else np.asarray(o) for o in others]
+        try:
+            return Tensor._wrap(np.asarray(ufunc(self._array, *arrays)))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name}: cannot apply to tensors of dtype {self.dtype} and "
+                            f"{[a.dtype.name for a in arrays]} and shapes {self.shape}, "
+                            f"{[a.shape for a in arrays]}") from error
+
+    def sign(self): return self._constant("sign", np.sign)
+    def round(self): return self._constant("round", np.round)
+    def floor(self): return self._constant("floor", np.floor)
+    def ceil(self): return self._constant("ceil", np.ceil)
+    def trunc(self): return self._constant("trunc", np.trunc)
+    def isnan(self): return self._constant("isnan", np.isnan)
+    def isinf(self): return self._constant("isinf", np.isinf)
+    def isfinite(self): return self._constant("isfinite", np.isfinite)
+    def logical_not(self): return self._constant("logical_not", np.logical_not)
+    def logical_and(self, other): return self._constant("logical_and", np.logical_and, other)
+    def logical_or(self, other): return self._constant("logical_or", np.logical_or, other)
+
+    def _bitwise(self, name, ufunc, other, reflected=False):
+        if self.dtype.kind not in "biu" or (isinstance(other, Tensor) and other.dtype.kind not in "biu"):
+            raise TypeError(f"{name}: needs bool or integer tensors, got dtype {self.dtype}")
+        other = self._operand(other)
+        return other._constant(name, ufunc, self) if reflected else self._constant(name, ufunc, other)
+
+    def __invert__(self):
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~: needs a bool or integer tensor, got dtype {self.dtype}")
+        return self._constant("~", np.invert)
+    def __and__(self, other): return self._bitwise("&", np.bitwise_and, other)
+    def __rand__(self, other): return self._bitwise("&", np.bitwise_and, other, True)
+    def __or__(self, other): return self._bitwise("|", np.bitwise_or, other)
+    def __ror__(self, other): return self._bitwise("|", np.bitwise_or, other, True)
+    def __xor__(self, other): return self._bitwise("^", np.bitwise_xor, other)
+    def __rxor__(self, other): return self._bitwise("^", np.bitwise_xor, other, True)
+
+    def __floordiv__(self, other): return self._constant("floor_divide", np.floor_divide, self._operand(other))
+    def __rfloordiv__(self, other): return self._operand(other)._constant("floor_divide", np.floor_divide, self)
+    def __mod__(self, other): return self._constant("remainder", np.remainder, self._operand(other))
+    def __rmod__(self, other): return self._operand(other)._constant("remainder", np.remainder, self)
+
+    def nonzero(self, *, as_tuple=False):
+        """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one tensor per dim."""
+        found = np.nonzero(self._array)
+        if as_tuple:
+            return tuple(Tensor._wrap(i.astype(np.int64)) for i in found)
+        return Tensor._wrap(np.stack(found, axis=1).astype(np.int64) if found else np.zeros((0, 0), np.int64))
+
+    def count_nonzero(self, dim=None):
+        dims = reduction.normalize_axes(dim, self.ndim, "count_nonzero")
+        return Tensor._wrap(np.asarray(np.count_nonzero(self._array, axis=dims), np.int64))
+
+    def narrow(self, dim, start, length):
+        """The `length` elements from `start` along `dim` (a view, as PyTorch's)."""
+        axis = reduction.normalize_axes(dim, self.ndim, "narrow")[0]
+        if not 0 <= start % max(self.shape[axis], 1) <= self.shape[axis] - length or length < 0:
+            raise ValueError(f"narrow: start {start} and length {length} do not fit dim {dim} of size "
+                             f"{self.shape[axis]}")
+        start %= max(self.shape[axis], 1)
+        return self[(slice(None),) * axis + (slice(start, start + length),)]
+
+    def index_select(self, dim, index):
+        """The entries `index` (a 1-D integer tensor) along `dim`."""
+        axis = reduction.normalize_axes(dim, self.ndim, "index_select")[0]
+        index = index._array if isinstance(index, Tensor) else np.asarray(index)
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise TypeError(f"index_select: index must be a 1-D integer tensor, got dtype {index.dtype} and shape "
+                            f"{index.shape}")
+        return self[(slice(None),) * axis + (index,)]
 
     def clamp(self, min=None, max=None):
         """Clamp values to [min, max]; either bound may be None (not both, as PyTorch)."""
