@@ -220,3 +220,30 @@ def test_a_model_whose_outputs_do_not_follow_the_input_through_ops_is_refused(tm
     model = nn.Sequential(nn.Embedding(10, 3))  # its indices are read as an array: the graph holds them as constants
     with pytest.raises(ValueError, match="no output depends on input 'input' through recorded ops"):
         tc.onnx.export(model, tc.tensor(np.array([[1, 2], [3, 4]])), tmp_path / "e.onnx")
+
+
+class InPlace(nn.Module):
+    def __init__(self, change):
+        super().__init__()
+        self.conv, self.change = nn.Conv2d(2, 2, 3, padding=1), change
+
+    def forward(self, x):
+        out = self.conv(x)
+        self.change(out, x)
+        return out.relu()
+
+
+def add_in_place(out, x):
+    out += x
+
+
+def assign_item(out, x):
+    out[:, 0] = 0.5
+
+
+@pytest.mark.parametrize("change", [add_in_place, assign_item], ids=["+=", "item"])
+def test_a_result_changed_in_place_is_refused_naming_the_op_and_the_layer(tmp_path, change):
+    model = nn.Sequential(InPlace(change))
+    with pytest.raises(ValueError, match=r"the result of Conv2d \(in layer 0.conv \(Conv2d\)\) was changed in place "
+                                         r"before ReLU \(in layer 0 \(InPlace\)\) read it"):
+        tc.onnx.export(model, tc.tensor(np.zeros((2, 2, 4, 4), np.float32)), tmp_path / "x.onnx")

@@ -212,9 +212,9 @@ class Function:
             tensors = (wrap(outputs[0], node if outputs[0].dtype.kind == "f" else None, 0),)
         else:
             tensors = tuple(wrap(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
+        _share_version_counters_with_views(args, tensors)
         if _trace_hook is not None:
             _trace_hook(cls, args, kwargs, tensors)
-        _share_version_counters_with_views(args, tensors)
         if node is not None and ctx._saved:
             _remember_saved_versions(node, tensors)
         return tensors[0] if single else tensors

@@ -146,8 +146,22 @@ def _walk(graph: Graph, root: Tensor, producers: dict) -> str:
             stack.append((tensor, True))
             stack.extend((x, False) for x in producer.inputs if id(x) not in graph.values)
         else:
+            for x, version in zip(producer.inputs, producer.read):
+                _check_unchanged(x, version, producer, producers)
             graph.values[id(producer.outputs[0])] = _emit(graph, producer)  # every mapped op has one output
+    _check_unchanged(root, root._version, None, producers)
     return graph.values[id(root)]
+
+
+def _check_unchanged(tensor: Tensor, version: int, reader, producers: dict) -> None:
+    """Refuse a tensor read (by `reader`, or as an output) after an in-place change: the export records ops,
+    and the write (`out += x`, item assignment) is not one, so the graph would hold the value before it."""
+    maker = producers.get(id(tensor))
+    if maker is None or maker.made[[id(y) for y in maker.outputs].index(id(tensor))] == version:
+        return
+    read = f"{reader.name} (in layer {reader.layer}) read it" if reader else "it was returned"
+    raise ValueError(f"onnx.export: the result of {maker.name} (in layer {maker.layer}) was changed in place "
+                     f"before {read}; write the change out of place (out = out + x, not out += x) to export it")
 
 
 def _emit(graph: Graph, producer) -> str:
@@ -155,7 +169,7 @@ def _emit(graph: Graph, producer) -> str:
         return mappings.emit_layer(graph, producer)
     emit = mappings.FUNCTIONS.get(producer.function)
     if emit is None:
-        raise NotImplementedError(f"onnx.export: op {producer.function.__name__} (in layer {producer.layer}) has no "
+        raise NotImplementedError(f"onnx.export: op {producer.name} (in layer {producer.layer}) has no "
                                   f"ONNX mapping; build the layer from ops that have one, or leave it out of the "
                                   f"exported model")
     return emit(graph, producer, *producer.args, **producer.kwargs)

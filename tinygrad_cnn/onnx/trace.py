@@ -17,8 +17,17 @@ from ..tensor import Tensor
 _exporting = threading.Lock()  # one trace at a time: the hook is process-wide
 
 
+class _Versions:
+    """The version (count of in-place changes) of each input when it was read and of each output when made,
+    so that the export can tell a tensor changed in place between the op that made it and one that read it."""
+
+    def __post_init__(self):
+        self.read = [x._version for x in self.inputs]
+        self.made = [y._version for y in self.outputs]
+
+
 @dataclass
-class Call:
+class Call(_Versions):
     """One op call: `function` applied to `args` (Tensors and constants) inside layer `layer`."""
 
     function: type
@@ -31,9 +40,13 @@ class Call:
     def inputs(self):
         return [a for a in (*self.args, *self.kwargs.values()) if isinstance(a, Tensor)]
 
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
 
 @dataclass
-class LayerCall:
+class LayerCall(_Versions):
     """A whole layer exported as one ONNX node instead of the ops inside it."""
 
     module: object
@@ -48,6 +61,10 @@ class LayerCall:
     @property
     def outputs(self):
         return (self.output,)
+
+    @property
+    def name(self) -> str:
+        return type(self.module).__name__
 
 
 def exported_whole(module, x) -> bool:
