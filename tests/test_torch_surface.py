@@ -322,3 +322,16 @@ def test_no_gradient_helpers_and_bit_ops_match_numpy(call, reference):
 def test_bit_ops_refuse_floats_naming_the_op():
     with pytest.raises(TypeError, match="&: needs bool or integer tensors, got dtype float32"):
         tc.ones(2) & tc.ones(2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: tc.zeros("a"), r"zeros: a shape is made of ints, got \('a',\)"),
+    (lambda: tc.ones(2, -1), r"ones: sizes must be non-negative, got \(2, -1\)"),
+    (lambda: tc.eye(-2), "eye: sizes must be non-negative"),
+    (lambda: tc.linspace(0, 1, -1), "linspace: steps must be non-negative"),
+    (lambda: tc.zeros(2).fill_("a"), "fill_: cannot fill a float32 tensor with 'a'"),
+    (lambda: tc.ones(2).view("x"), "reshape: a shape is made of ints"),
+])
+def test_factories_and_fills_refuse_bad_sizes_naming_the_op(call, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        call()

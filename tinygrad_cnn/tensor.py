@@ -9,7 +9,7 @@ import operator
 import numpy as np
 
 from . import autograd
-from .arguments import shape_args, synonym
+from .arguments import size_args, synonym
 from .device import CPU, check_device, resolve_dtype, to_arguments, unsupported
 from .ops import elementwise, movement, reduce as reduction
 from .ops.matmul import MatMul
@@ -98,7 +98,7 @@ class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase
     def requires_grad(self, value: bool):
         if value and self._array.dtype.kind != "f":
             raise TypeError(f"Tensor of dtype {self._array.dtype} cannot require grad: only floating tensors can "
-                            "(convert with .astype('float32'))")
+                            "(convert with .float())")
         if not value and self._node is not None:
             raise RuntimeError("requires_grad cannot be turned off on a tensor made by an op; use .detach()")
         self._requires_grad = bool(value)
@@ -311,32 +311,32 @@ class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase
 
     @staticmethod
     def zeros(*size, dtype=None, device=None, requires_grad=False):
-        return Tensor._new(np.zeros(shape_args(size)), dtype, requires_grad, device, "zeros")
+        return Tensor._new(np.zeros(size_args(size, "zeros")), dtype, requires_grad, device, "zeros")
 
     @staticmethod
     def ones(*size, dtype=None, device=None, requires_grad=False):
-        return Tensor._new(np.ones(shape_args(size)), dtype, requires_grad, device, "ones")
+        return Tensor._new(np.ones(size_args(size, "ones")), dtype, requires_grad, device, "ones")
 
     @staticmethod
     def full(size, fill_value, dtype=None, device=None, requires_grad=False):
         """Filled with `fill_value`; its dtype follows the value (bool, int64 or float32) unless given."""
         default = _inferred_dtype(fill_value, None, "full")
-        return Tensor._new(np.full(shape_args((size,)), fill_value), dtype, requires_grad, device, "full", default)
+        return Tensor._new(np.full(size_args((size,), "full"), fill_value), dtype, requires_grad, device, "full", default)
 
     @staticmethod
     def empty(*size, dtype=None, device=None, requires_grad=False):
-        return Tensor._new(np.empty(shape_args(size), resolve_dtype(dtype, "empty") or np.float32), dtype,
+        return Tensor._new(np.empty(size_args(size, "empty"), resolve_dtype(dtype, "empty") or np.float32), dtype,
                            requires_grad, device, "empty")
 
     @staticmethod
     def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
         """Uniform on [0, 1), drawn from the package generator (tc.manual_seed)."""
-        return Tensor._new(_generator(generator).random(shape_args(size)), dtype, requires_grad, device, "rand")
+        return Tensor._new(_generator(generator).random(size_args(size, "rand")), dtype, requires_grad, device, "rand")
 
     @staticmethod
     def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
         """Standard normal."""
-        return Tensor._new(_generator(generator).standard_normal(shape_args(size)), dtype, requires_grad, device,
+        return Tensor._new(_generator(generator).standard_normal(size_args(size, "randn")), dtype, requires_grad, device,
                            "randn")
 
     @staticmethod
@@ -348,12 +348,12 @@ class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase
             raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
         if high <= low:
             raise ValueError(f"randint: high ({high}) must be larger than low ({low})")
-        drawn = _generator(generator).integers(low, high, shape_args((size,)))
+        drawn = _generator(generator).integers(low, high, size_args((size,), "randint"))
         return Tensor._new(drawn, dtype, requires_grad, device, "randint", np.int64)
 
     @staticmethod
     def uniform(*size, low=0.0, high=1.0, dtype=None, device=None, requires_grad=False):
-        return Tensor._new(generator().uniform(low, high, shape_args(size)), dtype, requires_grad, device, "uniform")
+        return Tensor._new(generator().uniform(low, high, size_args(size, "uniform")), dtype, requires_grad, device, "uniform")
 
     @staticmethod
     def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
@@ -366,11 +366,14 @@ class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase
 
     @staticmethod
     def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+        if int(steps) < 0:
+            raise ValueError(f"linspace: steps must be non-negative, got {steps}")
         return Tensor._new(np.linspace(start, end, int(steps)), dtype, requires_grad, device, "linspace")
 
     @staticmethod
     def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
-        return Tensor._new(np.eye(n, m), dtype, requires_grad, device, "eye")
+        return Tensor._new(np.eye(*size_args((n,) if m is None else (n, m), "eye")), dtype, requires_grad, device,
+                           "eye")
 
     @staticmethod
     def zeros_like(input, *, dtype=None, device=None, requires_grad=False):

@@ -93,7 +93,11 @@ class InPlaceMethods:
 
     def fill_(self, value):
         value = value.numpy() if isinstance(value, TensorBase) else value
-        return self._replace_where("fill_", np.ones(self.shape, bool), self._wrap(np.full(self.shape, value, self.dtype)))
+        try:
+            filled = np.full(self.shape, value, self.dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"fill_: cannot fill a {self.dtype} tensor with {value!r}") from None
+        return self._replace_where("fill_", np.ones(self.shape, bool), self._wrap(filled))
 
     def copy_(self, src, non_blocking=False):
         src = src if isinstance(src, TensorBase) else self._wrap(np.asarray(src))

@@ -22,7 +22,7 @@ class ShapeMethods:
 
     __slots__ = ()
 
-    def reshape(self, *shape): return movement.Reshape.apply(self, shape_args(shape))
+    def reshape(self, *shape): return movement.Reshape.apply(self, shape_args(shape, "reshape"))
     view = reshape
 
     def view_as(self, other): return self.reshape(other.shape)
@@ -43,7 +43,7 @@ class ShapeMethods:
         merged = int(np.prod(self.shape[start:end + 1]))
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
-    def permute(self, *dims): return movement.Permute.apply(self, shape_args(dims))
+    def permute(self, *dims): return movement.Permute.apply(self, shape_args(dims, "permute"))
 
     def transpose(self, dim0=-2, dim1=-1):
         """Swap two dims (a 0-d tensor takes 0 or -1 and stays as it is, as in PyTorch)."""
@@ -88,7 +88,7 @@ class ShapeMethods:
 
     def expand(self, *sizes):
         """Broadcast to `sizes` without copying; -1 keeps a dim's size, as PyTorch's."""
-        shape = shape_args(sizes)
+        shape = shape_args(sizes, "expand")
         lead = len(shape) - self.ndim
         if lead < 0 or -1 in shape[:lead] or any(n < -1 for n in shape) or any(
                 n not in (-1, 1, m) and m != 1 for n, m in zip(shape[lead:], self.shape)):
@@ -101,7 +101,7 @@ class ShapeMethods:
 
     def repeat(self, *sizes):
         """Tile the tensor `sizes[d]` times along each dim d (extra leading sizes add dims), as np.tile."""
-        sizes = shape_args(sizes)
+        sizes = shape_args(sizes, "repeat")
         if len(sizes) < self.ndim or any(n < 0 for n in sizes):
             raise ValueError(f"repeat: needs a non-negative count for each of the {self.ndim} dims (or more), "
                              f"got {sizes}")
