@@ -164,15 +164,17 @@ def with_header(header: bytes, data: bytes = bytes(32)) -> bytes:
     (with_header(b'{"a": {"dtype": "F32", "shape": [250000000000], "data_offsets": [0, 1000000000000]}}'),
      "claims bytes 0..1000000000000 but the file holds 32 bytes"),
     (with_header(b'{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 16]}}'), "does not fill its 16 bytes"),
-    (with_header(b'{"a": {"dtype": "Q9", "shape": [2], "data_offsets": [0, 8]}}'), "malformed header entry"),
+    (with_header(b'{"a": {"dtype": "Q9", "shape": [2], "data_offsets": [0, 8]}}'), "dtype Q9, which NumPy has no"),
+    (with_header(b'{"a": {"dtype": 5, "shape": [2], "data_offsets": [0, 8]}}'), "malformed header entry"),
     (with_header(b'{"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}'), "malformed header entry"),
     (with_header(b'{"a": [1, 2]}'), "malformed header entry"),
-    (with_header(b'{"a": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}'), "bfloat16"),
+    (with_header(b'{"a": {"dtype": "BF16", "shape": [4], "data_offsets": [0, 8]}}'), "dtype BF16, which NumPy"),
     (with_header(b"[1, 2, 3]"), "not an object of tensors"),
     (with_header(b"\xff\xfe{"), "header is not JSON"),
     (with_header(b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', bytes(8)) + bytes(4),
      "not a readable safetensors file"),  # bytes after the last tensor: the package refuses them
-], ids=["empty", "cut-in-length", "huge-header", "huge-tensor", "wrong-size", "dtype", "negative", "not-entry",
+], ids=["empty", "cut-in-length", "huge-header", "huge-tensor", "wrong-size", "dtype", "dtype-type", "negative",
+        "not-entry",
         "bf16", "array", "binary", "trailing"])
 def test_a_bad_file_is_refused_naming_the_file_and_the_fault(tmp_path, content, message):
     path = tmp_path / "bad.safetensors"

@@ -16,7 +16,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
             "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 NUMPY_KINDS = "fiub"  # what NumPy holds and the format stores: floats, signed/unsigned ints, bools
 MAX_HEADER = 100 * 1024 * 1024  # the package's own limit on the JSON header
@@ -91,6 +91,9 @@ def _check_header(header: bytes, data_size: int, path: str, error) -> None:
             continue
         dtype, shape, offsets = (entry.get(k) if isinstance(entry, dict) else None
                                  for k in ("dtype", "shape", "data_offsets"))
+        if isinstance(dtype, str) and dtype not in ITEMSIZE:
+            raise error(f"load: {path}: tensor {name!r} has dtype {dtype}, which NumPy has no type for (as "
+                        "bfloat16 and the float8 types): convert it to float32 before saving")
         if (dtype not in ITEMSIZE or not _ints(shape) or not _ints(offsets) or len(offsets) != 2
                 or not 0 <= offsets[0] <= offsets[1]):
             raise error(f"load: {path}: tensor {name!r} has a malformed header entry {entry!r}")
@@ -100,9 +103,6 @@ def _check_header(header: bytes, data_size: int, path: str, error) -> None:
         if offsets[1] - offsets[0] != int(np.prod(shape, dtype=object)) * ITEMSIZE[dtype]:
             raise error(f"load: {path}: tensor {name!r} of dtype {dtype} and shape {shape} does not fill its "
                         f"{offsets[1] - offsets[0]} bytes: corrupt")
-        if dtype == "BF16":
-            raise error(f"load: {path}: tensor {name!r} is bfloat16, which NumPy has no type for; convert it to "
-                        "float32 before saving")
 
 
 def _ints(values) -> bool:
