@@ -247,3 +247,22 @@ def test_a_result_changed_in_place_is_refused_naming_the_op_and_the_layer(tmp_pa
     with pytest.raises(ValueError, match=r"the result of Conv2d \(in layer 0.conv \(Conv2d\)\) was changed in place "
                                          r"before ReLU \(in layer 0 \(InPlace\)\) read it"):
         tc.onnx.export(model, tc.tensor(np.zeros((2, 2, 4, 4), np.float32)), tmp_path / "x.onnx")
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, a, b):
+        return self.linear(a) * b.sum(axis=1, keepdims=True)
+
+
+def test_several_inputs_take_their_names_in_order(tmp_path):
+    tc.manual_seed(0)
+    model, path = TwoInputs(), tmp_path / "two.onnx"
+    tc.onnx.export(model, (tc.tensor(np.zeros((2, 3), np.float32)), tc.tensor(np.zeros((2, 4), np.float32))), path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input0", "input1"]
+    a, b = (np.random.default_rng(i).standard_normal((5, n)).astype(np.float32) for i, n in ((0, 3), (1, 4)))
+    assert_same_outputs([model(tc.tensor(a), tc.tensor(b)).numpy()], session.run(None, {"input0": a, "input1": b}))
