@@ -10,7 +10,7 @@ from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, con
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 
 # None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only, blocked groups = 1
-ALGORITHMS = ["direct", "gemm", "depthwise", "blocked", None]
+ALGORITHMS = ["direct", "gemm", "depthwise", "depthwise_planes", "blocked", None]
 
 
 def _dw(algorithm):
@@ -111,7 +111,7 @@ def test_the_gemm_path_in_chunks_of_one_sample(case, monkeypatch):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_forward_without_bias(algorithm):
     rng = np.random.default_rng(1)
-    groups = 3 if algorithm == "depthwise" else 1
+    groups = 3 if algorithm in ("depthwise", "depthwise_planes") else 1
     x, weight, _ = _random_case(rng, 2, 3, 6, 6, 6, (3, 3), groups, np.float64)
     out = conv2d_forward(x, weight, None, (1, 1), (1, 1), (1, 1), groups, algorithm=algorithm)
     np.testing.assert_allclose(out, conv2d_reference(x, weight, None, 1, 1, 1, groups), rtol=1e-12, atol=1e-12)
@@ -135,7 +135,7 @@ def conv_configs(draw):
     size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9)) for k, d, p in zip(kernel, dilation, padding)]
     if algorithm == "blocked":
         groups = 1
-    channels = groups if algorithm == "depthwise" else groups * draw(st.integers(1, 3))
+    channels = groups if algorithm in ("depthwise", "depthwise_planes") else groups * draw(st.integers(1, 3))
     return dict(batch=draw(st.integers(1, 3)), channels=channels,
                 out_channels=groups * draw(st.integers(1, 3)), height=size[0], width=size[1], kernel=kernel,
                 stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=padding, dilation=dilation,
@@ -217,7 +217,7 @@ def test_worked_example_3x3_input_2x2_filter(algorithm):
 def test_results_are_fresh_arrays_not_workspace(algorithm):
     """Workspaces are reused across calls; a returned array must never be overwritten by a later call."""
     rng = np.random.default_rng(2)
-    groups = 2 if algorithm == "depthwise" else 1
+    groups = 2 if algorithm in ("depthwise", "depthwise_planes") else 1
     x, weight, bias = _random_case(rng, 3, 2, 8, 8, 4, (3, 3), groups, np.float32)
     geometry = ((1, 1), (1, 1), (1, 1), groups)
     first = conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm)
@@ -304,7 +304,7 @@ def test_a_forked_child_can_still_run_the_split_gemm():
     assert result.stdout.strip() == "0", result.stderr
 
 
-@pytest.mark.parametrize("algorithm, groups", [("depthwise", 6), ("blocked", 1)])
+@pytest.mark.parametrize("algorithm, groups", [("depthwise", 6), ("depthwise_planes", 6), ("blocked", 1)])
 def test_the_depthwise_and_blocked_kernels_give_the_same_bits_on_one_and_on_all_threads(algorithm, groups):
     """Each thread owns whole outputs (depthwise dL/dW: one sample's partial sums, added in sample order
     afterwards), so the thread count never changes the order of a sum."""

@@ -16,13 +16,13 @@ and for the plain 1×1 conv a GEMM on the input itself. Arrays must be C-contigu
 """
 import numpy as np
 
-from tinygrad_cnn.ops.kernels import conv_blocked, conv_depthwise, conv_direct, conv_gemm
+from tinygrad_cnn.ops.kernels import conv_blocked, conv_depthwise, conv_depthwise_planes, conv_direct, conv_gemm
 from tinygrad_cnn.ops.kernels.gemm import gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.runtime import workspace
 
-ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "blocked")
+ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "blocked")
 
 
 def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None):
@@ -37,7 +37,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
     position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a plain GEMM per
     sample on the input itself ('pointwise', H·W·N·M). A depthwise conv (one input channel per group,
-    groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction. The measurements behind the
+    groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction, plane by plane on planes of
+    16×16 and more ('depthwise_planes', long rows), channels-last on smaller ones. The measurements behind the
     thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
 
     The register-blocked kernels ('blocked', stride 1, groups 1) hold a tile of 8 positions × 32 output channels
@@ -47,7 +48,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
-        return "depthwise"
+        return "depthwise_planes" if positions is None or positions >= 256 else "depthwise"
     if stride == (1, 1) and groups == 1 and (positions is None or positions >= 64):
         if direction == "forward" and out_channels >= 32 and group_in * kernel_h * kernel_w >= 64:
             return "blocked"
@@ -70,7 +71,7 @@ def supports(algorithm, weight_shape, stride, padding, groups, direction="forwar
         return groups == 1 and direction != "grad_weight"
     if algorithm == "pointwise":
         return tuple(weight_shape[2:]) + tuple(stride) + tuple(padding) + (groups,) == (1, 1, 1, 1, 0, 0, 1)
-    if algorithm == "depthwise":
+    if algorithm in ("depthwise", "depthwise_planes"):
         return weight_shape[1] == 1
     return algorithm in ALGORITHMS
 
@@ -87,6 +88,13 @@ def _algorithm(algorithm, weight_shape, stride, padding, groups, direction, posi
     return algorithm
 
 
+def _phase_taps(input_shape, weight_shape, stride, padding, dilation):
+    """(tap phases, tap shifts, phase plane height, width) for reading a filter from the phase planes of the
+    zero-padded input (conv_gemm.tap_phases)."""
+    q_h, q_w = _phase_shape(input_shape, stride, padding)
+    return (*conv_gemm.tap_phases(weight_shape[2], weight_shape[3], stride, dilation, q_w), q_h, q_w)
+
+
 def _phase_shape(input_shape, stride, padding):
     """(height, width) of the phase planes of the zero-padded input: ⌈(H + 2P)/S⌉ per axis (padding.phase_planes)."""
     return tuple(-(-(input_shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
@@ -100,6 +108,9 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "forward", out_h * out_w)
     if algorithm == "blocked":
         conv_blocked.forward(x, weight, bias, out, stride, padding, dilation)
+    elif algorithm == "depthwise_planes":
+        conv_depthwise_planes.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
+                                      *stride, *padding, *_phase_taps(x.shape, weight.shape, stride, padding, dilation))
     elif algorithm == "depthwise":
         conv_depthwise.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, *stride,
                                *padding, *dilation, *_phase_shape(x.shape, stride, padding))
@@ -123,7 +134,10 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     if algorithm == "blocked":
         return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation)
     grad_in = np.empty(input_shape, grad_out.dtype)
-    if algorithm == "depthwise":
+    if algorithm == "depthwise_planes":
+        conv_depthwise_planes.grad_input(grad_out, weight, grad_in, *stride, *padding,
+                                         *_phase_taps(input_shape, weight.shape, stride, padding, dilation))
+    elif algorithm == "depthwise":
         conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation,
                                   *_phase_shape(input_shape, stride, padding))
     elif algorithm == "pointwise":  # dX[n] = Wᵀ @ dO[n]: the 1×1 full convolution
@@ -159,8 +173,12 @@ def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation
 def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
     """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS."""
     grad_w = np.empty(weight_shape, x.dtype)
-    algorithm = _algorithm(algorithm, weight_shape, stride, padding, groups, "grad_weight")
-    if algorithm == "depthwise":
+    algorithm = _algorithm(algorithm, weight_shape, stride, padding, groups, "grad_weight",
+                           grad_out.shape[2] * grad_out.shape[3])
+    if algorithm == "depthwise_planes":
+        conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
+                                          *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
+    elif algorithm == "depthwise":
         conv_depthwise.grad_weight(x, grad_out, grad_w, *stride, *padding, *dilation,
                                    *_phase_shape(x.shape, stride, padding))
     elif algorithm == "pointwise":  # dW = Σ_n dO[n] @ X[n]ᵀ: the 1×1 correlation

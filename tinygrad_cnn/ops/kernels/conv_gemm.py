@@ -69,7 +69,7 @@ def batch_to_channel_major(array, first_channel, matrix):
                      positions)
 
 
-def _taps(kernel_h, kernel_w, stride, dilation, pitch):
+def tap_phases(kernel_h, kernel_w, stride, dilation, pitch):
     """For each tap (kh, kw): its phase plane (ph·S_w + pw) and its shift (⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋)."""
     (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
     phase, shift = np.empty(kernel_h * kernel_w, np.int64), np.empty(kernel_h * kernel_w, np.int64)
@@ -132,7 +132,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups):
     group_out = out_channels // groups
     planes = phase_planes(x, stride, padding)
     pitch, phases = planes.shape[3], stride[0] * stride[1]
-    tap_phase, tap_shift = _taps(kernel_h, kernel_w, stride, dilation, pitch)
+    tap_phase, tap_shift = tap_phases(kernel_h, kernel_w, stride, dilation, pitch)
     weight_matrix = weight.reshape(out_channels, -1)
     if bias is not None:  # bias fused into the GEMM: an extra column of W against a row of ones
         weight_matrix = np.concatenate([weight_matrix, bias[:, None]], axis=1)
@@ -180,7 +180,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups):
     group_out = out_channels // groups
     planes = phase_planes(x, stride, padding)
     pitch, phases = planes.shape[3], stride[0] * stride[1]
-    tap_phase, tap_shift = _taps(kernel_h, kernel_w, stride, dilation, pitch)
+    tap_phase, tap_shift = tap_phases(kernel_h, kernel_w, stride, dilation, pitch)
     rows, span = group_in * kernel_h * kernel_w, (out_h - 1) * pitch + out_w
     grad_matrix = grad_w.reshape(out_channels, rows)
     for index, (start, stop) in enumerate(_chunks(batch, rows * span * x.itemsize)):

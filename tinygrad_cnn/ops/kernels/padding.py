@@ -1,11 +1,26 @@
-"""Zero padding, and the split of a padded input into its stride phases, for the GEMM convolutions and the
-direct dL/dW kernel."""
-from numba import prange
+"""Zero padding, and the split of a padded input into its stride phases, for the GEMM, blocked and depthwise
+convolutions and the direct dL/dW kernel."""
+from numba import njit, prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.inner_loops import copy_strided, fill
 from tinygrad_cnn.runtime import workspace
+
+
+@njit(cache=True)
+def split_phase(x_flat, x_start, height, width, stride_h, stride_w, pad_h, pad_w, phase_h, phase_w, out_flat,
+                out_start, out_h, out_w):
+    """out[i, j] = X_pad[i·S_h + phase_h, j·S_w + phase_w] for the out_h × out_w phase plane at out_flat[out_start],
+    X_pad the height × width plane at x_flat[x_start] zero-padded by P (zero past its edge)."""
+    fill(out_flat, out_start, out_h * out_w, 0)
+    # rows i with 0 <= i·S + phase − P < height, columns likewise
+    i_lo, i_hi = valid_range(phase_h - pad_h, stride_h, out_h, height)
+    j_lo, j_hi = valid_range(phase_w - pad_w, stride_w, out_w, width)
+    for i in range(i_lo, i_hi):
+        copy_strided(out_flat, out_start + i * out_w + j_lo, 1,
+                     x_flat, x_start + (i * stride_h + phase_h - pad_h) * width + j_lo * stride_w + phase_w - pad_w,
+                     stride_w, j_hi - j_lo)
 
 
 @parallel_kernel(elements=lambda x, *geometry_and_out: geometry_and_out[-1].size)
@@ -16,17 +31,9 @@ def pad_split(x, stride_h, stride_w, pad_h, pad_w, out):
     phases, (out_h, out_w) = stride_h * stride_w, out.shape[2:]
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     for task in prange(batch * channels * phases):
-        n, c, phase = task // (channels * phases), (task // phases) % channels, task % phases
-        phase_h, phase_w = phase // stride_w, phase % stride_w
-        plane = task * out_h * out_w
-        fill(out_flat, plane, out_h * out_w, 0)
-        # rows i with 0 <= i·S + phase − P < height, columns likewise
-        i_lo, i_hi = valid_range(phase_h - pad_h, stride_h, out_h, height)
-        j_lo, j_hi = valid_range(phase_w - pad_w, stride_w, out_w, width)
-        for i in range(i_lo, i_hi):
-            copy_strided(out_flat, plane + i * out_w + j_lo, 1,
-                         x_flat, ((n * channels + c) * height + i * stride_h + phase_h - pad_h) * width
-                         + j_lo * stride_w + phase_w - pad_w, stride_w, j_hi - j_lo)
+        phase = task % phases
+        split_phase(x_flat, (task // phases) * height * width, height, width, stride_h, stride_w, pad_h, pad_w,
+                    phase // stride_w, phase % stride_w, out_flat, task * out_h * out_w, out_h, out_w)
 
 
 def phase_planes(x, stride, padding):
