@@ -3,11 +3,8 @@
 channel concatenation), trained and tested by the bodies of its main.py train() and test() (CrossEntropyLoss,
 SGD with momentum and weight decay, CosineAnnealingLR, a DataLoader with num_workers=2) for a few batches of
 CIFAR-shaped data. Each printed number is checked against one computed here from the outputs alone, and the
-SGD step against its documented rule.
-
-Spelled with this library's current names where PyTorch's are not there yet (see the report of issue 16):
-`x.shape[0]` for x.size(0), `outputs.argmax(1)` for `_, predicted = outputs.max(1)`, `(a == b)` for a.eq(b),
-`Tensor.cat` for torch.cat."""
+SGD step against its documented rule. The calls are the originals' (out.view(out.size(0), -1), torch.cat,
+inputs.to(device), `_, predicted = outputs.max(1)`, predicted.eq(targets).sum().item(), targets.size(0))."""
 import numpy as np
 import pytest
 
@@ -58,7 +55,7 @@ class SmallResNet(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer2(self.layer1(out))
         out = F.avg_pool2d(out, 16)
-        return self.linear(out.view(out.shape[0], -1))
+        return self.linear(out.view(out.size(0), -1))
 
 
 class SmallVGG(nn.Module):
@@ -78,7 +75,7 @@ class SmallVGG(nn.Module):
 
     def forward(self, x):
         out = self.features(x)
-        return self.classifier(out.view(out.shape[0], -1))
+        return self.classifier(out.view(out.size(0), -1))
 
 
 class DepthwiseBlock(nn.Module):
@@ -106,7 +103,7 @@ class SmallMobileNet(nn.Module):
         out = self.layers(F.relu(self.bn1(self.conv1(x))))
         out = F.avg_pool2d(out, 2)
         out = F.adaptive_avg_pool2d(out, 1)
-        return self.linear(out.view(out.shape[0], -1))
+        return self.linear(out.view(out.size(0), -1))
 
 
 class DenseLayer(nn.Module):
@@ -116,7 +113,7 @@ class DenseLayer(nn.Module):
         self.conv1 = nn.Conv2d(in_planes, growth_rate, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x):
-        return torch.Tensor.cat([self.conv1(F.relu(self.bn1(x))), x], 1)
+        return torch.cat([self.conv1(F.relu(self.bn1(x))), x], 1)
 
 
 class SmallDenseNet(nn.Module):
@@ -131,7 +128,7 @@ class SmallDenseNet(nn.Module):
         out = self.dense(self.conv1(x))
         out = F.avg_pool2d(F.relu(self.bn(out)), 8)
         out = F.adaptive_avg_pool2d(out, 1)
-        return self.linear(out.view(out.shape[0], -1))
+        return self.linear(out.view(out.size(0), -1))
 
 
 def cross_entropy_reference(logits, targets):
@@ -147,10 +144,11 @@ def cifar_like(count, seed):
     return torch.utils.data.TensorDataset(torch.Tensor(images), labels)  # arrays keep their dtype
 
 
-def train(net, trainloader, criterion, optimizer, head):
+def train(net, device, trainloader, criterion, optimizer, head):
     net.train()
     train_loss, correct, total = 0, 0, 0
     for batch_idx, (inputs, targets) in enumerate(trainloader):
+        inputs, targets = inputs.to(device), targets.to(device)
         optimizer.zero_grad()
         outputs = net(inputs)
         loss = criterion(outputs, targets)
@@ -165,25 +163,26 @@ def train(net, trainloader, criterion, optimizer, head):
                                    atol=1e-7)
 
         train_loss += loss.item()
-        predicted = outputs.argmax(1)
-        total += targets.shape[0]
-        correct += (predicted == targets).sum().item()
+        _, predicted = outputs.max(1)
+        total += targets.size(0)
+        correct += predicted.eq(targets).sum().item()
         assert loss.item() == pytest.approx(cross_entropy_reference(outputs.numpy(), targets.numpy()), rel=1e-5)
     return train_loss / (batch_idx + 1), correct, total
 
 
-def run_test(net, testloader, criterion):  # main.py's test()
+def run_test(net, device, testloader, criterion):  # main.py's test()
     net.eval()
     test_loss, correct, total = 0, 0, 0
     logits, labels = [], []
     with torch.no_grad():
         for batch_idx, (inputs, targets) in enumerate(testloader):
+            inputs, targets = inputs.to(device), targets.to(device)
             outputs = net(inputs)
             loss = criterion(outputs, targets)
             test_loss += loss.item()
-            predicted = outputs.argmax(1)
-            total += targets.shape[0]
-            correct += (predicted == targets).sum().item()
+            _, predicted = outputs.max(1)
+            total += targets.size(0)
+            correct += predicted.eq(targets).sum().item()
             logits.append(outputs.numpy())
             labels.append(targets.numpy())
     logits, labels = np.concatenate(logits), np.concatenate(labels)
@@ -198,17 +197,18 @@ def run_test(net, testloader, criterion):  # main.py's test()
     (SmallDenseNet, ["dense.1.bn1.running_mean", "dense.1.conv1.weight", "bn.weight"]),
 ])
 def test_pytorch_cifar_train_and_test_bodies(make_net, keys):
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
     torch.manual_seed(0)
     trainloader = torch.utils.data.DataLoader(cifar_like(48, 0), batch_size=16, shuffle=True, num_workers=2)
     testloader = torch.utils.data.DataLoader(cifar_like(32, 1), batch_size=16, shuffle=False, num_workers=2)
-    net = make_net().to("cpu")
+    net = make_net().to(device)
     head = net.linear if hasattr(net, "linear") else net.classifier
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=200)
     for epoch in range(2):
-        train_loss, correct, total = train(net, trainloader, criterion, optimizer, head)
-        test_loss, accuracy = run_test(net, testloader, criterion)
+        train_loss, correct, total = train(net, device, trainloader, criterion, optimizer, head)
+        test_loss, accuracy = run_test(net, device, testloader, criterion)
         scheduler.step()
         assert total == 48 and 0 <= correct <= 48 and np.isfinite(train_loss) and np.isfinite(test_loss)
         assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * (1 + np.cos(np.pi * (epoch + 1) / 200)))

@@ -1,11 +1,9 @@
 """pytorch/examples mnist/main.py in reduced form: its Net, its train() and test() bodies and its main()'s
 Adadelta + StepLR + DataLoader set-up, over a TensorDataset of our MNIST arrays (in place of torchvision's two
 dataset lines), for a few batches. The numbers it prints are checked against values computed here from the
-model's outputs and gradients, independently of the library's loss, argmax and optimizer code.
-
-Spelled with this library's current names where PyTorch's are not there yet (see the report of issue 16):
-`x.flatten(1)` for torch.flatten(x, 1), `argmax(axis=1, keepdims=True)` for argmax(dim=1, keepdim=True),
-`(pred == target.reshape(pred.shape))` for pred.eq(target.view_as(pred)); data.to(device) is left out."""
+model's outputs and gradients, independently of the library's loss, argmax and optimizer code. The calls are
+main.py's own (torch.flatten, data.to(device), argmax(dim=1, keepdim=True), pred.eq(target.view_as(pred)),
+len(loader.dataset), F.nll_loss(reduction='sum'), torch.accelerator / torch.device)."""
 import os
 
 import numpy as np
@@ -33,10 +31,17 @@ class Net(nn.Module):
         self.fc2 = nn.Linear(128, 10)
 
     def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = self.fc1(self.dropout1(x).flatten(1))
-        x = self.fc2(self.dropout2(F.relu(x)))
+        x = self.conv1(x)
+        x = F.relu(x)
+        x = self.conv2(x)
+        x = F.relu(x)
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = self.fc1(x)
+        x = F.relu(x)
+        x = self.dropout2(x)
+        x = self.fc2(x)
         return F.log_softmax(x, dim=1)
 
 
@@ -57,9 +62,10 @@ def adadelta_reference(p, g, square_avg, acc_delta, lr, rho=0.9, eps=1e-6):
     return p - lr * delta, square_avg, rho * acc_delta + (1 - rho) * delta * delta
 
 
-def train(model, train_loader, optimizer, epoch, log, check_fc2=None):
+def train(model, device, train_loader, optimizer, epoch, log, check_fc2=None):
     model.train()
     for batch_idx, (data, target) in enumerate(train_loader):
+        data, target = data.to(device), target.to(device)
         optimizer.zero_grad()
         output = model(data)
         loss = F.nll_loss(output, target)
@@ -75,17 +81,18 @@ def train(model, train_loader, optimizer, epoch, log, check_fc2=None):
         log.append((epoch, batch_idx * len(data), len(train_loader.dataset), loss.item()))
 
 
-def run_test(model, test_loader):  # main.py's test()
+def run_test(model, device, test_loader):  # main.py's test()
     model.eval()
     test_loss = 0
     correct = 0
     outputs, targets = [], []
     with torch.no_grad():
         for data, target in test_loader:
+            data, target = data.to(device), target.to(device)
             output = model(data)
             test_loss += F.nll_loss(output, target, reduction='sum').item()
-            pred = output.argmax(axis=1, keepdims=True)
-            correct += (pred == target.reshape(pred.shape)).sum().item()
+            pred = output.argmax(dim=1, keepdim=True)
+            correct += pred.eq(target.view_as(pred)).sum().item()
             outputs.append(output.numpy())
             targets.append(target.numpy())
     test_loss /= len(test_loader.dataset)
@@ -111,18 +118,22 @@ class Fc2Check:
 
 
 def test_pytorch_examples_mnist_main_in_reduced_form():
+    use_accel = torch.accelerator.is_available()
     torch.manual_seed(1)
+    device = torch.accelerator.current_accelerator() if use_accel else torch.device("cpu")
     dataset1, dataset2 = mnist_datasets(train_count=640, test_count=500)
     train_loader = torch.utils.data.DataLoader(dataset1, batch_size=64)
     test_loader = torch.utils.data.DataLoader(dataset2, batch_size=250)
     assert len(train_loader.dataset) == 640 and len(train_loader) == 10 and len(test_loader) == 2
-    model = Net().to("cpu")
+    model = Net().to(device)
+    # conv1 32·(1·9 + 1), conv2 64·(32·9 + 1), fc1 128·(9216 + 1), fc2 10·(128 + 1)
+    assert sum(p.numel() for p in model.parameters()) == 320 + 18496 + 1179776 + 1290
     optimizer = optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = StepLR(optimizer, step_size=1, gamma=0.7)
     log, results, fc2 = [], [], Fc2Check()
     for epoch in range(1, 3):
-        train(model, train_loader, optimizer, epoch, log, fc2)
-        results.append(run_test(model, test_loader))
+        train(model, device, train_loader, optimizer, epoch, log, fc2)
+        results.append(run_test(model, device, test_loader))
         scheduler.step()
         assert optimizer.param_groups[0]["lr"] == pytest.approx(0.7 ** epoch)
     losses = [entry[3] for entry in log]

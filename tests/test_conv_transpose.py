@@ -124,3 +124,10 @@ def test_bad_arguments_name_the_op(kwargs, match):
         F.conv_transpose2d(x, w, **kwargs)
     with pytest.raises(ValueError, match=r"conv_transpose2d: expected a 4-D input"):
         F.conv_transpose2d(tc.tensor(np.ones((4, 3, 3))), w)
+
+
+@pytest.mark.parametrize("layer", [nn.Conv2d, nn.ConvTranspose2d])
+def test_channel_counts_must_be_ints(layer):
+    with pytest.raises(TypeError, match=layer.__name__ + r": in_channels, out_channels and groups must be positive "
+                                      r"ints, got in_channels=24, out_channels=50.0, groups=1"):
+        layer(24, 50.0, 1)

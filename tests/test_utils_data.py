@@ -84,7 +84,7 @@ def test_default_collate_keeps_the_structure_and_pytorchs_dtypes():
     arrays, ints, names = next(iter(DataLoader(Squares(), batch_size=3)))
     np.testing.assert_array_equal(arrays.numpy(), [[0, 0], [1, 1], [2, 4]])
     assert arrays.dtype == np.float64 and ints.dtype == np.int64 and names == ["s0", "s1", "s2"]
-    assert default_collate([1.5, 2.0]).dtype == np.float64
+    assert default_collate([1.5, 2.0]).dtype == np.float64 and default_collate([True, False]).dtype == np.bool_
     batch = default_collate([{"a": tc.tensor(np.ones(2)), "b": 1}, {"a": tc.tensor(np.zeros(2)), "b": 2}])
     np.testing.assert_array_equal(batch["a"].numpy(), [[1, 1], [0, 0]])
     np.testing.assert_array_equal(batch["b"].numpy(), [1, 2])

@@ -17,6 +17,7 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True):
         super().__init__()
+        _check_channels("Conv2d", in_channels, out_channels, groups)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
                              f"divisible by groups ({groups})")
@@ -56,6 +57,7 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros"):
         super().__init__()
+        _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels ({out_channels}) must "
                              f"both be divisible by groups ({groups})")
@@ -83,3 +85,11 @@ class ConvTranspose2d(Module):
             if getattr(self, name) != default:
                 text += f", {name}={getattr(self, name)}"
         return text + (", bias=False" if self.bias is None else "")
+
+
+def _check_channels(layer: str, in_channels, out_channels, groups) -> None:
+    """Channel counts and groups are positive ints (a float such as out_planes / 4 is refused by name)."""
+    given = {"in_channels": in_channels, "out_channels": out_channels, "groups": groups}
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in given.values()):
+        raise TypeError(f"{layer}: in_channels, out_channels and groups must be positive ints, got "
+                        + ", ".join(f"{k}={v!r}" for k, v in given.items()))
