@@ -114,9 +114,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-record", action="store_true", help="do not append the results to benchmarks/RESULTS.md")
     arguments = parser.parse_args()
     if arguments.threads:
         tc.set_num_threads(arguments.threads)
         if torch:
             torch.set_num_threads(arguments.threads)
-    main(arguments)
+    from results import recorded
+    with recorded("op_overhead", tc.get_num_threads, enabled=not arguments.no_record):
+        main(arguments)
