@@ -237,7 +237,7 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
         out = np.maximum(x, 0, order="C")
-        if np.issubdtype(out.dtype, np.floating):
+        if out.dtype.kind == "f":
             ctx.save_for_backward(out)  # y > 0 exactly where x > 0: the output is the mask, as PyTorch keeps it
         return out
 
