@@ -3,7 +3,7 @@
     python benchmarks/conv.py                 # through tinygrad_cnn's conv2d / max_pool2d (autograd included)
     python benchmarks/conv.py --kernels       # the kernels alone, no autograd
     python benchmarks/conv.py --sweep         # 30+ conv and pool layers of common CNNs at batch 32, vs the FMA peak
-    python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct vs gemm)
+    python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct, gemm, blocked)
     python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
     python benchmarks/conv.py --threads 1 --cpu-time   # one thread, CPU time: steadiest on a shared machine
 
@@ -309,21 +309,20 @@ def main_sweep(args):
 
 
 def main_algorithms(args):
+    """Each direction by each algorithm that can take it (blocked has no dL/dW kernel)."""
     rng = np.random.default_rng(0)
-    print(f"{'shape':<28}" + "".join(f"{a + ' ' + d:>14}" for d in ("fwd", "dX", "dW") for a in ("direct", "gemm")))
+    columns = [(d, a) for d in ("fwd", "dX", "dW") for a in ("direct", "gemm", "blocked") if (d, a) != ("dW", "blocked")]
+    print(f"{'shape':<28}" + "".join(f"{a + ' ' + d:>14}" for d, a in columns))
     for c, h, w, m, k, s, p in CONV_SHAPES:
         x = rng.standard_normal((BATCH, c, h, w), dtype=np.float32)
         weight = rng.standard_normal((m, c, k, k), dtype=np.float32)
         bias = rng.standard_normal(m, dtype=np.float32)
         geometry = ((s, s), (p, p), (1, 1), 1)
         grad = rng.standard_normal(conv_kernels.conv2d_forward(x, weight, bias, *geometry).shape, dtype=np.float32)
-        calls = []
-        for algorithm in ("direct", "gemm"):
-            calls.append(lambda a=algorithm: conv_kernels.conv2d_forward(x, weight, bias, *geometry, algorithm=a))
-        for algorithm in ("direct", "gemm"):
-            calls.append(lambda a=algorithm: conv_kernels.conv2d_grad_input(grad, weight, x.shape, *geometry, algorithm=a))
-        for algorithm in ("direct", "gemm"):
-            calls.append(lambda a=algorithm: conv_kernels.conv2d_grad_weight(x, grad, weight.shape, *geometry, algorithm=a))
+        directions = {"fwd": lambda a: conv_kernels.conv2d_forward(x, weight, bias, *geometry, algorithm=a),
+                      "dX": lambda a: conv_kernels.conv2d_grad_input(grad, weight, x.shape, *geometry, algorithm=a),
+                      "dW": lambda a: conv_kernels.conv2d_grad_weight(x, grad, weight.shape, *geometry, algorithm=a)}
+        calls = [lambda d=d, a=a: directions[d](a) for d, a in columns]
         times = median_times(calls, args.repeats)
         print(f"{f'{c}x{h}x{w}->{m} k{k} s{s} p{p}':<28}" + "".join(f"{t * 1e3:14.2f}" for t in times), flush=True)
     print("reproduce: python benchmarks/conv.py --algorithms")
