@@ -95,34 +95,41 @@ def rotated_tap_weights(weight, channels, taps):
 @parallel_kernel
 def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
-    zero-padded by P (each thread pads its own sample into a buffer of its own). Thread owns O[n]."""
-    batch, channels, in_h, in_w = x.shape
-    height, width = in_h + 2 * pad_h, in_w + 2 * pad_w  # padded sizes
-    out_channels, group_in, kernel_h, kernel_w = weight.shape
-    out_h, out_w = out.shape[2], out.shape[3]
-    group_out = out_channels // groups
-    span = ((out_h - 1) * stride_h) * width + (out_w - 1) * stride_w + 1  # the wide stride-1 result
-    offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
+    zero-padded by P. Thread owns O[n] (forward_sample)."""
+    height, width = x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w  # padded sizes
+    offsets = tap_table(weight.shape[1], height, width, weight.shape[2], weight.shape[3], dil_h, dil_w)
     weights = tap_weights(weight, offsets.shape[0])
+    for n in prange(x.shape[0]):  # int64 as in the serial build: a uint64 index would compile forward_sample twice
+        forward_sample(x, bias, out, np.int64(n), offsets, weights, stride_h, stride_w, pad_h, pad_w, groups)
+
+
+@njit(cache=True)
+def forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h, pad_w, groups):
+    """`forward`'s O[n], padding sample n into a buffer of its own. A serial function the parallel loop calls:
+    the loop body is then one call, and its parallel build compiles in a fraction of the time."""
+    _, channels, in_h, in_w = x.shape
+    height, width = in_h + 2 * pad_h, in_w + 2 * pad_w
+    out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    group_in, group_out = channels // groups, out_channels // groups
+    span = ((out_h - 1) * stride_h) * width + (out_w - 1) * stride_w + 1  # the wide stride-1 result
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    padded = pad_h > 0 or pad_w > 0
-    for n in prange(batch):
-        src, sample = x_flat, n * channels * height * width
-        if padded:
-            src, sample = np.empty(channels * height * width, x.dtype), 0
-            dilate_pad_sample(x_flat, n * channels * in_h * in_w, channels, in_h, in_w, 1, 1, pad_h, pad_w,
-                              height, width, src, 0)
-        wide = np.empty(4 * span, out.dtype)  # four output channels at a time when they share a group
-        for first in range(0, out_channels, 4):
-            rows = min(4, out_channels - first)
-            for r in range(rows):
-                fill(wide, r * span, span, bias[first + r])
-            accumulate_block(wide, span, src, sample, group_out, group_in * height * width, offsets, weights,
-                             first, rows)
-            for r in range(rows):
-                for oh in range(out_h):
-                    copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
-                                 wide, r * span + oh * stride_h * width, stride_w, out_w)
+    src, sample = x_flat, n * channels * height * width
+    if pad_h > 0 or pad_w > 0:
+        src, sample = np.empty(channels * height * width, x.dtype), 0
+        one = np.int64(1)  # not the literal 1: each literal argument would compile dilate_pad_sample anew
+        dilate_pad_sample(x_flat, n * channels * in_h * in_w, channels, in_h, in_w, one, one, pad_h, pad_w,
+                          height, width, src, 0)
+    wide = np.empty(4 * span, out.dtype)  # four output channels at a time when they share a group
+    for first in range(0, out_channels, 4):
+        rows = min(4, out_channels - first)
+        for r in range(rows):
+            fill(wide, r * span, span, bias[first + r])
+        accumulate_block(wide, span, src, sample, group_out, group_in * height * width, offsets, weights,
+                         first, rows)
+        for r in range(rows):
+            for oh in range(out_h):
+                copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
+                             wide, r * span + oh * stride_h * width, stride_w, out_w)
 
 
 @parallel_kernel
@@ -170,37 +177,44 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
 def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups):
     """dL/dW[m, c, kh, kw] = Σ_n,a,b X_pad[n, c, a + kh·D, b + kw·D] · G[n, m, a, b]: the padded input correlated
     with G = dL/dO dilated by S, laid out on the input's row pitch (zero on the right). Thread owns dW[m] for a
-    pair of m, and builds their G one sample at a time in a buffer of its own."""
+    pair of m (grad_weight_pair)."""
+    _, group_in, kernel_h, kernel_w = grad_w.shape
+    height, width = x_pad.shape[2], x_pad.shape[3]
+    offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
+    for pair in prange((grad_w.shape[0] + 1) // 2):  # two output channels at a time when they share a group
+        grad_weight_pair(x_pad, grad_out, grad_w, 2 * pair, offsets, stride_h, stride_w, dil_h, dil_w, groups)
+
+
+@njit(cache=True)
+def grad_weight_pair(x_pad, grad_out, grad_w, first, offsets, stride_h, stride_w, dil_h, dil_w, groups):
+    """`grad_weight`'s dW[first] and dW[first + 1], building their G one sample at a time in a buffer of its own
+    (serial, called by the parallel loop: see forward_sample)."""
     batch, channels, height, width = x_pad.shape
     out_channels, group_in, kernel_h, kernel_w = grad_w.shape
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
     g_h = (out_h - 1) * stride_h + 1
     group_out = out_channels // groups
-    offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
     # G is zero past the last window of the last tap, so the sums stop where that tap would leave the plane
     count = min(g_h * width, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
     x_flat, grad_flat = x_pad.reshape(x_pad.size), grad_out.reshape(grad_out.size)
-    taps = group_in * kernel_h * kernel_w
-    for pair in prange((out_channels + 1) // 2):  # two output channels at a time when they share a group
-        first = 2 * pair
-        rows = min(2, out_channels - first)
-        totals = np.zeros((2, offsets.shape[0]), grad_w.dtype)
-        g = np.empty(2 * g_h * width, grad_w.dtype)
-        for n in range(batch):
-            dilate_pad_sample(grad_flat, (n * out_channels + first) * out_h * out_w, rows, out_h, out_w,
-                              stride_h, stride_w, 0, 0, g_h, width, g, 0)
-            if rows == 2 and first // group_out == (first + 1) // group_out:
-                correlate_taps_2rows(totals, x_flat, (n * channels + (first // group_out) * group_in) * height * width,
-                                     offsets, g, 0, g_h * width, count)
-            else:
-                for r in range(rows):
-                    correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
-                                   * height * width, offsets, g, r * g_h * width, count)
-        for r in range(rows):  # element loops: a slice assignment costs seconds of compile (see tap_weights)
-            for c in range(group_in):
-                for kh in range(kernel_h):
-                    for kw in range(kernel_w):
-                        grad_w[first + r, c, kh, kw] = totals[r, (c * kernel_h + kh) * kernel_w + kw]
+    rows = min(2, out_channels - first)
+    totals = np.zeros((2, offsets.shape[0]), grad_w.dtype)
+    g = np.empty(2 * g_h * width, grad_w.dtype)
+    for n in range(batch):
+        dilate_pad_sample(grad_flat, (n * out_channels + first) * out_h * out_w, rows, out_h, out_w,
+                          stride_h, stride_w, np.int64(0), np.int64(0), g_h, width, g, 0)  # see forward_sample
+        if rows == 2 and first // group_out == (first + 1) // group_out:
+            correlate_taps_2rows(totals, x_flat, (n * channels + (first // group_out) * group_in) * height * width,
+                                 offsets, g, 0, g_h * width, count)
+        else:
+            for r in range(rows):
+                correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
+                               * height * width, offsets, g, r * g_h * width, count)
+    for r in range(rows):  # element loops: a slice assignment costs seconds of compile (see tap_weights)
+        for c in range(group_in):
+            for kh in range(kernel_h):
+                for kw in range(kernel_w):
+                    grad_w[first + r, c, kh, kw] = totals[r, (c * kernel_h + kh) * kernel_w + kw]
 
 
 @njit(cache=True)
