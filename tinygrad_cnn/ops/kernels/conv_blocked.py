@@ -53,8 +53,11 @@ def forward(x, weight, bias, out, stride, padding, dilation):
     # the last tile of the last sample reads up to PIXELS − 1 positions past the end: zeros
     planes = workspace.get("blocked_planes", (batch * sample_size + PIXELS,), x.dtype)
     planes[batch * sample_size:] = 0
-    pad_split(x, stride_h, stride_w, pad_h, pad_w,
-              planes[:batch * sample_size].reshape(batch, channels * phases, q_h, q_w))
+    if (phases, pad_h, pad_w) == (1, 0, 0):  # the planes are the input: NumPy's copy is faster, and compiles nothing
+        planes[:batch * sample_size] = x.reshape(-1)
+    else:
+        pad_split(x, stride_h, stride_w, pad_h, pad_w,
+                  planes[:batch * sample_size].reshape(batch, channels * phases, q_h, q_w))
     kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
