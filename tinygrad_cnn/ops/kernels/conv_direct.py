@@ -63,7 +63,7 @@ def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets
 def tap_weights(weight, taps):
     """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table). Built in a
     serial function: in a parallel one, Numba would make each array statement a parallel loop of its own, and
-    every launch costs ~50 us here. Element loops, not a slice assignment: that pulls in Numba's generic
+    every launch costs more than the loop. Element loops, not a slice assignment: that pulls in Numba's generic
     setitem with its shape-error formatting, seconds of compile on a cold start."""
     out_channels, per_channel = weight.shape[0], weight.size // weight.shape[0]
     weight_flat = weight.reshape(weight.size)
@@ -220,8 +220,7 @@ def grad_weight_pair(x_pad, grad_out, grad_w, first, offsets, stride_h, stride_w
 @njit(cache=True)
 def grad_bias(grad_out, grad_b):
     """dL/db[m] = Σ_n,oh,ow dL/dO[n, m, oh, ow]. Serial: the sum is memory-bound, and split over two threads it
-    was slower at every size measured (batch 64: 94 against 22 us for 16×10×10, 356 against 234 us for
-    128×16×16)."""
+    was slower at every size measured (benchmarks/RESULTS.md)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     grad_flat = grad_out.reshape(grad_out.size)
     for m in range(out_channels):

@@ -59,7 +59,7 @@ def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
 def _max_pool_forward_2x2(planes, out, winners):
     """The same for 2×2 windows at stride 2 without padding, the pool of most CNNs, written out: with the
     window's four cells known, LLVM makes the comparisons branch-free; the general loop's data-dependent
-    branches cost ~8× more on random data (15 vs 1.8 ms for a (64, 64, 24, 24) input on one thread).
+    branches cost several times more on random data (benchmarks/RESULTS.md).
     Same winners: first maximum in row-major order, the first NaN if any."""
     count, width = planes.shape[0], planes.shape[2]
     out_h, out_w = out.shape[1], out.shape[2]
