@@ -20,7 +20,7 @@ LAYERS = [
     ("kernels", ["ops.kernels"]),
     ("autograd", ["autograd"]),
     ("ops", ["ops"]),
-    ("tensor", ["tensor", "tensor_shape", "tensor_reduce", "tensor_inplace"]),  # Tensor and its method mixins
+    ("tensor", ["tensor", "tensor_shape", "tensor_reduce", "tensor_inplace", "tensor_idioms"]),  # Tensor and its method mixins
     ("user API", [""]),
 ]
 

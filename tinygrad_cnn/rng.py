@@ -4,10 +4,12 @@ import numpy as np
 _generator = np.random.default_rng()
 
 
-def manual_seed(seed: int) -> None:
-    """Reseed the generator behind every random draw in tinygrad_cnn (factories, init, dropout, shuffling)."""
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator behind every random draw in tinygrad_cnn (factories, init, dropout, shuffling);
+    returns it, as PyTorch's returns its generator."""
     global _generator
     _generator = np.random.default_rng(seed)
+    return _generator
 
 
 def generator() -> np.random.Generator:

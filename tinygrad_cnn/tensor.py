@@ -14,6 +14,7 @@ from .device import CPU, check_device, resolve_dtype, to_arguments, unsupported
 from .ops import elementwise, movement, reduce as reduction
 from .ops.matmul import MatMul
 from .rng import generator
+from .tensor_idioms import IdiomMethods
 from .tensor_inplace import InPlaceMethods
 from .tensor_reduce import ReductionMethods
 from .tensor_shape import ShapeMethods
@@ -48,7 +49,7 @@ def _constructor_dtype(data, dtype):
     return inferred if inferred == np.float64 else np.dtype(np.float32)
 
 
-class Tensor(ShapeMethods, ReductionMethods, InPlaceMethods, autograd.TensorBase):
+class Tensor(ShapeMethods, ReductionMethods, IdiomMethods, InPlaceMethods, autograd.TensorBase):
     """An n-dimensional array that records the ops applied to it, so `backward()` can find gradients.
 
     `Tensor(data)` follows torch.Tensor (float32; `Tensor(2, 3)` is an uninitialised 2x3 tensor);

@@ -1,4 +1,6 @@
 """Elementwise ops: arithmetic, unary maths and activations. Binary ops broadcast as NumPy does."""
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -279,6 +281,23 @@ class Sigmoid(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         return grad * out * (1 - out)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+class Erf(Function):
+    """erf(x) = 2/sqrt(pi) * integral of exp(-t^2) from 0 to x (math.erf per element); d/dx = 2/sqrt(pi) exp(-x^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _erf(x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (2 / math.sqrt(math.pi)) * np.exp(-x * x)
 
 
 class Tanh(Function):
