@@ -18,9 +18,7 @@ import io
 import math
 import os
 import struct
-import urllib.request
 import zlib
-from http.client import HTTPException
 from typing import NamedTuple
 
 import numpy as np
@@ -199,6 +197,7 @@ def download_mnist(root, mirrors=MNIST_MIRRORS, md5s=MNIST_MD5, files=MNIST_FILE
     is written, atomically (atomic_file.py: an interrupted download leaves no half-written file).
     Raises OSError listing every mirror's failure when none delivers a good copy.
     """
+    from http.client import HTTPException  # here, not at the top: http and ssl cost ~0.05 s of every import
     root = os.fspath(root)
     _require_md5s(md5s, files)
     os.makedirs(root, exist_ok=True)
@@ -226,6 +225,7 @@ def download_mnist(root, mirrors=MNIST_MIRRORS, md5s=MNIST_MD5, files=MNIST_FILE
 
 
 def _fetch_verified(url: str, name: str, md5s, timeout: float) -> bytes:
+    import urllib.request  # see download_mnist
     with urllib.request.urlopen(url, timeout=timeout) as response:
         content = response.read()
     digest = hashlib.md5()
