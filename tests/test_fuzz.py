@@ -586,10 +586,11 @@ def test_batch_norm(x, data, training):
         if training:
             if math.prod(x.shape[a] for a in axes) <= 1:
                 raise Refused("one value per channel")
-            mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+            wide = x.astype(np.float64)  # float32 squares of values near 1e19 overflow; the kernels sum in float64
+            mean, var = wide.mean(axes, keepdims=True), wide.var(axes, keepdims=True)
         else:
             mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-        return (x - mean) / np.sqrt(var + 1e-5) * weight.numpy().reshape(shape)
+        return ((x - mean) / np.sqrt(var + 1e-5) * weight.numpy().reshape(shape)).astype(x.dtype)
     check("batch_norm", lambda: F.batch_norm(tensor(x), running_mean.copy(), running_var.copy(), weight,
                                              training=training), reference, rtol=1e-3, atol=1e-4)
 
