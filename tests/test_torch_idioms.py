@@ -59,6 +59,11 @@ DIFFERENTIABLE = [
      lambda a, b: np.stack([_einsum_loop_ij_jk(x, y.T) for x, y in zip(a, b)]), [(2, 3, 4), (2, 2, 4)]),
     ("einsum sum out", lambda t: tc.einsum("ij->j", t), lambda a: a.sum(0), [(3, 4)]),
     ("einsum full", lambda t, u: tc.einsum("ij,ij->", t, u), lambda a, b: (a * b).sum(), [(3, 4), (3, 4)]),
+    ("atan", lambda t: t.atan(), lambda a: np.array([math.atan(v) for v in a.flat]).reshape(a.shape), [(3, 4)]),
+    ("atan2", lambda t, u: tc.atan2(t, u), lambda a, b: np.vectorize(math.atan2)(a, b), [(3, 4), (4,)]),
+    ("lerp", lambda t, u: tc.lerp(t, u, 0.25), lambda a, b: 0.75 * a + 0.25 * b, [(3, 4), (3, 4)]),
+    ("addmm", lambda c, t, u: tc.addmm(c, t, u, beta=0.5, alpha=2), lambda c, a, b: 0.5 * c + 2 * _einsum_loop_ij_jk(a, b),
+     [(3, 2), (3, 4), (4, 2)]),
     ("std_mean", lambda t: tc.std_mean(t, dim=1)[0] + tc.std_mean(t, dim=1)[1],
      lambda a: a.std(1, ddof=1) + a.mean(1), [(3, 4)]),
     ("var_mean", lambda t: tc.var_mean(t, 0, correction=0)[0] * tc.var_mean(t)[1],
@@ -91,6 +96,8 @@ def test_differentiable_idioms_match_numpy_and_gradcheck(name, call, reference, 
     (lambda: tc.where(tc.tensor([[True, False], [False, True]]))[1], np.array([0, 1])),
     (lambda: tc.tensor([[1.0, 0.0]]).scatter(1, tc.tensor([[1]]), 5.0), np.array([[1.0, 5.0]], np.float32)),
     (lambda: tc.repeat_interleave(tc.tensor([2, 0, 1])), np.array([0, 0, 2])),
+    (lambda: tc.nan_to_num(tc.tensor([np.nan, np.inf, 1.0]), posinf=9.0), np.array([0.0, 9.0, 1.0], np.float32)),
+    (lambda: tc.randperm(6).sort().values, np.arange(6)),
 ])
 def test_no_gradient_idioms_match_numpy_in_values_and_dtype(call, reference):
     out = call()
@@ -144,6 +151,8 @@ def test_manual_seed_returns_the_generator_draws_then_use():
     (lambda: tc.bincount(tc.tensor([-1, 2])), "bincount: expected a 1-D tensor of non-negative integers"),
     (lambda: tc.roll(tc.zeros(3), (1, 2), (0,)), "roll: shifts [1, 2] and dims [0]"),
     (lambda: tc.meshgrid(tc.zeros(2), indexing="yx"), "meshgrid: indexing must be"),
+    (lambda: tc.randperm(-1), "randperm: n must be a non-negative int"),
+    (lambda: tc.addmm(tc.zeros(2), tc.zeros(2), tc.zeros(2)), "addmm: expected two matrices"),
 ])
 def test_bad_input_is_refused_naming_the_op(call, message):
     with pytest.raises((TypeError, ValueError, IndexError, RuntimeError), match=message.replace("(", r"\(")

@@ -172,6 +172,30 @@ class IdiomMethods:
         self._node, self._output_index, self._requires_grad = None, 0, False
         return self
 
+    def atan(self): return elementwise.Atan.apply(self)
+    arctan = atan
+
+    def atan2(self, other):
+        """The angle of the point (other, self) in radians, elementwise (broadcasting)."""
+        return elementwise.Atan2.apply(*self._operands(other))
+
+    arctan2 = atan2
+
+    def lerp(self, end, weight):
+        """self + weight · (end − self)."""
+        return self + weight * (end - self)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """beta · self + alpha · (mat1 @ mat2)."""
+        if mat1.ndim != 2 or mat2.ndim != 2:
+            raise ValueError(f"addmm: expected two matrices, got shapes {mat1.shape} and {mat2.shape}")
+        product = mat1.mm(mat2)
+        return (self if beta == 1 else beta * self) + (product if alpha == 1 else alpha * product)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """NaN replaced by `nan`, ±inf by `posinf`/`neginf` (the dtype's largest finite values by default)."""
+        return self._constant("nan_to_num", lambda a: np.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf))
+
     def erf(self): return elementwise.Erf.apply(self)
     def erf_(self): return self._in_place("erf_", lambda x: x.erf())
     def abs_(self): return self._in_place("abs_", lambda x: x.abs())

@@ -177,10 +177,8 @@ class Log(Function):
         return grad / x
 
 
-class Sin(Function):
-    """sin x, d/dx = cos x; Cos reuses it with its own pair of functions."""
-
-    value, slope = staticmethod(np.sin), staticmethod(np.cos)
+class _OfInput(Function):
+    """y = value(x) with dy/dx = slope(x), computed from the saved input."""
 
     @classmethod
     def forward(cls, ctx, x):
@@ -191,6 +189,12 @@ class Sin(Function):
     def backward(cls, ctx, grad):
         (x,) = ctx.saved_tensors
         return grad * cls.slope(x)
+
+
+class Sin(_OfInput):
+    """sin x, d/dx = cos x; Cos reuses it with its own pair of functions."""
+
+    value, slope = staticmethod(np.sin), staticmethod(np.cos)
 
 
 class Cos(Sin):
@@ -286,18 +290,39 @@ class Sigmoid(Function):
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
-class Erf(Function):
+class Erf(_OfInput):
     """erf(x) = 2/sqrt(pi) * integral of exp(-t^2) from 0 to x (math.erf per element); d/dx = 2/sqrt(pi) exp(-x^2)."""
 
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return _erf(x).astype(x.dtype, copy=False)
+    def value(x): return _erf(x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def slope(x): return (2 / math.sqrt(math.pi)) * np.exp(-x * x)
+
+
+class Atan(_OfInput):
+    """atan(x); d/dx = 1 / (1 + x^2)."""
+
+    @staticmethod
+    def value(x): return np.arctan(x)
+
+    @staticmethod
+    def slope(x): return 1 / (1 + x * x)
+
+
+class Atan2(Function):
+    """atan2(y, x), the angle of the point (x, y); d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)."""
+
+    @staticmethod
+    def forward(ctx, y, x):
+        ctx.save_for_backward(y, x)
+        return np.arctan2(y, x)
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (2 / math.sqrt(math.pi)) * np.exp(-x * x)
+        y, x = ctx.saved_tensors
+        scaled = grad / (x * x + y * y)
+        return unbroadcast(scaled * x, np.shape(y)), unbroadcast(-scaled * y, np.shape(x))
 
 
 class Tanh(Function):
