@@ -151,12 +151,14 @@ def test_manual_seed_returns_the_generator_draws_then_use():
     (lambda: tc.bincount(tc.tensor([-1, 2])), "bincount: expected a 1-D tensor of non-negative integers"),
     (lambda: tc.roll(tc.zeros(3), (1, 2), (0,)), "roll: shifts [1, 2] and dims [0]"),
     (lambda: tc.meshgrid(tc.zeros(2), indexing="yx"), "meshgrid: indexing must be"),
+    (lambda: (tc.ones(2, requires_grad=True) * 2).retain_grad(), "retain_grad: .* is not supported here"),
+    (lambda: tc.ones(2, requires_grad=True).register_hook(print), "register_hook: .* is not supported here"),
     (lambda: tc.randperm(-1), "randperm: n must be a non-negative int"),
     (lambda: tc.addmm(tc.zeros(2), tc.zeros(2), tc.zeros(2)), "addmm: expected two matrices"),
 ])
 def test_bad_input_is_refused_naming_the_op(call, message):
-    with pytest.raises((TypeError, ValueError, IndexError, RuntimeError), match=message.replace("(", r"\(")
-                       .replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises((TypeError, ValueError, IndexError, RuntimeError), match=message if ".*" in message else
+                       message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
         call()
 
 

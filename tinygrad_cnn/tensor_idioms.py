@@ -167,6 +167,14 @@ class IdiomMethods:
         spread = np.broadcast_to(index.reshape([-1 if d == axis else 1 for d in range(self.ndim)]), source.shape)
         return self.scatter_add(axis, spread, source if alpha == 1 else source * alpha)
 
+    def retain_grad(self):
+        raise NotImplementedError("retain_grad: keeping a non-leaf's .grad is not supported here; use "
+                                  "tc.autograd.grad(output, [tensor]) to get its gradient")
+
+    def register_hook(self, hook):
+        raise NotImplementedError("register_hook: a gradient hook on a tensor is not supported here; use "
+                                  "tc.autograd.grad(output, [tensor]) to see or change a gradient")
+
     def detach_(self):
         """Cut this tensor from the graph where it stands: it becomes a leaf that requires no grad."""
         self._node, self._output_index, self._requires_grad = None, 0, False
