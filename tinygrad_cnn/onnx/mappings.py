@@ -12,6 +12,8 @@ import numpy as np
 
 from ..nn.linear import Linear
 from ..ops import activation as A, conv as C, elementwise as E, matmul as M, movement as V, normalization as N, pool as P, reduce as R
+from ..ops.einsum import Einsum, explicit
+from ..ops.scatter import Scatter
 
 FUNCTIONS = {}
 
@@ -32,7 +34,8 @@ def _unsupported(call, what: str):
 # ---- elementwise --------------------------------------------------------------------------
 _BINARY = {E.Add: "Add", E.Sub: "Sub", E.Mul: "Mul", E.Div: "Div", E.Pow: "Pow", E.Maximum: "Max", E.Minimum: "Min"}
 _UNARY = {E.Neg: "Neg", E.Abs: "Abs", E.Exp: "Exp", E.Log: "Log", E.Sqrt: "Sqrt", E.ReLU: "Relu",
-          E.Sigmoid: "Sigmoid", E.Tanh: "Tanh", E.Sin: "Sin", E.Cos: "Cos"}
+          E.Sigmoid: "Sigmoid", E.Tanh: "Tanh", E.Sin: "Sin", E.Cos: "Cos",
+          E.Erf: "Erf", E.Atan: "Atan"}
 
 
 @maps(*_BINARY)
@@ -181,7 +184,28 @@ def gather(g, call, x, axis, index):
     return g.add("GatherElements", [g.value(x), g.constant(np.asarray(index, np.int64), "index")], axis=int(axis))
 
 
+@maps(Scatter)
+def scatter(g, call, x, src, axis, index, add):
+    """ScatterElements; the index is baked in as a constant, as for gather. Only src's leading block of the
+    index's shape is read, so a larger src is sliced to it first."""
+    index = np.asarray(index, np.int64)
+    if np.ndim(src) == 0:
+        updates = g.constant(np.full(index.shape, src, x.dtype), "updates")
+    else:
+        updates = g.value(src)
+        if tuple(src.shape) != index.shape:
+            updates = g.add("Slice", [updates, g.ints([0] * index.ndim, "starts"), g.ints(index.shape, "ends")])
+    return g.add("ScatterElements", [g.value(x), g.constant(index, "index"), updates], axis=int(axis),
+                 reduction="add" if add else "none")
+
+
 # ---- matmul, reductions, softmax ------------------------------------------------------------
+@maps(Einsum)
+def einsum(g, call, equation, *operands):
+    inputs, output = explicit(equation, [tuple(t.shape) for t in operands])
+    return g.add("Einsum", [g.value(t) for t in operands], equation=",".join(inputs) + "->" + output)
+
+
 @maps(M.MatMul)
 def matmul(g, call, a, b):
     return g.add("MatMul", [g.value(a), g.value(b)])
