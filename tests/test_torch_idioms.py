@@ -64,6 +64,10 @@ DIFFERENTIABLE = [
     ("lerp", lambda t, u: tc.lerp(t, u, 0.25), lambda a, b: 0.75 * a + 0.25 * b, [(3, 4), (3, 4)]),
     ("addmm", lambda c, t, u: tc.addmm(c, t, u, beta=0.5, alpha=2), lambda c, a, b: 0.5 * c + 2 * _einsum_loop_ij_jk(a, b),
      [(3, 2), (3, 4), (4, 2)]),
+    ("cumprod", lambda t: tc.cumprod(t, 1), lambda a: np.array([[np.prod(r[:j + 1]) for j in range(4)] for r in a]),
+     [(3, 4)]),
+    ("cumprod dim 0", lambda t: t.cumprod(dim=0), lambda a: np.stack([np.prod(a[:i + 1], 0) for i in range(3)]),
+     [(3, 4)]),
     ("std_mean", lambda t: tc.std_mean(t, dim=1)[0] + tc.std_mean(t, dim=1)[1],
      lambda a: a.std(1, ddof=1) + a.mean(1), [(3, 4)]),
     ("var_mean", lambda t: tc.var_mean(t, 0, correction=0)[0] * tc.var_mean(t)[1],
@@ -160,6 +164,14 @@ def test_bad_input_is_refused_naming_the_op(call, message):
     with pytest.raises((TypeError, ValueError, IndexError, RuntimeError), match=message if ".*" in message else
                        message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
         call()
+
+
+def test_cumprod_gradient_through_a_zero_needs_no_division():
+    x = tc.tensor([2.0, 0.0, 3.0, 4.0], dtype=tc.float64, requires_grad=True)
+    x.cumprod(0).sum().backward()
+    # d/dx_k of x0 + x0x1 + x0x1x2 + x0x1x2x3, written out at x1 = 0
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2 + 2 * 3 + 2 * 3 * 4, 0.0, 0.0])
+    assert tc.gradcheck(lambda t: t.cumprod(0), [x])
 
 
 def test_einsum_with_a_repeated_index_reads_the_diagonal_forward():

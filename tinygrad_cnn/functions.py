@@ -149,7 +149,7 @@ _METHODS = ["abs", "exp", "log", "log2", "log10", "sqrt", "rsqrt", "sin", "cos",
             "logical_and", "logical_or", "nonzero", "count_nonzero", "narrow", "index_select", "flip", "roll", "tril", "triu",
             "diag", "diagonal", "trace", "outer", "ger", "masked_select", "repeat_interleave", "scatter", "scatter_add",
             "index_add", "erf", "isclose", "unique", "bincount", "atan", "arctan", "atan2", "arctan2", "lerp",
-            "addmm", "nan_to_num"]
+            "addmm", "nan_to_num", "cumprod"]
 for _name in _FACTORIES:
     globals()[_name] = getattr(Tensor, _name)
 for _name in _METHODS:

@@ -126,10 +126,13 @@ class ReductionMethods:
         dim, keepdim = _dims("prod", dim, axis, keepdim, keepdims)
         return reduction.Prod.apply(self if dtype is None else self.to(dtype), dim, keepdim)
 
-    def cumsum(self, dim, *, dtype=None):
+    def cumsum(self, dim, *, dtype=None): return self._running("cumsum", reduction.CumSum, dim, dtype)
+    def cumprod(self, dim, *, dtype=None): return self._running("cumprod", reduction.CumProd, dim, dtype)
+
+    def _running(self, op, function, dim, dtype):
         source = self if dtype is None else self.to(dtype)
-        axis = reduction.normalize_axes(dim, self.ndim, "cumsum")
-        return reduction.CumSum.apply(source, axis[0] if axis else None) if self.ndim else source.clone()
+        axis = reduction.normalize_axes(dim, self.ndim, op)
+        return function.apply(source, axis[0] if axis else None) if self.ndim else source.clone()
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
         """The p-norm over `dim` (all elements by default): 'fro' or 2, 1, inf, -inf or any other p."""

@@ -124,6 +124,28 @@ class CumSum(Function):
         return np.flip(np.cumsum(np.flip(grad, ctx.axis), axis=ctx.axis), ctx.axis), None
 
 
+class CumProd(Function):
+    """Running product y_i = x_0 ... x_i along one axis. dx_k = (x_0 ... x_(k-1)) * s_k with s_k = g_k + x_(k+1) s_(k+1)
+    (the sum over i >= k of g_i times the product of x_(k+1)..x_i), so zeros in x need no division."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.axis = axis
+        ctx.save_for_backward(x)
+        return np.cumprod(x, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        x, grad = np.moveaxis(x, ctx.axis, 0), np.moveaxis(grad, ctx.axis, 0)
+        before = np.concatenate([np.ones_like(x[:1]), np.cumprod(x[:-1], axis=0)])
+        tail = np.empty_like(grad)
+        tail[-1] = grad[-1]
+        for k in range(len(x) - 2, -1, -1):
+            tail[k] = grad[k] + x[k + 1] * tail[k + 1]
+        return np.moveaxis(before * tail, 0, ctx.axis), None
+
+
 def shifted_logsumexp(x, axes):
     """(x − m, log Σ e^(x − m), m) with m the maximum over `axes` (kept dims): no exp overflows, and
     subtracting m before anything else keeps log-softmax = (x − m) − log Σ e^(x − m) accurate at ±1e4.
