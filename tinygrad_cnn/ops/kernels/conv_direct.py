@@ -136,41 +136,52 @@ def forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h,
 def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """dL/dX = full convolution of Z with the 180°-rotated filter, cropped by the forward padding P, where
     Z = dL/dO dilated by S and zero-padded by D·(K−1) (each thread makes Z for its own sample, in a buffer of its
-    own). Thread owns dX[n].
+    own). Thread owns dX[n] (grad_input_sample).
 
     With r = K−1−k the rotated tap, full[u] = Σ_r W[K−1−r] · Z[u + r·D] and dX[i] = full[i + P]; input rows
     past the last window (when S does not divide evenly) receive no gradient.
     """
-    batch, channels, height, width = grad_in.shape
     out_channels, group_in, kernel_h, kernel_w = weight.shape
-    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    z_h = (grad_out.shape[2] - 1) * stride_h + 1 + 2 * dil_h * (kernel_h - 1)
+    z_w = (grad_out.shape[3] - 1) * stride_w + 1 + 2 * dil_w * (kernel_w - 1)
+    offsets = tap_table(out_channels // groups, z_h, z_w, kernel_h, kernel_w, dil_h, dil_w)  # taps (m, rh, rw)
+    rotated = rotated_tap_weights(weight, grad_in.shape[1], offsets.shape[0])  # rotated[c, (m, r)] = W[m, c, K−1−r]
+    for n in prange(grad_in.shape[0]):  # int64 index: see forward
+        grad_input_sample(grad_out, grad_in, np.int64(n), offsets, rotated, group_in, kernel_h, kernel_w,
+                          stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)
+
+
+@njit(cache=True)
+def grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h, kernel_w, stride_h, stride_w,
+                      pad_h, pad_w, dil_h, dil_w, groups):
+    """`grad_input`'s dX[n] (serial, called by the parallel loop: see forward_sample)."""
+    channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
+    out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     z_h = (out_h - 1) * stride_h + 1 + 2 * dil_h * (kernel_h - 1)
     z_w = (out_w - 1) * stride_w + 1 + 2 * dil_w * (kernel_w - 1)
     full_h, full_w = z_h - dil_h * (kernel_h - 1), z_w - dil_w * (kernel_w - 1)
     span = (full_h - 1) * z_w + full_w
     group_out = out_channels // groups
-    offsets = tap_table(group_out, z_h, z_w, kernel_h, kernel_w, dil_h, dil_w)  # taps (m, rh, rw)
-    rotated = rotated_tap_weights(weight, channels, offsets.shape[0])  # rotated[c, (m, r)] = W[m, c, K−1−r]
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
-    for n in prange(batch):
-        z_flat = np.empty(out_channels * z_h * z_w, grad_in.dtype)
-        dilate_pad_sample(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, stride_h, stride_w,
-                          dil_h * (kernel_h - 1), dil_w * (kernel_w - 1), z_h, z_w, z_flat, 0)
-        full = np.empty(4 * span, grad_in.dtype)  # four input channels at a time when they share a group
-        for first in range(0, channels, 4):
-            rows = min(4, channels - first)
-            fill(full, 0, rows * span, 0)
-            accumulate_block(full, span, z_flat, 0, group_in, group_out * z_h * z_w, offsets, rotated, first, rows)
-            for r in range(rows):
-                in_plane = (n * channels + first + r) * height * width
-                for i in range(height):
-                    if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
-                        count = max(0, min(width, full_w - pad_w))
-                        copy_strided(grad_in_flat, in_plane + i * width, 1,
-                                     full, r * span + (i + pad_h) * z_w + pad_w, 1, count)
-                        fill(grad_in_flat, in_plane + i * width + count, width - count, 0)
-                    else:
-                        fill(grad_in_flat, in_plane + i * width, width, 0)
+    z_flat = np.empty(out_channels * z_h * z_w, grad_in.dtype)
+    dilate_pad_sample(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, stride_h, stride_w,
+                      dil_h * (kernel_h - 1), dil_w * (kernel_w - 1), z_h, z_w, z_flat, 0)
+    full = np.empty(4 * span, grad_in.dtype)  # four input channels at a time when they share a group
+    for first in range(0, channels, 4):
+        rows = min(4, channels - first)
+        fill(full, 0, rows * span, 0)
+        accumulate_block(full, span, z_flat, np.int64(0), group_in, group_out * z_h * z_w, offsets, rotated, first,
+                         rows)  # an int64 base, as forward_sample's: a literal 0 would compile accumulate_block anew
+        for r in range(rows):
+            in_plane = (n * channels + first + r) * height * width
+            for i in range(height):
+                if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
+                    count = max(0, min(width, full_w - pad_w))
+                    copy_strided(grad_in_flat, in_plane + i * width, 1,
+                                 full, r * span + (i + pad_h) * z_w + pad_w, 1, count)
+                    fill(grad_in_flat, in_plane + i * width + count, width - count, 0)
+                else:
+                    fill(grad_in_flat, in_plane + i * width, width, 0)
 
 
 @parallel_kernel
