@@ -157,6 +157,9 @@ def test_manual_seed_returns_the_generator_draws_then_use():
     (lambda: tc.meshgrid(tc.zeros(2), indexing="yx"), "meshgrid: indexing must be"),
     (lambda: (tc.ones(2, requires_grad=True) * 2).retain_grad(), "retain_grad: .* is not supported here"),
     (lambda: tc.ones(2, requires_grad=True).register_hook(print), "register_hook: .* is not supported here"),
+    (lambda: tc.multinomial(tc.tensor([1.0, 0.0]), 2), "multinomial: cannot draw 2 samples without replacement"),
+    (lambda: tc.bernoulli(tc.tensor([1.5])), "bernoulli: probabilities must lie in"),
+    (lambda: tc.normal(0.0, 1.0), "normal: give mean or std as a Tensor"),
     (lambda: tc.randperm(-1), "randperm: n must be a non-negative int"),
     (lambda: tc.addmm(tc.zeros(2), tc.zeros(2), tc.zeros(2)), "addmm: expected two matrices"),
 ])
@@ -172,6 +175,26 @@ def test_cumprod_gradient_through_a_zero_needs_no_division():
     # d/dx_k of x0 + x0x1 + x0x1x2 + x0x1x2x3, written out at x1 = 0
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2 + 2 * 3 + 2 * 3 * 4, 0.0, 0.0])
     assert tc.gradcheck(lambda t: t.cumprod(0), [x])
+
+
+def test_random_draws_follow_their_distributions_and_the_seed():
+    tc.manual_seed(1)
+    first = [tc.normal(tc.zeros(3), tc.ones(3)), tc.bernoulli(tc.full((3,), 0.5)),
+             tc.multinomial(tc.tensor([0.2, 0.3, 0.5]), 2)]
+    tc.manual_seed(1)
+    again = [tc.normal(tc.zeros(3), tc.ones(3)), tc.bernoulli(tc.full((3,), 0.5)),
+             tc.multinomial(tc.tensor([0.2, 0.3, 0.5]), 2)]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    big = tc.normal(2.0, 3.0, size=(20000,))
+    assert big.dtype == np.float32 and abs(big.numpy().mean() - 2) < 0.1 and abs(big.numpy().std() - 3) < 0.1
+    assert tc.normal(tc.zeros(2, dtype=tc.float64), 1.0).dtype == np.float64
+    coin = tc.bernoulli(tc.tensor([0.0, 1.0] * 50))
+    np.testing.assert_array_equal(coin.numpy(), [0.0, 1.0] * 50)
+    picks = tc.multinomial(tc.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]), 2, replacement=True)
+    assert picks.dtype == np.int64 and picks.shape == (2, 2)
+    assert set(picks.numpy()[0]) <= {1, 2} and picks.numpy()[1].tolist() == [0, 0]
+    assert sorted(tc.multinomial(tc.ones(3), 3).tolist()) == [0, 1, 2]
 
 
 def test_einsum_with_a_repeated_index_reads_the_diagonal_forward():

@@ -6,11 +6,11 @@ import numpy as np
 
 from .device import check_device, resolve_dtype
 from .ops.einsum import Einsum
-from .rng import generator as _rng
+from .sampling import bernoulli, multinomial, normal, randperm
 from .tensor import Tensor, where as _where
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "is_floating_point", "numel", "where", "cat", "concat",
-           "concatenate", "stack", "get_default_dtype", "Size", "randperm", "einsum", "meshgrid", "std_mean", "var_mean"]
+           "concatenate", "stack", "get_default_dtype", "Size", "randperm", "normal", "bernoulli", "multinomial", "einsum", "meshgrid", "std_mean", "var_mean"]
 
 Size = tuple  # what `x.size()` and `x.shape` are here (PyTorch's torch.Size is a tuple subclass)
 
@@ -56,15 +56,6 @@ def numel(input) -> int:
 
 def get_default_dtype():
     return np.float32
-
-
-def randperm(n, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
-    """0..n-1 in a random order (int64 by default), drawn from the package generator or `generator`."""
-    check_device(device, "randperm")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"randperm: n must be a non-negative int, got {n!r}")
-    drawn = (generator if generator is not None else _rng()).permutation(n)
-    return Tensor._from_data(drawn, resolve_dtype(dtype, "randperm") or np.int64, requires_grad)
 
 
 def where(condition, input=None, other=None) -> Tensor:
