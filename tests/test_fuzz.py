@@ -696,7 +696,10 @@ def test_pools(name, data):
             return np.zeros(x.shape[:2] + tuple((n + 2 * pp - kk) // ss + 1 for n, kk, ss, pp in
                                                 zip(x.shape[2:], k, s, p)))
         return reference_function(x, k, s, p)[0]
-    check(name, lambda: function(tensor(x), kernel, stride, padding), reference, rtol=1e-5, atol=1e-6)
+    # a window sum that cancels (1e29 - 1e29) is rounding noise of its terms, whatever order sums them
+    noise = 16 * np.finfo(x.dtype).eps * float(np.abs(x).max(initial=0)) \
+        if name == "avg_pool2d" and x.dtype.kind == "f" else 0.0
+    check(name, lambda: function(tensor(x), kernel, stride, padding), reference, rtol=1e-5, atol=1e-6 + noise)
 
 
 @FUZZ
