@@ -18,9 +18,6 @@ class Conv2d(Module):
                  groups: int = 1, bias: bool = True):
         super().__init__()
         _check_channels("Conv2d", in_channels, out_channels, groups)
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
-                             f"divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = pair(kernel_size, "kernel_size", "Conv2d"), pair(stride, "stride", "Conv2d")
         self.dilation = pair(dilation, "dilation", "Conv2d")
@@ -58,9 +55,6 @@ class ConvTranspose2d(Module):
                  groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros"):
         super().__init__()
         _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
-        if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ValueError(f"ConvTranspose2d: in_channels ({in_channels}) and out_channels ({out_channels}) must "
-                             f"both be divisible by groups ({groups})")
         if padding_mode != "zeros":
             raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, got {padding_mode!r}")
         op = "ConvTranspose2d"
@@ -88,8 +82,12 @@ class ConvTranspose2d(Module):
 
 
 def _check_channels(layer: str, in_channels, out_channels, groups) -> None:
-    """Channel counts and groups are positive ints (a float such as out_planes / 4 is refused by name)."""
+    """Channel counts and groups are positive ints (a float such as out_planes / 4 is refused by name) and groups
+    divides both channel counts."""
     given = {"in_channels": in_channels, "out_channels": out_channels, "groups": groups}
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in given.values()):
         raise TypeError(f"{layer}: in_channels, out_channels and groups must be positive ints, got "
                         + ", ".join(f"{k}={v!r}" for k, v in given.items()))
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{layer}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                         f"divisible by groups ({groups})")
