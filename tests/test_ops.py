@@ -163,6 +163,9 @@ OPS = [
     case(lambda a, b: a @ b, [(2, 1, 2, 3), (4, 3, 5)], id="matmul-broadcast-batch"),
     case(lambda a, b: a @ b, [(5, 2, 3), (3,)], id="matmul-batched-1d"),
     case(lambda a, b: a @ b, [(3,), (5, 3, 4)], id="matmul-1d-batched"),
+    case(lambda a, b: a @ b, [(1, 3), (3, 4)], id="matmul-one-row"),  # gradients whose summed axis has length 1
+    case(lambda a, b: a @ b, [(2, 3), (3, 1)], id="matmul-one-column"),
+    case(lambda a, b: a @ b, [(5, 1, 3), (1, 3, 2)], id="matmul-batched-one-row"),
     case(lambda x: _CONSTANT.T @ x, [(3, 2)], id="rmatmul-array"),
 ]
 

@@ -14,6 +14,13 @@ def _macs(a, b) -> int:
     return int(batch) * rows * a.shape[-1] * columns
 
 
+def _product(x, y):
+    """x @ y for operands of at least 2 dims. When the summed axis has length 1 (a batch of one row in a weight's
+    gradient) every entry is one product, so it is the broadcast x * y: the same numbers, without NumPy's matmul,
+    which is several times slower on that shape."""
+    return x * y if x.shape[-1] == 1 else x @ y
+
+
 class MatMul(Function):
     """a @ b. Backward: dA = g · Bᵀ and dB = Aᵀ · g, with 1-D operands treated as a row / column
     vector and broadcast batch axes summed away."""
@@ -45,10 +52,11 @@ class MatMul(Function):
         grad_a = grad_b = None
         with blas_for_product(ctx.macs):
             if ctx.needs_input_grad[0]:
-                grad_a = unbroadcast(grad @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+                grad_a = unbroadcast(_product(grad, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
             if ctx.needs_input_grad[1]:
                 # (gᵀ·A)ᵀ, not Aᵀ·g: the same numbers, but BLAS writes the wide gᵀ·A faster (benchmarks/RESULTS.md),
                 # and for Linear's weight, whose b is Wᵀ, the transposed view is W's own layout: no copy when Wᵀ's
                 # backward turns it back.
-                grad_b = unbroadcast(np.swapaxes(np.swapaxes(grad, -1, -2) @ a2, -1, -2), b2.shape).reshape(b.shape)
+                product = np.swapaxes(_product(np.swapaxes(grad, -1, -2), a2), -1, -2)
+                grad_b = unbroadcast(product, b2.shape).reshape(b.shape)
         return grad_a, grad_b
