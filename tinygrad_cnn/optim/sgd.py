@@ -1,4 +1,6 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay."""
+import numpy as np
+
 from .optimizer import Optimizer
 
 
@@ -22,7 +24,7 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _update(self, param, grad, state, group):
-        momentum = group["momentum"]
+        momentum, dampening = group["momentum"], group["dampening"]
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"]:
@@ -33,6 +35,7 @@ class SGD(Optimizer):
                 buffer = state["momentum_buffer"] = grad.copy()
             else:
                 buffer *= momentum
-                buffer += (1 - group["dampening"]) * grad
+                buffer += grad if dampening == 0 else (1 - dampening) * grad
             grad = grad + momentum * buffer if group["nesterov"] else buffer
-        param -= group["lr"] * grad
+        step = group["lr"] * grad
+        param._modify("SGD.step", lambda p: np.subtract(p, step, out=p))
