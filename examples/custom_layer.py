@@ -4,11 +4,12 @@
     y = a[c] · x     elsewhere, with one learnable slope a[c] per channel
 
 Three steps, the same for any op:
-  1. kernels: `@parallel_kernel` functions on plain NumPy arrays (no Tensor inside), one per direction. The
-     decorator compiles a parallel and a serial build with Numba (cached on disk) and gives back a plain
-     function that picks the build (serial on one thread or for a pass below `SMALL_PASS` elements, as the
-     kernel declares with `elements=`) and takes the launch lock when Numba's threading layer needs it, so the
-     kernel is safe to call from several Python threads;
+  1. kernels: `@parallel_kernel` functions on plain NumPy arrays (no Tensor inside), one per direction. A
+     kernel computes tasks `start` … `stop − 1` of the `tasks` its arguments make (say one per sample), each
+     task writing only output of its own, into arrays it is given. The decorator compiles it with Numba
+     (`nogil`, cached on disk) and gives back a plain function without `start, stop` that splits the tasks
+     over the package's threads (all on the calling thread for one thread, or for a pass below `SMALL_PASS`
+     elements as the kernel declares with `elements=`), safe to call from several Python threads;
   2. a Function: `forward` gets arrays and saves what `backward` needs; `backward` gets dL/dy and returns
      one gradient per forward argument (None for arguments that are not Tensors);
   3. a Module that owns the Parameter and calls `Function.apply`.
@@ -17,7 +18,6 @@ Check the backward with `tc.gradcheck` in float64 (tests/test_custom_layer.py do
     python examples/custom_layer.py
 """
 import numpy as np
-from numba import prange
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn
@@ -25,29 +25,26 @@ from tinygrad_cnn.runtime import parallel_kernel
 
 
 def elements(x, *rest):
-    """The size of a PReLU pass, for the launch path's serial-or-parallel rule."""
+    """The size of a PReLU pass, for the launch path's split-or-not rule."""
     return x.size
 
 
-@parallel_kernel(elements=elements)
-def prelu_forward_kernel(x, slope):
-    """x: (N, C, L) array, slope: (C,). Each parallel iteration owns one sample's output."""
-    out = np.empty_like(x)
-    for n in prange(x.shape[0]):
+@parallel_kernel(tasks=lambda x, slope, out: x.shape[0], elements=elements)
+def prelu_forward_kernel(x, slope, out, start, stop):
+    """x, out: (N, C, L) arrays, slope: (C,). A task is one sample's output."""
+    for n in range(start, stop):
         for c in range(x.shape[1]):
             for i in range(x.shape[2]):
                 value = x[n, c, i]
                 out[n, c, i] = value if value > 0 else slope[c] * value
-    return out
 
 
-@parallel_kernel(elements=elements)
-def prelu_backward_kernel(x, slope, grad_out):
+@parallel_kernel(tasks=lambda x, slope, grad_out, grad_x, grad_slope: x.shape[1], elements=elements)
+def prelu_backward_kernel(x, slope, grad_out, grad_x, grad_slope, start, stop):
     """dL/dx = dL/dy · (1 if x > 0 else a[c]);  dL/da[c] = Σ_{n,i: x ≤ 0} dL/dy · x.
-    Each parallel iteration owns one channel, so no two threads add into the same dL/da[c]."""
-    grad_x = np.empty_like(x)
-    grad_slope = np.zeros_like(slope)
-    for c in prange(x.shape[1]):
+    A task is one channel, so no two threads add into the same dL/da[c]."""
+    for c in range(start, stop):
+        grad_slope[c] = 0
         for n in range(x.shape[0]):
             for i in range(x.shape[2]):
                 value, grad = x[n, c, i], grad_out[n, c, i]
@@ -56,7 +53,6 @@ def prelu_backward_kernel(x, slope, grad_out):
                 else:
                     grad_x[n, c, i] = slope[c] * grad
                     grad_slope[c] += grad * value
-    return grad_x, grad_slope
 
 
 class PReLUFunction(tc.Function):
@@ -66,13 +62,16 @@ class PReLUFunction(tc.Function):
         flat = x.reshape(x.shape[0], x.shape[1], -1)  # any (N, C, ...) shape as (N, C, L)
         ctx.save_for_backward(flat, slope)
         ctx.shape = x.shape
-        return prelu_forward_kernel(flat, slope).reshape(x.shape)
+        out = np.empty_like(flat)
+        prelu_forward_kernel(flat, slope, out)
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
         flat, slope = ctx.saved_tensors
         grad_flat = np.ascontiguousarray(grad).reshape(flat.shape)
-        grad_x, grad_slope = prelu_backward_kernel(flat, slope, grad_flat)
+        grad_x, grad_slope = np.empty_like(flat), np.empty_like(slope)
+        prelu_backward_kernel(flat, slope, grad_flat, grad_x, grad_slope)
         return grad_x.reshape(ctx.shape), grad_slope
 
 

@@ -1,4 +1,5 @@
 """The user-layer template (examples/custom_layer.py): its hand-written backward passes gradcheck."""
+import functools
 import os
 import sys
 
@@ -10,6 +11,7 @@ from tinygrad_cnn import Tensor
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 from custom_layer import PReLU, PReLUFunction, prelu_backward_kernel, prelu_forward_kernel  # noqa: E402
+from launching import run_split, run_whole  # noqa: E402
 
 
 def test_prelu_function_gradcheck():
@@ -36,26 +38,22 @@ def test_prelu_module_rejects_wrong_channel_count():
         PReLU(3)(tc.tensor(np.ones((1, 2, 4))))
 
 
-def test_prelu_kernels_use_the_launch_path_and_both_builds_agree():
-    """The example's kernels are `parallel_kernel` launches: a pass of SMALL_PASS elements or more on several
-    threads runs the parallel build, a smaller one the serial build, with the same numbers."""
-    import numba
-
+def test_prelu_kernels_give_the_same_numbers_whole_and_split():
+    """The example's kernels are `parallel_kernel` launches: run whole on one thread or split into parts, and
+    through the launch path (a pass of SMALL_PASS elements or more splits), the numbers are the same."""
     from tinygrad_cnn.runtime import SMALL_PASS
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 4, SMALL_PASS // 32)).astype(np.float32)
     slope = rng.uniform(0.1, 0.5, 4).astype(np.float32)
     grad = rng.standard_normal(x.shape).astype(np.float32)
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        small = prelu_forward_kernel(x[:, :, :16], slope)
-        large = prelu_forward_kernel(x, slope), prelu_backward_kernel(x, slope, grad)
-    finally:
-        numba.set_num_threads(threads)
-    assert prelu_forward_kernel.serial.signatures
-    assert bool(prelu_forward_kernel.parallel.signatures) == (numba.config.NUMBA_NUM_THREADS > 1)
-    np.testing.assert_array_equal(large[0], prelu_forward_kernel.serial(x, slope))
-    for ours, theirs in zip(large[1], prelu_backward_kernel.serial(x, slope, grad)):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
-    np.testing.assert_array_equal(small, np.where(x[:, :, :16] > 0, x[:, :, :16], slope[:, None] * x[:, :, :16]))
+    forward = [np.empty_like(x) for _ in range(3)]
+    backward = [(np.empty_like(x), np.empty_like(slope)) for _ in range(3)]
+    for run, out, (grad_x, grad_slope) in zip((run_whole, functools.partial(run_split, parts=3),
+                                              lambda kernel, *args: kernel(*args)), forward, backward):
+        run(prelu_forward_kernel, x, slope, out)
+        run(prelu_backward_kernel, x, slope, grad, grad_x, grad_slope)
+    np.testing.assert_array_equal(forward[0], np.where(x > 0, x, slope[:, None] * x))
+    for out, (grad_x, grad_slope) in zip(forward[1:], backward[1:]):
+        np.testing.assert_array_equal(out, forward[0])
+        np.testing.assert_array_equal(grad_x, backward[0][0])
+        np.testing.assert_array_equal(grad_slope, backward[0][1])  # a channel's sum runs in one order in every case

@@ -1,6 +1,8 @@
 """Batch norm's fused kernels and Function: the kernels on plain arrays against the NumPy reference over random
-shapes (both builds), float32 layers against a float64 reference over several steps (output, every gradient,
+shapes (run whole and split), float32 layers against a float64 reference over several steps (output, every gradient,
 running statistics), and gradcheck in float64 through x, weight and bias in training and evaluation."""
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,19 +12,21 @@ from tinygrad_cnn import Tensor, nn
 from tinygrad_cnn.nn import functional as F
 from tinygrad_cnn.ops.kernels import batch_norm as kernels
 
+from launching import run_split, run_whole
 from reference import batch_norm_reference, batch_norm_reference_grads
 
 SHAPES = st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 13))  # (N, C, L)
 TOLERANCE = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
 
 
-def build(kernel, parallel):
-    return kernel.parallel if parallel else kernel.serial
+def build(kernel, split):
+    """The kernel run whole on this thread, or split into three parts (on the worker threads)."""
+    return functools.partial(run_split if split else run_whole, kernel)
 
 
 @settings(max_examples=30, deadline=None)
 @given(SHAPES, st.sampled_from([np.float32, np.float64]), st.booleans(), st.integers(0, 2 ** 16))
-def test_training_kernels_match_reference(shape, dtype, parallel, seed):
+def test_training_kernels_match_reference(shape, dtype, split, seed):
     n, c, length = shape
     if n * length < 2:
         return  # one value per channel has no variance: the layer refuses it before any kernel runs
@@ -30,7 +34,7 @@ def test_training_kernels_match_reference(shape, dtype, parallel, seed):
     x = (rng.standard_normal(shape) * 2 + 1).astype(dtype)
     weight, bias = rng.uniform(0.5, 2, c).astype(dtype), rng.standard_normal(c).astype(dtype)
     out, mean, var = np.empty_like(x), np.empty(c), np.empty(c)
-    build(kernels.train_forward, parallel)(x, weight, bias, 1e-5, out, mean, var, np.empty((c, 2), dtype))
+    build(kernels.train_forward, split)(x, weight, bias, 1e-5, out, mean, var, np.empty((c, 2), dtype))
     wide = x.astype(np.float64)
     expected, expected_mean, unbiased = batch_norm_reference(wide, weight.astype(np.float64), bias, 1e-5)
     np.testing.assert_allclose(out, expected, **TOLERANCE[dtype])
@@ -39,7 +43,7 @@ def test_training_kernels_match_reference(shape, dtype, parallel, seed):
 
     g = rng.standard_normal(shape).astype(dtype)
     grad_x, grad_weight, grad_bias = np.empty_like(x), np.empty(c), np.empty(c)
-    build(kernels.backward, parallel)(g, x, mean, 1 / np.sqrt(var + 1e-5), weight, True, grad_x, grad_weight,
+    build(kernels.backward, split)(g, x, mean, 1 / np.sqrt(var + 1e-5), weight, True, grad_x, grad_weight,
                                       grad_bias, np.empty((c, 4), dtype))
     ref_x, ref_weight, ref_bias = batch_norm_reference_grads(wide, weight.astype(np.float64), 1e-5, g)
     np.testing.assert_allclose(grad_x, ref_x, **TOLERANCE[dtype])
@@ -49,7 +53,7 @@ def test_training_kernels_match_reference(shape, dtype, parallel, seed):
 
 @settings(max_examples=20, deadline=None)
 @given(SHAPES, st.sampled_from([np.float32, np.float64]), st.booleans(), st.integers(0, 2 ** 16))
-def test_evaluation_kernels_match_reference(shape, dtype, parallel, seed):
+def test_evaluation_kernels_match_reference(shape, dtype, split, seed):
     """Running statistics are constants: y = (x − μ)·invstd·γ + β, dL/dx = γ·invstd·g, dL/dγ = Σ g·x̂, dL/dβ = Σ g."""
     rng = np.random.default_rng(seed)
     c = shape[1]
@@ -58,11 +62,11 @@ def test_evaluation_kernels_match_reference(shape, dtype, parallel, seed):
     mean, invstd = rng.standard_normal(c), rng.uniform(0.5, 2, c)
     view = (1, c, 1)
     out = np.empty_like(x)
-    build(kernels.affine, parallel)(x, np.stack([mean, weight * invstd], axis=1).astype(dtype), bias.astype(dtype), out)
+    build(kernels.affine, split)(x, np.stack([mean, weight * invstd], axis=1).astype(dtype), bias.astype(dtype), out)
     x_hat = (x.astype(np.float64) - mean.reshape(view)) * invstd.reshape(view)
     np.testing.assert_allclose(out, x_hat * weight.reshape(view) + bias.reshape(view), **TOLERANCE[dtype])
     grad_x, grad_weight, grad_bias = np.empty_like(x), np.empty(c), np.empty(c)
-    build(kernels.backward, parallel)(g, x, mean, invstd, weight.astype(dtype), False, grad_x, grad_weight, grad_bias,
+    build(kernels.backward, split)(g, x, mean, invstd, weight.astype(dtype), False, grad_x, grad_weight, grad_bias,
                                       np.empty((c, 4), dtype))
     np.testing.assert_allclose(grad_x, g * (weight * invstd).reshape(view), **TOLERANCE[dtype])
     np.testing.assert_allclose(grad_weight, (g * x_hat).sum(axis=(0, 2)), **TOLERANCE[dtype])

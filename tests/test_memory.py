@@ -5,7 +5,6 @@ import os
 import sys
 import weakref
 
-import numba
 import numpy as np
 import pytest
 
@@ -105,11 +104,11 @@ def resident_bytes() -> int:
 def one_thread():
     """One kernel and BLAS thread: memory does not depend on it, and on a busy machine two BLAS threads waiting
     for each other made the 8×9216 @ 9216×128 product of `cnn` up to 200× slower."""
-    numba_threads, blas_threads = tc.get_num_threads(), get_blas_num_threads()
+    kernel_threads, blas_threads = tc.get_num_threads(), get_blas_num_threads()
     tc.set_num_threads(1)
     yield
-    tc.set_num_threads(blas_threads or numba_threads)  # sets both: BLAS's count back,
-    numba.set_num_threads(numba_threads)               # then Numba's own
+    tc.set_num_threads(blas_threads or kernel_threads)  # sets both: BLAS's count back,
+    tc.set_num_threads(kernel_threads)                  # then the kernels' own
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from /proc (Linux)")

@@ -1,5 +1,5 @@
-"""Thread counts (Numba's and BLAS's, set together), the threading layer, and the launch path's choice of build.
-Import effects are checked in fresh processes."""
+"""Thread counts (the kernels' and BLAS's, set together), the launch path (when it splits, how, and what reaches
+the caller), and Numba's threading layer left alone. Import effects are checked in fresh processes."""
 import os
 import subprocess
 import sys
@@ -8,10 +8,10 @@ import threading
 import numba
 import numpy as np
 import pytest
-from numba import prange
+from hypothesis import given, strategies as st
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from tinygrad_cnn.runtime import get_blas_num_threads, get_num_threads, parallel_kernel, set_num_threads
+from tinygrad_cnn.runtime import get_blas_num_threads, get_num_threads, launch, parallel_kernel, set_num_threads
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -27,7 +27,16 @@ def blas_counts():
     return [library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"]
 
 
-def test_set_num_threads_sets_numba_and_blas():
+@pytest.fixture
+def restore_threads():
+    """Puts the kernels' and BLAS's thread counts back after the test."""
+    kernels, blas = get_num_threads(), blas_counts()
+    yield
+    set_num_threads(kernels)
+    threadpool_limits(max(blas), user_api="blas")
+
+
+def test_set_num_threads_sets_kernels_and_blas():
     numba_before, blas_before = get_num_threads(), blas_counts()
     assert blas_before, "threadpoolctl finds NumPy's BLAS"
     try:
@@ -36,7 +45,7 @@ def test_set_num_threads_sets_numba_and_blas():
         assert get_blas_num_threads() == 1
     finally:
         threadpool_limits(max(blas_before), user_api="blas")
-        numba.set_num_threads(numba_before)
+        set_num_threads(numba_before)
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
@@ -58,25 +67,22 @@ x = tc.Tensor.randn(4, 3, 12, 12, requires_grad=True)
 loss = F.linear(F.max_pool2d(F.conv2d(x, tc.Tensor.randn(8, 3, 3, 3)), 2).flatten(1), tc.Tensor.randn(5, 200)).sum()
 loss.backward()                                            # kernels and matrix products have run
 assert after_import == before and set(before) <= set(blas()), (before, after_import, blas())
-print(numba.config.THREADING_LAYER, numba.threading_layer())
+from numba.np.ufunc import parallel
+print(threads_at_import, numba.config.THREADING_LAYER, parallel._is_initialized)
 """
+IMPORT_EFFECTS = IMPORT_EFFECTS.replace("import tinygrad_cnn as tc\n", "import threading\nstarted = threading.active_count()\n"
+                                        "import tinygrad_cnn as tc\nthreads_at_import = threading.active_count() - started\n")
 
 
-def test_importing_keeps_blas_counts_and_a_threading_layer_chosen_in_the_environment():
-    assert run_python(IMPORT_EFFECTS, NUMBA_THREADING_LAYER="omp") == "omp omp"
-
-
-def test_a_threading_layer_chosen_in_numba_config_before_import_is_kept():
-    script = "import numba\nnumba.config.THREADING_LAYER = 'omp'\n" + IMPORT_EFFECTS
-    assert run_python(script) == "omp omp"
-
-
-def test_with_no_layer_chosen_the_package_selects_workqueue():
+def test_importing_starts_no_thread_keeps_blas_counts_and_never_starts_numbas_threading_layer():
+    """The kernels run on the package's own workers: Numba's layer is never started, and a layer the user chose
+    stays chosen for their own parallel code."""
+    assert run_python(IMPORT_EFFECTS, NUMBA_THREADING_LAYER="omp") == "0 omp False"
     environment = {key: value for key, value in os.environ.items() if key != "NUMBA_THREADING_LAYER"}
     result = subprocess.run([sys.executable, "-c", IMPORT_EFFECTS], cwd=ROOT, capture_output=True, text=True,
                             timeout=300, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "workqueue workqueue"
+    assert result.stdout.strip() == "0 default False"
 
 
 BLAS_AFTER_KERNELS = """
@@ -143,7 +149,7 @@ def test_set_num_threads_inside_one_blas_thread_takes_effect_when_it_ends(monkey
     fake = FakeBlas(2)
     monkeypatch.setattr(threads._single, "libraries", [fake])
     monkeypatch.setattr(threads, "_blas_libraries", lambda: [fake])
-    numba_before = numba.get_num_threads()
+    numba_before = get_num_threads()
     try:
         with one_blas_thread():
             set_num_threads(1)
@@ -154,7 +160,7 @@ def test_set_num_threads_inside_one_blas_thread_takes_effect_when_it_ends(monkey
             assert fake.num_threads == 1
         assert fake.num_threads == 2
     finally:
-        numba.set_num_threads(numba_before)
+        set_num_threads(numba_before)
 
 
 def test_one_blas_thread_switches_numpys_blas_and_restores_it():
@@ -168,11 +174,11 @@ def test_one_blas_thread_switches_numpys_blas_and_restores_it():
         assert get_blas_num_threads() == 2
     finally:
         threadpool_limits(max(before), user_api="blas")
-        numba.set_num_threads(numba_before)
+        set_num_threads(numba_before)
 
 
 def test_mnist_models_train_bit_identically_on_one_and_on_all_threads():
-    """Their convs take the direct kernels (each thread owns whole outputs) and their matrix products run on one
+    """Their convs take the direct kernels (each task owns whole outputs) and their matrix products run on one
     BLAS thread, so the thread count changes nothing; three Adam steps of both models, compared bit for bit."""
     import tinygrad_cnn as tc
     from tinygrad_cnn.nn import functional as F
@@ -198,57 +204,90 @@ def test_mnist_models_train_bit_identically_on_one_and_on_all_threads():
 
     numba_before, blas_before = get_num_threads(), blas_counts()
     try:
-        one, every = train(1), train(numba.config.NUMBA_NUM_THREADS)
+        one, every = train(1), train(max(2, numba.config.NUMBA_NUM_THREADS))
     finally:
         threadpool_limits(max(blas_before), user_api="blas")
-        numba.set_num_threads(numba_before)
+        set_num_threads(numba_before)
     for state_one, state_every in zip(one, every):
         for key in state_one:
             np.testing.assert_array_equal(state_one[key], state_every[key], err_msg=key)
 
 
-def doubled(a, out):
-    for i in prange(a.size):
+@parallel_kernel(tasks=lambda a, out: a.size)
+def doubled(a, out, start, stop):
+    for i in range(start, stop):
         out[i] = 2 * a[i]
 
 
-def test_one_thread_or_a_small_declared_pass_runs_the_serial_build():
-    """The launch path runs the serial build while Numba has one thread or when the kernel's declared pass is
-    below SMALL_PASS elements, the parallel build otherwise; the builds agree and are compiled (and cached) apart."""
+@parallel_kernel(tasks=lambda a, out: a.size, elements=lambda a, out: a.size)
+def doubled_sized(a, out, start, stop):
+    for i in range(start, stop):
+        out[i] = 2 * a[i]
+
+
+def test_one_thread_one_task_or_a_small_declared_pass_runs_on_the_calling_thread(monkeypatch, restore_threads):
+    """The launch splits the tasks over the threads unless there is one thread or one task, or the kernel's
+    declared pass is below SMALL_PASS elements; split or not, the result is the same."""
     from tinygrad_cnn.runtime import SMALL_PASS
-    plain = parallel_kernel(doubled)
-    sized = parallel_kernel(elements=lambda a, out: a.size)(doubled)
-    assert plain.serial.py_func.__qualname__ != plain.parallel.py_func.__qualname__
+    splits = []
+    original = launch.run_in_parts
+    monkeypatch.setattr(launch, "run_in_parts", lambda kernel, args, bounds: (splits.append(bounds),
+                                                                             original(kernel, args, bounds)))
     small, large = np.arange(1000.0), np.arange(float(SMALL_PASS))
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        out_one = np.zeros_like(small)
-        plain(small, out_one)
-        assert plain.serial.signatures and not plain.parallel.signatures
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        sized(small, np.zeros_like(small))
-        assert sized.serial.signatures and not sized.parallel.signatures
-        out_every, out_large = np.zeros_like(small), np.zeros_like(large)
-        plain(small, out_every)
-        sized(large, out_large)
-        many = numba.config.NUMBA_NUM_THREADS > 1
-        assert bool(plain.parallel.signatures) == many and bool(sized.parallel.signatures) == many
-    finally:
-        numba.set_num_threads(threads)
-    np.testing.assert_array_equal(out_one, 2 * small)
-    np.testing.assert_array_equal(out_every, 2 * small)
-    np.testing.assert_array_equal(out_large, 2 * large)
+    results = []
+    for threads, kernel, a in ((1, doubled, small), (2, doubled, small[:1]), (2, doubled_sized, small),
+                               (2, doubled, small), (3, doubled_sized, large)):
+        set_num_threads(threads)
+        out = np.zeros_like(a)
+        kernel(a, out)
+        results.append(out)
+    assert splits == [launch.split(1000, 2), launch.split(SMALL_PASS, 3)]
+    for out, a in zip(results, (small, small[:1], small, small, large)):
+        np.testing.assert_array_equal(out, 2 * a)
+
+
+@given(st.integers(0, 10_000), st.integers(1, 64))
+def test_split_covers_the_tasks_once_in_order_in_nearly_equal_parts(count, parts):
+    bounds = launch.split(count, parts)
+    assert len(bounds) == parts and bounds[0][0] == 0 and bounds[-1][1] == count
+    assert all(stop == start for (_, stop), (start, _) in zip(bounds, bounds[1:]))
+    sizes = [stop - start for start, stop in bounds]
+    assert min(sizes) >= 0 and max(sizes) - min(sizes) <= 1
+
+
+def test_a_kernel_error_on_a_worker_reaches_the_caller_and_the_workers_keep_working():
+    @parallel_kernel(tasks=lambda a, out: a.size)
+    def checked(a, out, start, stop):
+        for i in range(start, stop):
+            if a[i] < 0:
+                raise ValueError("checked: a negative value")
+            out[i] = a[i]
+
+    a = np.arange(12.0)
+    a[-1] = -1  # in the last part, which runs on a worker
+    with pytest.raises(ValueError, match="checked: a negative value"):
+        launch.run_in_parts(checked.kernel, (a, np.empty_like(a)), launch.split(a.size, 3))
+    out = np.empty_like(a)
+    launch.run_in_parts(checked.kernel, (np.abs(a), out), launch.split(a.size, 3))
+    np.testing.assert_array_equal(out, np.abs(a))
+
+
+def test_a_launch_while_another_thread_has_the_workers_runs_on_its_own_thread():
+    workers = launch._get_workers()
+    ran = []
+    with workers.lock:  # as if another Python thread were launching
+        launch.run_in_parts(lambda start, stop: ran.append((threading.get_ident(), start, stop)), (),
+                            launch.split(4, 2))
+    assert ran == [(threading.get_ident(), 0, 2), (threading.get_ident(), 2, 4)]
 
 
 NOTICE_SCRIPT = """
 import numpy as np
-from numba import prange
 from tinygrad_cnn.runtime import parallel_kernel
 
-@parallel_kernel
-def doubled(x, out):
-    for i in prange(x.size):
+@parallel_kernel(tasks=lambda x, out: x.size)
+def doubled(x, out, start, stop):
+    for i in range(start, stop):
         out[i] = 2 * x[i]
 
 x = np.arange(4.0)

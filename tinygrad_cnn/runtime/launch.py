@@ -1,30 +1,111 @@
-"""The one launch path of every parallel kernel: it picks the serial or the parallel build and takes the
-launch lock when the active threading layer needs one."""
+"""The one launch path of every parallel kernel: a serial Numba kernel computes a range of tasks, and the launch
+splits the tasks over the package's own worker threads.
+
+Why not Numba's `parallel=True`: its parallel loop is compiled as a second function with a scheduler around
+it, one to two seconds per kernel on a cold start, and a serial twin was still needed for one thread. A
+`nogil` kernel run on plain Python threads is compiled once and runs the same code on any thread count.
+"""
 import functools
+import os
 import sys
 import threading
-import types
 
 import numba
 from numba.core import event
 
-from .layer import THREAD_SAFE_LAYERS, active_layer
+from .threads import get_num_threads
 
-SMALL_PASS = 1 << 19  # elements; below it a parallel launch costs more than splitting the pass gains
-
-launch_lock = threading.Lock()
-_layer_is_thread_safe = None  # known after the first parallel launch
+SMALL_PASS = 1 << 19  # elements; below it waking a worker costs more than splitting the pass gains
 
 
-def _needs_lock() -> bool:
-    """True unless the active layer is known to be thread-safe (before the first launch it is not known)."""
-    global _layer_is_thread_safe
-    if _layer_is_thread_safe is None:
-        layer = active_layer()
-        if layer is None:
-            return True
-        _layer_is_thread_safe = layer in THREAD_SAFE_LAYERS
-    return not _layer_is_thread_safe
+class _Workers:
+    """Threads that each run one part of a launch, started at the first launch that splits (import starts none).
+
+    One launch at a time has the workers; a launch from another Python thread meanwhile runs whole on its own
+    thread instead of waiting. A worker sleeps on its semaphore between launches (no spinning that would take
+    the cores from the BLAS products in between)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.wake = []  # one semaphore per worker
+        self.finished = threading.Semaphore(0)
+        self.jobs = []  # (kernel, args, start, stop) per worker
+        self.errors = []
+
+    def _work(self, index):
+        while True:
+            self.wake[index].acquire()
+            kernel, args, start, stop = self.jobs[index]
+            self.jobs[index] = None
+            try:
+                kernel(*args, start, stop)
+            except BaseException as error:  # handed to the launching thread, which raises it
+                self.errors.append(error)
+            kernel = args = None  # a finished launch keeps no array alive
+            self.finished.release()
+
+    def _start(self, count):
+        while len(self.wake) < count:
+            self.wake.append(threading.Semaphore(0))
+            self.jobs.append(None)
+            threading.Thread(target=self._work, args=(len(self.wake) - 1,), daemon=True,
+                             name=f"tinygrad_cnn-worker-{len(self.wake)}").start()
+
+    def run(self, kernel, args, bounds) -> bool:
+        """kernel(*args, start, stop) for every (start, stop) in `bounds`, the first on the calling thread and
+        the others on workers; False (nothing run) when another launch has the workers."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self._start(len(bounds) - 1)
+            for index, (start, stop) in enumerate(bounds[1:]):
+                self.jobs[index] = (kernel, args, start, stop)
+                self.wake[index].release()
+            try:
+                kernel(*args, *bounds[0])
+            finally:
+                for _ in bounds[1:]:
+                    self.finished.acquire()
+            if self.errors:
+                raise self.errors[0]
+        finally:
+            self.errors = []
+            self.lock.release()
+        return True
+
+
+_workers = None
+
+
+def _forget_workers():
+    """In a forked child the workers' threads do not exist: the next launch there starts new ones."""
+    global _workers
+    _workers = None
+
+
+def _get_workers() -> _Workers:
+    global _workers
+    if _workers is None:
+        if not hasattr(_get_workers, "registered"):
+            os.register_at_fork(after_in_child=_forget_workers)
+            _get_workers.registered = True
+        _workers = _Workers()
+    return _workers
+
+
+def split(count: int, parts: int) -> list:
+    """[0, count) as `parts` contiguous ranges of nearly equal size, in order."""
+    return [(count * part // parts, count * (part + 1) // parts) for part in range(parts)]
+
+
+def run_in_parts(function, args, bounds) -> None:
+    """function(*args, start, stop) for every (start, stop) in `bounds`, at once on the worker threads (the
+    calling thread runs the first), or one after another on the calling thread when another launch has them.
+    `function` must release the GIL to gain anything (a `nogil` kernel, NumPy's matmul)."""
+    if len(bounds) > 1 and _get_workers().run(function, args, bounds):
+        return
+    for start, stop in bounds:
+        function(*args, start, stop)
 
 
 COMPILE_NOTICE = "tinygrad_cnn: compiling kernels for this CPU, first run only (cached afterwards)"
@@ -49,45 +130,33 @@ class _CompileNotice(event.Listener):
 _compile_notice = _CompileNotice()
 
 
-def _run(build, args, unseen):
-    """build(*args). A build's first call in the process may compile it: that call listens for Numba's compile
-    event (only while it runs, so that other Numba code of the process is not announced)."""
-    if unseen and not _CompileNotice.shown and build in unseen:
-        unseen.remove(build)
-        with event.install_listener("numba:compile", _compile_notice):
-            return build(*args)
-    return build(*args)
+def parallel_kernel(function=None, *, tasks, elements=None, **options):
+    """`@njit(nogil=True, cache=True, **options)` behind the one launch path (no cache for code without a file,
+    such as `python -c`); call the kernel without its last two parameters.
 
-
-def _renamed(function, suffix: str):
-    """A copy of `function` under another name, so that its compiled builds get cache entries of their own."""
-    twin = types.FunctionType(function.__code__, function.__globals__, function.__name__ + suffix,
-                              function.__defaults__, function.__closure__)
-    twin.__qualname__ = function.__qualname__ + suffix
-    return twin
-
-
-def parallel_kernel(function=None, *, elements=None, **options):
-    """`@njit(parallel=True, cache=True, **options)` behind one launch path; call the kernel as a plain function.
-
-    It runs the serial build (the same code without `parallel`, where `prange` is `range`) when Numba has one
-    thread, or when the kernel declares `elements` (a function of its arguments giving the size of its pass)
-    and the pass is below SMALL_PASS elements: a parallel launch only pays when there is work to split. The
-    parallel build runs under `launch_lock` unless the threading layer is thread-safe.
+    The kernel's last two parameters are `start, stop`: it computes tasks start … stop−1 of the
+    `tasks(*args)` its arguments make, each task writing only output of its own. A launch splits the tasks
+    into one contiguous range per thread (`set_num_threads`), so a result does not depend on the thread
+    count. It runs all of them on the calling thread when there is one thread or one task, when the kernel
+    declares `elements` (a function of its arguments giving the size of its pass) and the pass is below
+    SMALL_PASS elements, or when another Python thread's launch has the workers.
     """
-    if function is None:  # used as @parallel_kernel(fastmath=..., elements=...)
-        return functools.partial(parallel_kernel, elements=elements, **options)
-    parallel = numba.njit(parallel=True, cache=True, **options)(function)
-    serial = numba.njit(cache=True, **options)(_renamed(function, "_serial"))
-    unseen = [serial, parallel]  # builds not yet called in this process
+    if function is None:  # used as @parallel_kernel(tasks=..., fastmath=..., elements=...)
+        return functools.partial(parallel_kernel, tasks=tasks, elements=elements, **options)
+    cache = not function.__code__.co_filename.startswith("<")  # Numba can cache only what lives in a file
+    kernel = numba.njit(nogil=True, cache=cache, **options)(function)
+    first_call = [True]
 
     @functools.wraps(function)
     def launch(*args):
-        if numba.get_num_threads() == 1 or (elements is not None and elements(*args) < SMALL_PASS):
-            return _run(serial, args, unseen)
-        if not _needs_lock():
-            return _run(parallel, args, unseen)
-        with launch_lock:
-            return _run(parallel, args, unseen)
-    launch.parallel, launch.serial = parallel, serial
+        if first_call[0] and not _CompileNotice.shown:  # compile (or load) on an empty range, announcing a compile
+            first_call[0] = False
+            with event.install_listener("numba:compile", _compile_notice):
+                kernel(*args, 0, 0)
+        count, threads = tasks(*args), get_num_threads()
+        if threads > 1 and count > 1 and (elements is None or elements(*args) >= SMALL_PASS):
+            run_in_parts(kernel, args, split(count, min(threads, count)))
+        else:
+            kernel(*args, 0, count)
+    launch.kernel, launch.tasks = kernel, tasks
     return launch

@@ -1,5 +1,5 @@
-"""Thread counts of Numba's kernels and of BLAS (through threadpoolctl), set together in this one place.
-Nothing changes at import: the defaults stay until `set_num_threads` is called."""
+"""Thread counts of the kernels (the launch path's workers) and of BLAS (through threadpoolctl), set together
+in this one place. Nothing changes at import: BLAS's counts stay until `set_num_threads` is called."""
 import os
 import threading
 from contextlib import contextmanager, nullcontext
@@ -21,15 +21,15 @@ def _is_numpys(library) -> bool:
     return folder in (os.path.join(os.path.dirname(numpy_dir), "numpy.libs"), os.path.join(numpy_dir, ".libs"))
 
 
-def set_num_threads(n: int) -> None:
-    """Use `n` threads in the conv/pool kernels (Numba) and in matrix products (every loaded BLAS).
+_kernel_threads = [numba.config.NUMBA_NUM_THREADS]  # the cores Numba sees, or the NUMBA_NUM_THREADS it was given
 
-    Numba cannot go above the thread count it started with (NUMBA_NUM_THREADS, by default the number of
-    cores), so its count is capped there; like Numba's own setting it applies to the calling thread.
-    """
+
+def set_num_threads(n: int) -> None:
+    """Use `n` threads in the conv/pool kernels and in matrix products (every loaded BLAS), for the whole
+    process (as `torch.set_num_threads`)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
-    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    _kernel_threads[0] = int(n)
     with _single.lock:
         switched = [library.filepath for library in _single.libraries or []] if _single.users else []
         for library in _blas_libraries():
@@ -39,8 +39,9 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads the Numba kernels use."""
-    return numba.get_num_threads()
+    """The number of threads the kernels use: the machine's cores (or NUMBA_NUM_THREADS) until
+    `set_num_threads`."""
+    return _kernel_threads[0]
 
 
 def get_blas_num_threads():

@@ -2,20 +2,20 @@
 import math
 
 import numpy as np
-from numba import prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 
-_BLOCK = 1 << 14  # elements per parallel task: a thread owns a block of the flat arrays
+_BLOCK = 1 << 14  # elements per task: a task is one block of the flat arrays
 
 
-@parallel_kernel(fastmath={"contract"}, elements=lambda param, *rest: param.size)
-def _adam_step(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias2_root, eps, decay):
+@parallel_kernel(tasks=lambda param, *rest: -(-param.size // _BLOCK), fastmath={"contract"},
+                 elements=lambda param, *rest: param.size)
+def _adam_step(param, grad, exp_avg, exp_avg_sq, beta1, beta2, step_size, bias2_root, eps, decay, start, stop):
     """Per element, with g ← g + λ·p:  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;
     p ← p − step_size · m / (√v / √(1 − β2^t) + eps), step_size = lr / (1 − β1^t). Flat arrays."""
     size = np.uint64(param.size)
     block = np.uint64(_BLOCK)
-    for b in prange((size + block - 1) // block):
+    for b in range(start, stop):
         first = np.uint64(b) * block
         for i in range(first, min(first + block, size)):
             g = grad[i] + decay * param[i]

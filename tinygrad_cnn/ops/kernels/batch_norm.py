@@ -1,18 +1,22 @@
 """Batch normalisation per channel of x viewed as (N, C, L), L the spatial positions (1 for (N, C) input).
 
-Each kernel gives one thread whole channels (prange over C): a channel's reduction and the elementwise pass
+Each kernel's task is one whole channel: a channel's reduction and the elementwise pass
 that needs its result run back to back on the same thread, one launch per direction. Sums are accumulated in
 float64 whatever the input's dtype; the elementwise passes use per-channel factors of the input's dtype.
 """
 import math
 
 import numba
-from numba import prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 
 # reassoc lets the channel sums vectorise (their order changes); contract lets x·a + b become one FMA
 _FAST = {"reassoc", "contract"}
+
+
+def _channels(x, *rest):
+    """A kernel's tasks: the channels of its first array (the input or its gradient)."""
+    return x.shape[1]
 
 
 def _elements(x, *rest):
@@ -28,15 +32,15 @@ def _normalize_channel(x, c, m, a, b, out):
             out[n, c, i] = (x[n, c, i] - m) * a + b
 
 
-@parallel_kernel(fastmath=_FAST, elements=_elements)
-def train_forward(x, weight, bias, eps, out, mean, var, factors):
+@parallel_kernel(tasks=_channels, fastmath=_FAST, elements=_elements)
+def train_forward(x, weight, bias, eps, out, mean, var, factors, start, stop):
     """Per channel c over its M = N·L values: μ = Σx / M, σ² = Σ(x − μ)² / M (biased, two passes), then
     y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64) and μ, a in `factors`
-    (C × 2, x's dtype, so that the elementwise pass stays in it). The thread that owns channel c writes every
+    (C × 2, x's dtype, so that the elementwise pass stays in it). The task of channel c writes every
     value of it."""
     n_batch, channels, length = x.shape
     count = n_batch * length
-    for c in prange(channels):
+    for c in range(start, stop):
         total = 0.0
         for n in range(n_batch):
             for i in range(length):
@@ -53,24 +57,24 @@ def train_forward(x, weight, bias, eps, out, mean, var, factors):
         _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
 
 
-@parallel_kernel(fastmath=_FAST, elements=_elements)
-def affine(x, factors, bias, out):
+@parallel_kernel(tasks=_channels, fastmath=_FAST, elements=_elements)
+def affine(x, factors, bias, out, start, stop):
     """y = (x − μ)·a + β per channel, μ and a in `factors` (C × 2; the evaluation forward, from the running
-    statistics). The thread that owns channel c writes every value of it."""
-    for c in prange(x.shape[1]):
+    statistics). The task of channel c writes every value of it."""
+    for c in range(start, stop):
         _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
 
 
-@parallel_kernel(fastmath=_FAST, elements=_elements)
-def backward(grad, x, mean, invstd, weight, batch_stats, grad_x, grad_weight, grad_bias, factors):
+@parallel_kernel(tasks=_channels, fastmath=_FAST, elements=_elements)
+def backward(grad, x, mean, invstd, weight, batch_stats, grad_x, grad_weight, grad_bias, factors, start, stop):
     """With x̂ = (x − μ)·invstd and the sums Σg, Σg·x̂ over a channel's M values:
     dL/dβ = Σg, dL/dγ = Σg·x̂, and dL/dx = γ·invstd·(g − Σg/M − x̂·Σg·x̂/M) when μ, σ² are the batch's
     (they depend on x), else γ·invstd·g (running statistics are constants). dL/dx is evaluated as
     a·g + b·(x − μ) + d, its per-channel factors kept in `factors` (C × 4, x's dtype, with μ) so that the pass
-    stays in x's dtype. The thread that owns channel c writes every value of it."""
+    stays in x's dtype. The task of channel c writes every value of it."""
     n_batch, channels, length = x.shape
     count = n_batch * length
-    for c in prange(channels):
+    for c in range(start, stop):
         mu, inv = mean[c], invstd[c]
         sum_g = 0.0
         sum_gx = 0.0

@@ -10,7 +10,7 @@ Each direction is a rule of its own (nothing here differentiates the forward):
                rotated 180°, cropped by the forward padding
   grad_weight  dL/dW = X ⋆ dL/dO, the padded input correlated with dL/dO dilated by S
   grad_bias    dL/db = dL/dO summed over N, H and W
-Implementations of each: `conv_direct` (loops, `prange` over the slice a thread owns), `conv_gemm` (columns +
+Implementations of each: `conv_direct` (loops, one task per slice of the output), `conv_gemm` (columns +
 one BLAS GEMM per chunk of samples), `conv_depthwise` (one input channel per group: plane by plane, no GEMM),
 and for the plain 1×1 conv a GEMM on the input itself. Arrays must be C-contiguous and share one float dtype.
 """

@@ -7,11 +7,10 @@ vectors of output channels (zero past M), so a tap's weights for a tile are cont
 and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw) of wide position k
 reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ + k, so consecutive
 output positions of a row are consecutive inputs at any stride. The few wide positions that straddle a row end
-are computed and dropped. A thread owns the outputs of one (sample, channel block), and every output is one sum
+are computed and dropped. A a task owns the outputs of one (sample, channel block), and every output is one sum
 in tap order: the same bits on any thread count.
 """
 import numpy as np
-from numba import prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.padding import pad_split
@@ -19,23 +18,27 @@ from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_t
 from tinygrad_cnn.runtime import workspace
 
 
-@parallel_kernel
-def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width):
+def _tile_tasks(planes, sample_size, packed, bias, out, offsets, pitch, width):
+    return out.shape[0] * (packed.shape[0] // (offsets.shape[0] * width))
+
+
+@parallel_kernel(tasks=_tile_tasks)
+def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width, start, stop):
     """O[n, m, oh, ow] = b[m] + Σ_t packed[m // width, t, m mod width] · planes[n·sample_size + offsets[t] + oh·pitch
-    + ow], tile by tile (width = BLOCKS·lanes output channels per tile). Thread owns one (sample, block)."""
+    + ow], tile by tile (width = BLOCKS·lanes output channels per tile). A task is one (sample, block)."""
     batch, out_channels, out_h, out_w = out.shape
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
     span = (out_h - 1) * pitch + out_w
     out_flat = out.reshape(out.size)
-    for task in prange(batch * blocks):
+    for task in range(start, stop):
         n, block = task // blocks, task % blocks
         acc = np.empty(PIXELS * width, out.dtype)
         channels = min(width, out_channels - block * width)
-        for start in range(0, span, PIXELS):
-            tile_taps(acc, packed, block * taps * width, planes, n * sample_size + start, offsets, taps)
-            for p in range(min(PIXELS, span - start)):
-                oh = (start + p) // pitch
-                ow = start + p - oh * pitch
+        for first in range(0, span, PIXELS):
+            tile_taps(acc, packed, block * taps * width, planes, n * sample_size + first, offsets, taps)
+            for p in range(min(PIXELS, span - first)):
+                oh = (first + p) // pitch
+                ow = first + p - oh * pitch
                 if ow < out_w:
                     for lane in range(channels):
                         m = block * width + lane

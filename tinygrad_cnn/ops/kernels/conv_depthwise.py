@@ -7,12 +7,12 @@ contiguous (input channel c copied to each of its M/C output channels), zero-pad
 phases as in conv_gemm.py (Q[ph, pw][a, b] = X_pad[a·S_h + ph, b·S_w + pw]). Tap (kh, kw) then reads, for a
 whole output row i, the contiguous run of OW·M values of phase plane (kh·D_h mod S_h, kw·D_w mod S_w) from
 position (i + ⌊kh·D_h/S_h⌋, ⌊kw·D_w/S_w⌋) on: each tap and row is one long multiply-add against the tap's
-weights repeated OW times, whatever the stride, padding and dilation. Results go back to NCHW at the end. A thread owns
+weights repeated OW times, whatever the stride, padding and dilation. Results go back to NCHW at the end. A a task owns
 everything it writes (one sample; for dL/dW one sample's partial sums, added over the samples in order
 afterwards), so the results are the same bits on any number of threads.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.inner_loops import copy_strided, fill
@@ -84,17 +84,17 @@ def to_planes(result, out_flat, start, out_channels, out_h, out_w):
                          out_channels, out_w)
 
 
-@parallel_kernel
-def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w):
+@parallel_kernel(tasks=lambda x, *rest: x.shape[0])
+def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w, start, stop):
     """O[n, m, i, j] = b[m] + Σ_kh,kw W[m, 0, kh, kw] · X_pad[n, m // (M/C), i·S_h + kh·D_h, j·S_w + kw·D_w].
-    Thread owns O[n]."""
+    A task owns O[n]."""
     batch, channels, height, width = x.shape
     out_channels, kernel_h, kernel_w = weight.shape[0], weight.shape[2], weight.shape[3]
     out_h, out_w = out.shape[2], out.shape[3]
     row = out_w * out_channels
     weights = row_weights(weight, out_w)
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    for n in prange(batch):
+    for n in range(start, stop):
         planes = np.empty(stride_h * stride_w * q_h * q_w * out_channels, x.dtype)
         channels_last(x_flat, n * channels * height * width, channels, height, width, out_channels // channels,
                       stride_h, stride_w, pad_h, pad_w, q_h, q_w, planes)
@@ -109,21 +109,21 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w
         to_planes(result, out_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w)
 
 
-@parallel_kernel
-def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w):
+@parallel_kernel(tasks=lambda grad_out, weight, grad_in, *rest: grad_in.shape[0])
+def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w, start, stop):
     """dL/dX = full convolution of dL/dO (zero-padded by D·(K−1), dilated by S) with the 180°-rotated filter,
     cropped by the forward padding. With Z that padded, dilated dL/dO and r = K−1−k, dX[i] = Σ_r W[K−1−r]·
     Z[i + P + r·D] = Σ_k W[k]·dL/dO[o] over the taps k and outputs o with o·S + k·D − P = i (Z is zero
     elsewhere): each tap adds W[m, k]·dL/dO[n, m, o] where it read in the forward, and dX[n, c] is the sum of
     its M/C channels without the padding. No multiply-add meets the zeros that padding and dilating insert.
-    Thread owns dX[n]."""
+    A task owns dX[n]."""
     batch, channels, height, width = grad_in.shape
     out_channels, kernel_h, kernel_w = weight.shape[0], weight.shape[2], weight.shape[3]
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
     multiplier, row = out_channels // channels, out_w * out_channels
     weights = row_weights(weight, out_w)
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
-    for n in prange(batch):
+    for n in range(start, stop):
         grad = np.empty(out_h * row, grad_out.dtype)
         channels_last(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, 1, 1, 1, 0, 0, out_h,
                       out_w, grad)
@@ -143,25 +143,33 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
                     grad_in_flat[((n * channels + c) * height + i) * width + j] = total
 
 
-@parallel_kernel
 def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w):
     """dL/dW[m, 0, kh, kw] = Σ_n,i,j X_pad[n, m // (M/C), i·S_h + kh·D_h, j·S_w + kw·D_w] · dL/dO[n, m, i, j]
-    (X ⋆ dL/dO, dL/dO dilated by S). Thread owns one sample's partial sums; the samples are then added in
-    order."""
+    (X ⋆ dL/dO, dL/dO dilated by S): one task per sample's partial sums, then the samples added in order."""
+    taps = grad_w.shape[2] * grad_w.shape[3]
+    partial = np.empty((x.shape[0], taps * grad_w.shape[0]), grad_w.dtype)
+    sample_grad_weights(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w,
+                        grad_w.shape[2], grad_w.shape[3])
+    grad_w[...] = partial.sum(axis=0, dtype=grad_w.dtype).reshape(taps, -1).T.reshape(grad_w.shape)
+
+
+@parallel_kernel(tasks=lambda x, *rest: x.shape[0])
+def sample_grad_weights(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w, kernel_h,
+                        kernel_w, start, stop):
+    """partial[n, t·M + m] = Σ_i,j X_pad[n, m // (M/C), i·S_h + kh·D_h, j·S_w + kw·D_w] · dL/dO[n, m, i, j] for
+    tap t = (kh, kw): sample n's share of dL/dW. A task owns one sample."""
     batch, channels, height, width = x.shape
-    out_channels, kernel_h, kernel_w = grad_w.shape[0], grad_w.shape[2], grad_w.shape[3]
-    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
+    out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     row, taps = out_w * out_channels, kernel_h * kernel_w
-    x_flat, grad_flat, grad_w_flat = x.reshape(x.size), grad_out.reshape(grad_out.size), grad_w.reshape(grad_w.size)
-    partial = np.empty((batch, taps * out_channels), grad_w.dtype)
-    for n in prange(batch):
+    x_flat, grad_flat = x.reshape(x.size), grad_out.reshape(grad_out.size)
+    for n in range(start, stop):
         planes = np.empty(stride_h * stride_w * q_h * q_w * out_channels, x.dtype)
         channels_last(x_flat, n * channels * height * width, channels, height, width, out_channels // channels,
                       stride_h, stride_w, pad_h, pad_w, q_h, q_w, planes)
         grad = np.empty(out_h * row, grad_out.dtype)
         channels_last(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, 1, 1, 1, 0, 0, out_h,
                       out_w, grad)
-        sums = np.zeros(taps * row, grad_w.dtype)
+        sums = np.zeros(taps * row, partial.dtype)
         for i in range(out_h):
             for kh in range(kernel_h):
                 for kw in range(kernel_w):
@@ -172,12 +180,6 @@ def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, dil_h, di
             copy_strided(partial[n], t * out_channels, 1, sums, t * row, 1, out_channels)
             for j in range(1, out_w):
                 multiply_add_one(partial[n], t * out_channels, sums, (t * out_w + j) * out_channels, out_channels)
-    for m in range(out_channels):
-        for t in range(taps):
-            total = partial[0, t * out_channels + m]
-            for n in range(1, batch):
-                total += partial[n, t * out_channels + m]
-            grad_w_flat[m * taps + t] = total
 
 
 @njit(cache=True)

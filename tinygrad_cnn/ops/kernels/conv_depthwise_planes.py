@@ -6,11 +6,11 @@ Same "wide rows" as the GEMM path (conv_gemm.py): each input plane is zero-padde
 phases Q (padding.split_phase, in a buffer of the thread's own); tap t reads phase plane tap_phase[t] shifted by
 tap_shift[t], so on a plane laid out on the phase planes' pitch every tap is one contiguous multiply-add over
 the whole plane, whatever the stride and dilation. The few wide positions that straddle a row end are never
-read (forward) or are zero in dL/dO (both backward directions). A thread owns one sample (for dL/dW one input
+read (forward) or are zero in dL/dO (both backward directions). A a task owns one sample (for dL/dW one input
 channel) and every sum runs in one fixed order: the same bits on any thread count.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.inner_loops import accumulate_taps, axpy_strided, copy_strided, correlate_taps, fill
@@ -44,10 +44,10 @@ def spread_rows(src, start, rows, width, dst, pitch):
         copy_strided(dst, i * pitch, 1, src, start + i * width, 1, width)
 
 
-@parallel_kernel
-def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, tap_phase, tap_shift, q_h, q_w):
+@parallel_kernel(tasks=lambda x, *rest: x.shape[0])
+def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, tap_phase, tap_shift, q_h, q_w, start, stop):
     """O[n, m, i, j] = b[m] + Σ_kh,kw W[m, 0, kh, kw] · X_pad[n, c, i·S + kh·D, j·S + kw·D], c = m // (M/C), read as
-    Q[c, tap_phase[t]].flat[tap_shift[t] + i·pitch + j]. Thread owns O[n]."""
+    Q[c, tap_phase[t]].flat[tap_shift[t] + i·pitch + j]. A task owns O[n]."""
     batch, channels, height, width = x.shape
     out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
     multiplier, taps = out_channels // channels, tap_phase.shape[0]
@@ -58,7 +58,7 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, tap_phase, t
         for t in range(taps):
             weights[m, t] = weight[m, 0, t // weight.shape[3], t % weight.shape[3]]
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    for n in prange(batch):
+    for n in range(start, stop):
         q = np.empty(stride_h * stride_w * q_h * q_w, x.dtype)
         wide = np.empty(span, out.dtype)
         for c in range(channels):
@@ -71,13 +71,13 @@ def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, tap_phase, t
                     copy_strided(out_flat, ((n * out_channels + m) * out_h + i) * out_w, 1, wide, i * q_w, 1, out_w)
 
 
-@parallel_kernel
-def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, tap_phase, tap_shift, q_h, q_w):
+@parallel_kernel(tasks=lambda grad_out, weight, grad_in, *rest: grad_in.shape[0])
+def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, tap_phase, tap_shift, q_h, q_w, start, stop):
     """dL/dX = full convolution of dL/dO (zero-padded by D·(K−1), dilated by S) with the 180°-rotated filter,
     cropped by the forward padding. With Z that padded, dilated dL/dO and r = K−1−k, dX[i] = Σ_r W[K−1−r]·
     Z[i + P + r·D] = Σ_k W[k]·dL/dO[o] over the taps k and outputs o with o·S + k·D − P = i (Z is zero
     elsewhere): each tap adds W[m, k]·dL/dO[n, m] into the phase plane it read in the forward, dQ, and dX is
-    dQ without its padding. No multiply-add meets the zeros that padding and dilating insert. Thread owns dX[n]
+    dQ without its padding. No multiply-add meets the zeros that padding and dilating insert. A task owns dX[n]
     and sums the M/C output channels of each group in order."""
     batch, channels, height, width = grad_in.shape
     out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
@@ -85,7 +85,7 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, tap_
     phase_size, span = q_h * q_w, (out_h - 1) * q_w + out_w
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
     w_flat = weight.reshape(weight.size)
-    for n in prange(batch):
+    for n in range(start, stop):
         grad_q = np.empty(stride_h * stride_w * phase_size, grad_in.dtype)
         wide = np.empty(span, grad_in.dtype)
         for c in range(channels):
@@ -107,10 +107,10 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, tap_
                                      + (first + pad_w) // stride_w, 1, (width - first + stride_w - 1) // stride_w)
 
 
-@parallel_kernel
-def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, tap_phase, tap_shift, q_h, q_w):
+@parallel_kernel(tasks=lambda x, *rest: x.shape[1])
+def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, tap_phase, tap_shift, q_h, q_w, start, stop):
     """dL/dW[m, 0, kh, kw] = Σ_n,i,j X_pad[n, c, i·S + kh·D, j·S + kw·D] · dL/dO[n, m, i, j] (X ⋆ dL/dO, dL/dO dilated
-    by S), read from the phase planes as in the forward. Thread owns the dW[m] of one input channel c and sums
+    by S), read from the phase planes as in the forward. A task owns the dW[m] of one input channel c and sums
     the samples in order."""
     batch, channels, height, width = x.shape
     out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
@@ -118,7 +118,7 @@ def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, tap_phase
     span = (out_h - 1) * q_w + out_w
     offsets = tap_offsets(tap_phase, tap_shift, q_h * q_w)
     x_flat, grad_flat, grad_w_flat = x.reshape(x.size), grad_out.reshape(grad_out.size), grad_w.reshape(grad_w.size)
-    for c in prange(channels):
+    for c in range(start, stop):
         totals = np.zeros((multiplier, offsets.shape[0]), grad_w.dtype)
         q = np.empty(stride_h * stride_w * q_h * q_w, x.dtype)
         wide = np.empty(span, grad_w.dtype)

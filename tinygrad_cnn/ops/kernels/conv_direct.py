@@ -5,10 +5,10 @@ zeros, then every tap is one long multiply-add over a whole plane.
 out[i] += w · in[i + t] runs over all output rows at once (the few results that straddle a row end are
 never read). Rows of 20-30 elements one by one cost a loop start each and ran ~10× slower. Work grows by
 S² for stride S (every stride-1 position is computed), so the dispatcher sends S > 1 to the GEMM path.
-Each parallel iteration owns the slice of the output it writes.
+Each task (a sample, or a pair of output channels) owns the slice of the output it writes.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.inner_loops import (accumulate_taps, accumulate_taps_2rows, accumulate_taps_4rows,
@@ -61,10 +61,9 @@ def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets
 
 @njit(cache=True)
 def tap_weights(weight, taps):
-    """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table). Built in a
-    serial function: in a parallel one, Numba would make each array statement a parallel loop of its own, and
-    every launch costs more than the loop. Element loops, not a slice assignment: that pulls in Numba's generic
-    setitem with its shape-error formatting, seconds of compile on a cold start."""
+    """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table), once per
+    launch. Element loops, not a slice assignment: that pulls in Numba's generic setitem with its shape-error
+    formatting, seconds of compile on a cold start."""
     out_channels, per_channel = weight.shape[0], weight.size // weight.shape[0]
     weight_flat = weight.reshape(weight.size)
     weights = np.zeros((out_channels, taps), weight.dtype)
@@ -92,21 +91,21 @@ def rotated_tap_weights(weight, channels, taps):
     return rotated
 
 
-@parallel_kernel
-def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+@parallel_kernel(tasks=lambda x, *rest: x.shape[0])
+def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, start, stop):
     """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
-    zero-padded by P. Thread owns O[n] (forward_sample)."""
+    zero-padded by P. A task owns O[n] (forward_sample)."""
     height, width = x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w  # padded sizes
     offsets = tap_table(weight.shape[1], height, width, weight.shape[2], weight.shape[3], dil_h, dil_w)
     weights = tap_weights(weight, offsets.shape[0])
-    for n in prange(x.shape[0]):  # int64 as in the serial build: a uint64 index would compile forward_sample twice
-        forward_sample(x, bias, out, np.int64(n), offsets, weights, stride_h, stride_w, pad_h, pad_w, groups)
+    for n in range(start, stop):
+        forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h, pad_w, groups)
 
 
 @njit(cache=True)
 def forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h, pad_w, groups):
-    """`forward`'s O[n], padding sample n into a buffer of its own. A serial function the parallel loop calls:
-    the loop body is then one call, and its parallel build compiles in a fraction of the time."""
+    """`forward`'s O[n], padding sample n into a buffer of its own. A function the task loop calls: the loop
+    body is then one call."""
     _, channels, in_h, in_w = x.shape
     height, width = in_h + 2 * pad_h, in_w + 2 * pad_w
     out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -132,11 +131,11 @@ def forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h,
                              wide, r * span + oh * stride_h * width, stride_w, out_w)
 
 
-@parallel_kernel
-def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+@parallel_kernel(tasks=lambda grad_out, weight, grad_in, *rest: grad_in.shape[0])
+def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, start, stop):
     """dL/dX = full convolution of Z with the 180°-rotated filter, cropped by the forward padding P, where
     Z = dL/dO dilated by S and zero-padded by D·(K−1) (each thread makes Z for its own sample, in a buffer of its
-    own). Thread owns dX[n] (grad_input_sample).
+    own). A task owns dX[n] (grad_input_sample).
 
     With r = K−1−k the rotated tap, full[u] = Σ_r W[K−1−r] · Z[u + r·D] and dX[i] = full[i + P]; input rows
     past the last window (when S does not divide evenly) receive no gradient.
@@ -146,15 +145,15 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
     z_w = (grad_out.shape[3] - 1) * stride_w + 1 + 2 * dil_w * (kernel_w - 1)
     offsets = tap_table(out_channels // groups, z_h, z_w, kernel_h, kernel_w, dil_h, dil_w)  # taps (m, rh, rw)
     rotated = rotated_tap_weights(weight, grad_in.shape[1], offsets.shape[0])  # rotated[c, (m, r)] = W[m, c, K−1−r]
-    for n in prange(grad_in.shape[0]):  # int64 index: see forward
-        grad_input_sample(grad_out, grad_in, np.int64(n), offsets, rotated, group_in, kernel_h, kernel_w,
+    for n in range(start, stop):
+        grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h, kernel_w,
                           stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)
 
 
 @njit(cache=True)
 def grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h, kernel_w, stride_h, stride_w,
                       pad_h, pad_w, dil_h, dil_w, groups):
-    """`grad_input`'s dX[n] (serial, called by the parallel loop: see forward_sample)."""
+    """`grad_input`'s dX[n] (called by the task loop: see forward_sample)."""
     channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
     out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     z_h = (out_h - 1) * stride_h + 1 + 2 * dil_h * (kernel_h - 1)
@@ -184,22 +183,22 @@ def grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h
                     fill(grad_in_flat, in_plane + i * width, width, 0)
 
 
-@parallel_kernel
-def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups):
+@parallel_kernel(tasks=lambda x_pad, grad_out, grad_w, *rest: (grad_w.shape[0] + 1) // 2)
+def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups, start, stop):
     """dL/dW[m, c, kh, kw] = Σ_n,a,b X_pad[n, c, a + kh·D, b + kw·D] · G[n, m, a, b]: the padded input correlated
-    with G = dL/dO dilated by S, laid out on the input's row pitch (zero on the right). Thread owns dW[m] for a
+    with G = dL/dO dilated by S, laid out on the input's row pitch (zero on the right). A task owns dW[m] for a
     pair of m (grad_weight_pair)."""
     _, group_in, kernel_h, kernel_w = grad_w.shape
     height, width = x_pad.shape[2], x_pad.shape[3]
     offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
-    for pair in prange((grad_w.shape[0] + 1) // 2):  # two output channels at a time when they share a group
+    for pair in range(start, stop):  # two output channels at a time when they share a group
         grad_weight_pair(x_pad, grad_out, grad_w, 2 * pair, offsets, stride_h, stride_w, dil_h, dil_w, groups)
 
 
 @njit(cache=True)
 def grad_weight_pair(x_pad, grad_out, grad_w, first, offsets, stride_h, stride_w, dil_h, dil_w, groups):
     """`grad_weight`'s dW[first] and dW[first + 1], building their G one sample at a time in a buffer of its own
-    (serial, called by the parallel loop: see forward_sample)."""
+    (called by the task loop: see forward_sample)."""
     batch, channels, height, width = x_pad.shape
     out_channels, group_in, kernel_h, kernel_w = grad_w.shape
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]

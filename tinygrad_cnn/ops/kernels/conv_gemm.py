@@ -14,7 +14,6 @@ GEMM also produces the few positions that straddle a row end; they are never rea
 (dL/dW).
 """
 import numpy as np
-from numba import prange
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.gemm import gemm
@@ -32,17 +31,17 @@ def _chunks(batch: int, bytes_per_sample: int) -> list:
     return [(start, min(batch, start + step)) for start in range(0, batch, step)]
 
 
-@parallel_kernel
+@parallel_kernel(tasks=lambda cols, out, first_channel, kernel_h, kernel_w, *rest: cols.shape[0] // (kernel_h * kernel_w) * out.shape[0])
 def col2im(cols, out, first_channel, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-           out_h, out_w):
+           out_h, out_w, start, stop):
     """The adjoint of unfolding an input into columns (im2col): out[s, first_channel + c, oh·S + kh·D − P,
     ow·S + kw·D − P] = the sum of cols[(c·KH + kh)·KW + kw, s·OH·OW + oh·OW + ow] over the (kh, kw, oh, ow) that
-    land there, zero where none does. Thread owns one plane out[s, first_channel + c]."""
+    land there, zero where none does. A task owns one plane out[s, first_channel + c]."""
     batch, in_channels, height, width = out.shape
     channels, positions = cols.shape[0] // (kernel_h * kernel_w), out_h * out_w
     cols_flat, out_flat = cols.reshape(cols.size), out.reshape(out.size)
     one = out.dtype.type(1)
-    for task in prange(channels * batch):
+    for task in range(start, stop):
         c, s = task // batch, task % batch
         plane = (s * in_channels + first_channel + c) * height * width
         fill(out_flat, plane, height * width, 0)
@@ -57,13 +56,13 @@ def col2im(cols, out, first_channel, kernel_h, kernel_w, stride_h, stride_w, pad
                                  + offset_w, stride_w, cols_flat, start + oh * out_w + ow_lo, 1, ow_hi - ow_lo, one)
 
 
-@parallel_kernel
-def batch_to_channel_major(array, first_channel, matrix):
+@parallel_kernel(tasks=lambda array, first_channel, matrix: matrix.shape[0] * array.shape[0])
+def batch_to_channel_major(array, first_channel, matrix, start, stop):
     """matrix[c, s·P + p] = array[s, first_channel + c, p] for a (samples, channels, P) array.
-    Thread owns one (c, s) stretch."""
+    A task owns one (c, s) stretch."""
     batch, channels, positions = array.shape
     array_flat, matrix_flat = array.reshape(array.size), matrix.reshape(matrix.size)
-    for task in prange(matrix.shape[0] * batch):
+    for task in range(start, stop):
         c, s = task // batch, task % batch
         copy_strided(matrix_flat, task * positions, 1, array_flat, (s * channels + first_channel + c) * positions, 1,
                      positions)
@@ -80,15 +79,15 @@ def tap_phases(kernel_h, kernel_w, stride, dilation, pitch):
     return phase, shift
 
 
-@parallel_kernel
-def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift, cols):
+@parallel_kernel(tasks=lambda planes, *rest: rest[-1].shape[0] * planes.shape[0])
+def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift, cols, start, stop):
     """cols[c·T + t, s·L + i] = planes[s, (first_channel + c)·phases + tap_phase[t]].flat[tap_shift[t] + i] for
-    i < L (L = columns per sample, T taps); a row past the taps (the bias row) is all ones. Thread owns a
+    i < L (L = columns per sample, T taps); a row past the taps (the bias row) is all ones. A task owns a
     (row, sample) stretch."""
     batch, all_planes, height, width = planes.shape
     rows, span, taps = cols.shape[0], cols.shape[1] // batch, tap_phase.shape[0]
     planes_flat, cols_flat = planes.reshape(planes.size), cols.reshape(cols.size)
-    for task in prange(rows * batch):
+    for task in range(start, stop):
         row, s = task // batch, task % batch
         if row >= channels * taps:
             fill(cols_flat, task * span, span, 1)
@@ -98,26 +97,26 @@ def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift
         copy_strided(cols_flat, task * span, 1, planes_flat, plane * height * width + tap_shift[t], 1, span)
 
 
-@parallel_kernel
-def wide_to_batch(matrix, out, first_channel, pitch):
-    """out[s, first_channel + c, i, j] = matrix[c, s·L + i·pitch + j]; thread owns out[s]."""
+@parallel_kernel(tasks=lambda matrix, out, *rest: out.shape[0])
+def wide_to_batch(matrix, out, first_channel, pitch, start, stop):
+    """out[s, first_channel + c, i, j] = matrix[c, s·L + i·pitch + j]; a task owns out[s]."""
     batch, channels, height, width = out.shape
     span = matrix.shape[1] // batch
     matrix_flat, out_flat = matrix.reshape(matrix.size), out.reshape(out.size)
-    for s in prange(batch):
+    for s in range(start, stop):
         for c in range(matrix.shape[0]):
             for i in range(height):
                 copy_strided(out_flat, ((s * channels + first_channel + c) * height + i) * width, 1,
                              matrix_flat, (c * batch + s) * span + i * pitch, 1, width)
 
 
-@parallel_kernel
-def batch_to_wide(array, first_channel, pitch, matrix):
+@parallel_kernel(tasks=lambda array, first_channel, pitch, matrix: matrix.shape[0] * array.shape[0])
+def batch_to_wide(array, first_channel, pitch, matrix, start, stop):
     """matrix[c, s·L + i·pitch + j] = array[s, first_channel + c, i, j], zero for j ≥ the array's width."""
     batch, channels, height, width = array.shape
     span = matrix.shape[1] // batch
     array_flat, matrix_flat = array.reshape(array.size), matrix.reshape(matrix.size)
-    for task in prange(matrix.shape[0] * batch):
+    for task in range(start, stop):
         c, s = task // batch, task % batch
         fill(matrix_flat, task * span, span, 0)
         for i in range(height):

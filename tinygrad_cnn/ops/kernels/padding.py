@@ -1,6 +1,6 @@
 """Zero padding, and the split of a padded input into its stride phases, for the GEMM, blocked and depthwise
 convolutions and the direct dL/dW kernel."""
-from numba import njit, prange
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import valid_range
@@ -23,14 +23,19 @@ def split_phase(x_flat, x_start, height, width, stride_h, stride_w, pad_h, pad_w
                      stride_w, j_hi - j_lo)
 
 
-@parallel_kernel(elements=lambda x, *geometry_and_out: geometry_and_out[-1].size)
-def pad_split(x, stride_h, stride_w, pad_h, pad_w, out):
+def _phase_planes(x, stride_h, stride_w, *rest):
+    """pad_split's tasks: one per phase plane of every input plane."""
+    return x.shape[0] * x.shape[1] * stride_h * stride_w
+
+
+@parallel_kernel(tasks=_phase_planes, elements=lambda x, *geometry_and_out: geometry_and_out[-1].size)
+def pad_split(x, stride_h, stride_w, pad_h, pad_w, out, start, stop):
     """out[n, (c·S_h + ph)·S_w + pw, i, j] = X_pad[n, c, i·S_h + ph, j·S_w + pw], X_pad = x zero-padded by P (zero
-    past its edge). At stride 1 this is just the padded input. Thread owns one output plane."""
+    past its edge). At stride 1 this is just the padded input. A task is one output plane."""
     batch, channels, height, width = x.shape
     phases, (out_h, out_w) = stride_h * stride_w, out.shape[2:]
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    for task in prange(batch * channels * phases):
+    for task in range(start, stop):
         phase = task % phases
         split_phase(x_flat, (task // phases) * height * width, height, width, stride_h, stride_w, pad_h, pad_w,
                     phase // stride_w, phase % stride_w, out_flat, task * out_h * out_w, out_h, out_w)

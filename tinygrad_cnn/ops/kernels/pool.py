@@ -1,4 +1,4 @@
-"""2-D pooling kernels (NCHW) on plain arrays. Each parallel iteration owns one (sample, channel) plane, of
+"""2-D pooling kernels (NCHW) on plain arrays. Each task owns one (sample, channel) plane, of
 the output in the forward and of the input gradient in the backward, so overlapping windows never race.
 
 Window (i, j) covers input rows i·S − P … i·S − P + K − 1 (likewise columns), clipped to the input: padding
@@ -6,11 +6,16 @@ counts as −inf for max-pooling and as zeros for average-pooling (which divides
 count_include_pad=True). Output size per axis: geometry.conv2d_output_size with D = 1.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import output_hw, valid_range
 from tinygrad_cnn.ops.kernels.inner_loops import axpy_strided, fill, sum_range
+
+
+def _first_planes(planes, *rest):
+    """The tasks of a kernel: the planes of its first argument, each owned by one task."""
+    return planes.shape[0]
 
 
 def _input_elements(planes, *rest):
@@ -23,8 +28,8 @@ def _gradient_elements(*arguments):
     return arguments[-1].size
 
 
-@parallel_kernel(elements=_input_elements)
-def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out, winners):
+@parallel_kernel(tasks=_first_planes, elements=_input_elements)
+def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out, winners, start, stop):
     """out = each window's maximum; winners = its flat index in the plane: the first maximum in row-major
     order, as PyTorch (a strict `>` keeps the earlier of equal values). A NaN wins, as in PyTorch's max-pool
     (here the first NaN of the window). Padding is never read, so it acts as −∞.
@@ -34,7 +39,7 @@ def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
     """
     count, height, width = planes.shape
     out_h, out_w = out.shape[1], out.shape[2]
-    for p in prange(count):
+    for p in range(start, stop):
         for i in range(out_h):
             top, bottom = max(i * stride_h - pad_h, 0), min(i * stride_h - pad_h + kernel_h, height)
             for j in range(out_w):
@@ -55,15 +60,15 @@ def _max_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
                 winners[p, i, j] = where
 
 
-@parallel_kernel(elements=_input_elements)
-def _max_pool_forward_2x2(planes, out, winners):
+@parallel_kernel(tasks=_first_planes, elements=_input_elements)
+def _max_pool_forward_2x2(planes, out, winners, start, stop):
     """The same for 2×2 windows at stride 2 without padding, the pool of most CNNs, written out: with the
     window's four cells known, LLVM makes the comparisons branch-free; the general loop's data-dependent
     branches cost several times more on random data (benchmarks/RESULTS.md).
     Same winners: first maximum in row-major order, the first NaN if any."""
     count, width = planes.shape[0], planes.shape[2]
     out_h, out_w = out.shape[1], out.shape[2]
-    for p in prange(count):
+    for p in range(start, stop):
         for i in range(out_h):
             for j in range(out_w):
                 r, q = 2 * i, 2 * j
@@ -88,12 +93,12 @@ def _max_pool_forward_2x2(planes, out, winners):
                 winners[p, i, j] = where
 
 
-@parallel_kernel(elements=_gradient_elements)
-def _max_pool_backward(grad_out, winners, grad_in):
+@parallel_kernel(tasks=_first_planes, elements=_gradient_elements)
+def _max_pool_backward(grad_out, winners, grad_in, start, stop):
     """Each window's whole gradient goes to its winner: dL/dx[winner] += dL/dO."""
     count, out_h, out_w = grad_out.shape
     width = grad_in.shape[2]
-    for p in prange(count):
+    for p in range(start, stop):
         grad_in[p] = 0
         for i in range(out_h):
             for j in range(out_w):
@@ -102,14 +107,14 @@ def _max_pool_backward(grad_out, winners, grad_in):
                     grad_in[p, where // width, where % width] += grad_out[p, i, j]
 
 
-@parallel_kernel(elements=_input_elements)
-def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out):
+@parallel_kernel(tasks=_first_planes, elements=_input_elements)
+def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out, start, stop):
     """out = window sum / (K_h·K_w), tap by tap over a whole output row: zero padding counts in the average."""
     count, height, width = planes.shape
     out_h, out_w = out.shape[1], out.shape[2]
     planes_flat, out_flat = planes.reshape(planes.size), out.reshape(out.size)
     share = 1.0 / (kernel_h * kernel_w)
-    for p in prange(count):
+    for p in range(start, stop):
         for i in range(out_h):
             row = (p * out_h + i) * out_w
             fill(out_flat, row, out_w, 0)
@@ -122,14 +127,14 @@ def _avg_pool_forward(planes, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad
                                      (p * height + r) * width + lo * stride_w + kw - pad_w, stride_w, hi - lo, share)
 
 
-@parallel_kernel(elements=_gradient_elements)
-def _avg_pool_backward(grad_out, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, grad_in):
+@parallel_kernel(tasks=_first_planes, elements=_gradient_elements)
+def _avg_pool_backward(grad_out, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, grad_in, start, stop):
     """Each window's gradient spread evenly: dL/dx[window] += dL/dO / (K_h·K_w), tap by tap over an output row."""
     count, out_h, out_w = grad_out.shape
     height, width = grad_in.shape[1], grad_in.shape[2]
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
     share = 1.0 / (kernel_h * kernel_w)
-    for p in prange(count):
+    for p in range(start, stop):
         fill(grad_in_flat, p * height * width, height * width, 0)
         for i in range(out_h):
             for kh in range(kernel_h):
@@ -147,11 +152,11 @@ def _adaptive_bin(index, in_size, out_size):
     return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
 
 
-@parallel_kernel(elements=_input_elements)
-def _adaptive_avg_pool_forward(planes, out):
+@parallel_kernel(tasks=_first_planes, elements=_input_elements)
+def _adaptive_avg_pool_forward(planes, out, start, stop):
     count, height, width = planes.shape
     out_h, out_w = out.shape[1], out.shape[2]
-    for p in prange(count):
+    for p in range(start, stop):
         for i in range(out_h):
             top, bottom = _adaptive_bin(i, height, out_h)
             for j in range(out_w):
@@ -163,11 +168,11 @@ def _adaptive_avg_pool_forward(planes, out):
                 out[p, i, j] = total / ((bottom - top) * (right - left))
 
 
-@parallel_kernel(elements=_gradient_elements)
-def _adaptive_avg_pool_backward(grad_out, grad_in):
+@parallel_kernel(tasks=_first_planes, elements=_gradient_elements)
+def _adaptive_avg_pool_backward(grad_out, grad_in, start, stop):
     count, out_h, out_w = grad_out.shape
     height, width = grad_in.shape[1], grad_in.shape[2]
-    for p in prange(count):
+    for p in range(start, stop):
         grad_in[p] = 0
         for i in range(out_h):
             top, bottom = _adaptive_bin(i, height, out_h)
@@ -179,17 +184,17 @@ def _adaptive_avg_pool_backward(grad_out, grad_in):
                         grad_in[p, r, q] += share
 
 
-@parallel_kernel(elements=_input_elements)
-def _global_avg_pool_forward(x_flat, size, out_flat):
+@parallel_kernel(tasks=lambda x_flat, size, out_flat: out_flat.shape[0], elements=_input_elements)
+def _global_avg_pool_forward(x_flat, size, out_flat, start, stop):
     """out[p] = the mean of plane p (output size 1×1): one contiguous sum per plane, no bins to work out."""
-    for p in prange(out_flat.shape[0]):
+    for p in range(start, stop):
         out_flat[p] = sum_range(x_flat, p * size, size, out_flat.dtype.type(0)) / size
 
 
-@parallel_kernel(elements=_gradient_elements)
-def _global_avg_pool_backward(grad_flat, size, grad_in_flat):
+@parallel_kernel(tasks=_first_planes, elements=_gradient_elements)
+def _global_avg_pool_backward(grad_flat, size, grad_in_flat, start, stop):
     """dL/dx[p, :, :] = dL/dO[p] / (H·W): the plane's one gradient spread evenly."""
-    for p in prange(grad_flat.shape[0]):
+    for p in range(start, stop):
         fill(grad_in_flat, p * size, size, grad_flat[p] / size)
 
 
