@@ -27,17 +27,12 @@ def dilate_pad_sample(x_flat, start, channels, height, width, stride_h, stride_w
                          x_flat, start + (c * height + i) * width, 1, width)
 
 
-@njit(cache=True)
 def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
     """Flat offsets of the taps (p, kh, kw), p < planes_apart, into consecutive planes of height × width,
-    padded with offset 0 to a multiple of four (see accumulate_taps)."""
-    taps = planes_apart * kernel_h * kernel_w
-    offsets = np.zeros((taps + 3) // 4 * 4, np.int64)
-    for p in range(planes_apart):
-        for kh in range(kernel_h):
-            for kw in range(kernel_w):
-                offsets[(p * kernel_h + kh) * kernel_w + kw] = p * height * width + kh * dil_h * width + kw * dil_w
-    return offsets
+    padded with offset 0 to a multiple of four (see accumulate_taps). Built in NumPy: it compiles nothing."""
+    p, kh, kw = np.meshgrid(np.arange(planes_apart), np.arange(kernel_h), np.arange(kernel_w), indexing="ij")
+    offsets = (p * height * width + kh * dil_h * width + kw * dil_w).reshape(-1)
+    return np.concatenate([offsets, np.zeros(-offsets.size % 4, np.int64)]).astype(np.int64)
 
 
 @njit(cache=True)
@@ -59,83 +54,70 @@ def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets
             r += 1
 
 
-@njit(cache=True)
 def tap_weights(weight, taps):
-    """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table), once per
-    launch. Element loops, not a slice assignment: that pulls in Numba's generic setitem with its shape-error
-    formatting, seconds of compile on a cold start."""
-    out_channels, per_channel = weight.shape[0], weight.size // weight.shape[0]
-    weight_flat = weight.reshape(weight.size)
-    weights = np.zeros((out_channels, taps), weight.dtype)
-    for m in range(out_channels):
-        for t in range(per_channel):
-            weights[m, t] = weight_flat[m * per_channel + t]
-    return weights
+    """W[m] as a row per output channel in tap order, zero-padded to `taps` columns (see tap_table)."""
+    rows = weight.reshape(weight.shape[0], -1)
+    return np.ascontiguousarray(np.pad(rows, ((0, 0), (0, taps - rows.shape[1]))))
 
 
-@njit(cache=True)
 def rotated_tap_weights(weight, channels, taps):
     """rotated[c, (m, rh, rw)] = W[g·M_g + m, c − g·C_g, K−1−rh, K−1−rw] for input channel c of group g: the filter
-    rotated by 180°, one row per input channel in tap order, zero-padded to `taps` columns (serial, as
-    tap_weights)."""
+    rotated by 180°, one row per input channel in tap order, zero-padded to `taps` columns."""
     out_channels, group_in, kernel_h, kernel_w = weight.shape
-    group_out = out_channels // (channels // group_in)
-    rotated = np.zeros((channels, taps), weight.dtype)
-    for c in range(channels):
-        group = c // group_in
-        for m in range(group_out):
-            for rh in range(kernel_h):
-                for rw in range(kernel_w):
-                    rotated[c, (m * kernel_h + rh) * kernel_w + rw] = \
-                        weight[group * group_out + m, c - group * group_in, kernel_h - 1 - rh, kernel_w - 1 - rw]
-    return rotated
+    groups = channels // group_in
+    flipped = weight[:, :, ::-1, ::-1].reshape(groups, out_channels // groups, group_in, kernel_h * kernel_w)
+    rows = flipped.transpose(0, 2, 1, 3).reshape(channels, -1)  # (g, c, m, r) -> row g·C_g + c
+    return np.ascontiguousarray(np.pad(rows, ((0, 0), (0, taps - rows.shape[1]))))
+
+
+def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
+    """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
+    zero-padded by P. A task owns O[n] (forward_samples)."""
+    height, width = x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w  # padded sizes
+    offsets = tap_table(weight.shape[1], height, width, weight.shape[2], weight.shape[3], dil_h, dil_w)
+    forward_samples(x, bias, out, offsets, tap_weights(weight, offsets.shape[0]), stride_h, stride_w, pad_h, pad_w,
+                    groups)
 
 
 @parallel_kernel(tasks=lambda x, *rest: x.shape[0])
-def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, start, stop):
-    """O[n, m, oh, ow] = b[m] + Σ_c,kh,kw W[m, c, kh, kw] · X_pad[n, c, oh·S + kh·D, ow·S + kw·D], X_pad the input
-    zero-padded by P. A task owns O[n] (forward_sample)."""
-    height, width = x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w  # padded sizes
-    offsets = tap_table(weight.shape[1], height, width, weight.shape[2], weight.shape[3], dil_h, dil_w)
-    weights = tap_weights(weight, offsets.shape[0])
-    for n in range(start, stop):
-        forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h, pad_w, groups)
-
-
-@njit(cache=True)
-def forward_sample(x, bias, out, n, offsets, weights, stride_h, stride_w, pad_h, pad_w, groups):
-    """`forward`'s O[n], padding sample n into a buffer of its own. A function the task loop calls: the loop
-    body is then one call."""
+def forward_samples(x, bias, out, offsets, weights, stride_h, stride_w, pad_h, pad_w, groups, start, stop):
+    """`forward`'s O[n] for the samples of its tasks, each sample padded into a buffer of the call's own. One
+    function, not a loop over a per-sample function: Numba optimises a callee again inside every caller, so
+    each level of calls adds its whole tree to the cold-start compile."""
     _, channels, in_h, in_w = x.shape
     height, width = in_h + 2 * pad_h, in_w + 2 * pad_w
     out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
     group_in, group_out = channels // groups, out_channels // groups
     span = ((out_h - 1) * stride_h) * width + (out_w - 1) * stride_w + 1  # the wide stride-1 result
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    src, sample = x_flat, n * channels * height * width
-    if pad_h > 0 or pad_w > 0:
-        src, sample = np.empty(channels * height * width, x.dtype), 0
-        one = np.int64(1)  # not the literal 1: each literal argument would compile dilate_pad_sample anew
-        dilate_pad_sample(x_flat, n * channels * in_h * in_w, channels, in_h, in_w, one, one, pad_h, pad_w,
-                          height, width, src, 0)
+    padded = pad_h > 0 or pad_w > 0
+    src = np.empty(channels * height * width if padded else 0, x.dtype)
     wide = np.empty(4 * span, out.dtype)  # four output channels at a time when they share a group
-    for first in range(0, out_channels, 4):
-        rows = min(4, out_channels - first)
-        for r in range(rows):
-            fill(wide, r * span, span, bias[first + r])
-        accumulate_block(wide, span, src, sample, group_out, group_in * height * width, offsets, weights,
-                         first, rows)
-        for r in range(rows):
-            for oh in range(out_h):
-                copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
-                             wide, r * span + oh * stride_h * width, stride_w, out_w)
+    for n in range(start, stop):
+        if padded:
+            one = np.int64(1)  # not the literal 1: each literal argument would compile dilate_pad_sample anew
+            dilate_pad_sample(x_flat, n * channels * in_h * in_w, channels, in_h, in_w, one, one, pad_h, pad_w,
+                              height, width, src, 0)
+        for first in range(0, out_channels, 4):
+            rows = min(4, out_channels - first)
+            for r in range(rows):
+                fill(wide, r * span, span, bias[first + r])
+            if padded:
+                accumulate_block(wide, span, src, np.int64(0), group_out, group_in * height * width, offsets,
+                                 weights, first, rows)
+            else:
+                accumulate_block(wide, span, x_flat, n * channels * height * width, group_out,
+                                 group_in * height * width, offsets, weights, first, rows)
+            for r in range(rows):
+                for oh in range(out_h):
+                    copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
+                                 wide, r * span + oh * stride_h * width, stride_w, out_w)
 
 
-@parallel_kernel(tasks=lambda grad_out, weight, grad_in, *rest: grad_in.shape[0])
-def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, start, stop):
+def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups):
     """dL/dX = full convolution of Z with the 180°-rotated filter, cropped by the forward padding P, where
     Z = dL/dO dilated by S and zero-padded by D·(K−1) (each thread makes Z for its own sample, in a buffer of its
-    own). A task owns dX[n] (grad_input_sample).
+    own). A task owns dX[n] (grad_input_samples).
 
     With r = K−1−k the rotated tap, full[u] = Σ_r W[K−1−r] · Z[u + r·D] and dX[i] = full[i + P]; input rows
     past the last window (when S does not divide evenly) receive no gradient.
@@ -145,15 +127,15 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
     z_w = (grad_out.shape[3] - 1) * stride_w + 1 + 2 * dil_w * (kernel_w - 1)
     offsets = tap_table(out_channels // groups, z_h, z_w, kernel_h, kernel_w, dil_h, dil_w)  # taps (m, rh, rw)
     rotated = rotated_tap_weights(weight, grad_in.shape[1], offsets.shape[0])  # rotated[c, (m, r)] = W[m, c, K−1−r]
-    for n in range(start, stop):
-        grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h, kernel_w,
-                          stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups)
+    grad_input_samples(grad_out, grad_in, offsets, rotated, group_in, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                       pad_w, dil_h, dil_w, groups)
 
 
-@njit(cache=True)
-def grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h, kernel_w, stride_h, stride_w,
-                      pad_h, pad_w, dil_h, dil_w, groups):
-    """`grad_input`'s dX[n] (called by the task loop: see forward_sample)."""
+@parallel_kernel(tasks=lambda grad_out, grad_in, *rest: grad_in.shape[0])
+def grad_input_samples(grad_out, grad_in, offsets, rotated, group_in, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                       pad_w, dil_h, dil_w, groups, start, stop):
+    """`grad_input`'s dX[n] for the samples of its tasks, each sample's Z in a buffer of the call's own (one
+    function: see forward_samples)."""
     channels, height, width = grad_in.shape[1], grad_in.shape[2], grad_in.shape[3]
     out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     z_h = (out_h - 1) * stride_h + 1 + 2 * dil_h * (kernel_h - 1)
@@ -163,42 +145,41 @@ def grad_input_sample(grad_out, grad_in, n, offsets, rotated, group_in, kernel_h
     group_out = out_channels // groups
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
     z_flat = np.empty(out_channels * z_h * z_w, grad_in.dtype)
-    dilate_pad_sample(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, stride_h, stride_w,
-                      dil_h * (kernel_h - 1), dil_w * (kernel_w - 1), z_h, z_w, z_flat, 0)
     full = np.empty(4 * span, grad_in.dtype)  # four input channels at a time when they share a group
-    for first in range(0, channels, 4):
-        rows = min(4, channels - first)
-        fill(full, 0, rows * span, 0)
-        accumulate_block(full, span, z_flat, np.int64(0), group_in, group_out * z_h * z_w, offsets, rotated, first,
-                         rows)  # an int64 base, as forward_sample's: a literal 0 would compile accumulate_block anew
-        for r in range(rows):
-            in_plane = (n * channels + first + r) * height * width
-            for i in range(height):
-                if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
-                    count = max(0, min(width, full_w - pad_w))
-                    copy_strided(grad_in_flat, in_plane + i * width, 1,
-                                 full, r * span + (i + pad_h) * z_w + pad_w, 1, count)
-                    fill(grad_in_flat, in_plane + i * width + count, width - count, 0)
-                else:
-                    fill(grad_in_flat, in_plane + i * width, width, 0)
+    for n in range(start, stop):
+        dilate_pad_sample(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, stride_h,
+                          stride_w, dil_h * (kernel_h - 1), dil_w * (kernel_w - 1), z_h, z_w, z_flat, 0)
+        for first in range(0, channels, 4):
+            rows = min(4, channels - first)
+            fill(full, 0, rows * span, 0)
+            accumulate_block(full, span, z_flat, np.int64(0), group_in, group_out * z_h * z_w, offsets, rotated,
+                             first, rows)  # an int64 base, as forward_samples': a literal 0 would compile it anew
+            for r in range(rows):
+                in_plane = (n * channels + first + r) * height * width
+                for i in range(height):
+                    if i + pad_h < full_h:  # crop: dX[i, j] = full[i + P_h, j + P_w]
+                        count = max(0, min(width, full_w - pad_w))
+                        copy_strided(grad_in_flat, in_plane + i * width, 1,
+                                     full, r * span + (i + pad_h) * z_w + pad_w, 1, count)
+                        fill(grad_in_flat, in_plane + i * width + count, width - count, 0)
+                    else:
+                        fill(grad_in_flat, in_plane + i * width, width, 0)
 
 
-@parallel_kernel(tasks=lambda x_pad, grad_out, grad_w, *rest: (grad_w.shape[0] + 1) // 2)
-def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups, start, stop):
+def grad_weight(x_pad, grad_out, grad_w, stride_h, stride_w, dil_h, dil_w, groups):
     """dL/dW[m, c, kh, kw] = Σ_n,a,b X_pad[n, c, a + kh·D, b + kw·D] · G[n, m, a, b]: the padded input correlated
     with G = dL/dO dilated by S, laid out on the input's row pitch (zero on the right). A task owns dW[m] for a
-    pair of m (grad_weight_pair)."""
+    pair of m (grad_weight_pairs)."""
     _, group_in, kernel_h, kernel_w = grad_w.shape
     height, width = x_pad.shape[2], x_pad.shape[3]
     offsets = tap_table(group_in, height, width, kernel_h, kernel_w, dil_h, dil_w)
-    for pair in range(start, stop):  # two output channels at a time when they share a group
-        grad_weight_pair(x_pad, grad_out, grad_w, 2 * pair, offsets, stride_h, stride_w, dil_h, dil_w, groups)
+    grad_weight_pairs(x_pad, grad_out, grad_w, offsets, stride_h, stride_w, dil_h, dil_w, groups)
 
 
-@njit(cache=True)
-def grad_weight_pair(x_pad, grad_out, grad_w, first, offsets, stride_h, stride_w, dil_h, dil_w, groups):
-    """`grad_weight`'s dW[first] and dW[first + 1], building their G one sample at a time in a buffer of its own
-    (called by the task loop: see forward_sample)."""
+@parallel_kernel(tasks=lambda x_pad, grad_out, grad_w, *rest: (grad_w.shape[0] + 1) // 2)
+def grad_weight_pairs(x_pad, grad_out, grad_w, offsets, stride_h, stride_w, dil_h, dil_w, groups, start, stop):
+    """`grad_weight`'s dW[2p] and dW[2p + 1] for the pairs p of its tasks (both at once when they share a group),
+    building their G one sample at a time in a buffer of the call's own (one function: see forward_samples)."""
     batch, channels, height, width = x_pad.shape
     out_channels, group_in, kernel_h, kernel_w = grad_w.shape
     out_h, out_w = grad_out.shape[2], grad_out.shape[3]
@@ -207,24 +188,29 @@ def grad_weight_pair(x_pad, grad_out, grad_w, first, offsets, stride_h, stride_w
     # G is zero past the last window of the last tap, so the sums stop where that tap would leave the plane
     count = min(g_h * width, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
     x_flat, grad_flat = x_pad.reshape(x_pad.size), grad_out.reshape(grad_out.size)
-    rows = min(2, out_channels - first)
-    totals = np.zeros((2, offsets.shape[0]), grad_w.dtype)
+    totals = np.empty((2, offsets.shape[0]), grad_w.dtype)
     g = np.empty(2 * g_h * width, grad_w.dtype)
-    for n in range(batch):
-        dilate_pad_sample(grad_flat, (n * out_channels + first) * out_h * out_w, rows, out_h, out_w,
-                          stride_h, stride_w, np.int64(0), np.int64(0), g_h, width, g, 0)  # see forward_sample
-        if rows == 2 and first // group_out == (first + 1) // group_out:
-            correlate_taps_2rows(totals, x_flat, (n * channels + (first // group_out) * group_in) * height * width,
-                                 offsets, g, 0, g_h * width, count)
-        else:
-            for r in range(rows):
-                correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
-                               * height * width, offsets, g, r * g_h * width, count)
-    for r in range(rows):  # element loops: a slice assignment costs seconds of compile (see tap_weights)
-        for c in range(group_in):
-            for kh in range(kernel_h):
-                for kw in range(kernel_w):
-                    grad_w[first + r, c, kh, kw] = totals[r, (c * kernel_h + kh) * kernel_w + kw]
+    for pair in range(start, stop):
+        first = 2 * pair
+        rows = min(2, out_channels - first)
+        fill(totals[0], 0, offsets.shape[0], 0)
+        fill(totals[1], 0, offsets.shape[0], 0)
+        for n in range(batch):
+            dilate_pad_sample(grad_flat, (n * out_channels + first) * out_h * out_w, rows, out_h, out_w,
+                              stride_h, stride_w, np.int64(0), np.int64(0), g_h, width, g, 0)  # int64: see forward
+            if rows == 2 and first // group_out == (first + 1) // group_out:
+                correlate_taps_2rows(totals, x_flat,
+                                     (n * channels + (first // group_out) * group_in) * height * width,
+                                     offsets, g, 0, g_h * width, count)
+            else:
+                for r in range(rows):
+                    correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
+                                   * height * width, offsets, g, r * g_h * width, count)
+        for r in range(rows):  # element loops: a slice assignment pulls in Numba's generic setitem (seconds)
+            for c in range(group_in):
+                for kh in range(kernel_h):
+                    for kw in range(kernel_w):
+                        grad_w[first + r, c, kh, kw] = totals[r, (c * kernel_h + kh) * kernel_w + kw]
 
 
 @njit(cache=True)
