@@ -7,6 +7,7 @@ when grad mode is on and an input requires grad, records a node that `backward` 
 from __future__ import annotations
 
 import functools
+import operator
 import sys
 import threading
 
@@ -122,11 +123,12 @@ class inference_mode(_GradMode):
 class Context:
     """What a Function's forward leaves for its backward: saved arrays and any attributes set on it."""
 
+    _saved = ()  # class defaults: a context that saves nothing is made with two attribute stores
+    _released = False
+
     def __init__(self, function, needs_input_grad):
         self.function = function
         self.needs_input_grad = needs_input_grad
-        self._saved = ()
-        self._released = False
 
     def save_for_backward(self, *arrays) -> None:
         self._saved = arrays
@@ -148,10 +150,13 @@ class Node:
     def __init__(self, ctx, inputs, outputs):
         self.ctx = ctx
         self.inputs = inputs  # one entry per forward argument: a Tensor, or None for a constant
-        self.output_shapes = [o.shape for o in outputs]
-        self.output_dtypes = [o.dtype for o in outputs]
-        self.saved_versions = []  # (version counter, version, shape) of every saved array that is a tensor's array
+        self.output_shapes = list(map(_SHAPE, outputs))
+        self.output_dtypes = list(map(_DTYPE, outputs))
+        self.saved_versions = ()  # (version counter, version, shape) of every saved array that is a tensor's array
         self.trace = None  # where user code created this node (filled in by anomaly mode)
+
+
+_SHAPE, _DTYPE = operator.attrgetter("shape"), operator.attrgetter("dtype")
 
 
 class Function:
@@ -178,23 +183,23 @@ class Function:
         """Run the op on Tensors (and constants); return a Tensor, or a tuple for several outputs."""
         if kwargs:
             _refuse_tensor_keywords(cls, kwargs)
-        inputs, arrays, first, record = [], [], None, False
+        inputs, arrays, needs, first = [], [], [], None
         for a in args:  # one pass: this runs for every op, and generator expressions cost more per item
             if isinstance(a, TensorBase):
                 inputs.append(a)
                 arrays.append(a._array)
+                needs.append(a._requires_grad)
                 if first is None:
                     first = a
-                record = record or a._requires_grad
             else:
                 inputs.append(None)
                 arrays.append(a)
+                needs.append(False)
         if first is None:
             raise TypeError(f"{cls.__name__}.apply: needs at least one Tensor argument, got "
                             f"({', '.join(type(a).__name__ for a in args)})")
-        inputs = tuple(inputs)
-        needs = tuple(t is not None and t._requires_grad for t in inputs) if record else (False,) * len(args)
-        record = record and cls.differentiable and _grad_state.enabled
+        needs = tuple(needs)
+        record = True in needs and cls.differentiable and _grad_state.enabled
         ctx = Context(cls, needs)
         try:
             result = cls.forward(ctx, *arrays, **kwargs)
@@ -203,16 +208,20 @@ class Function:
             raise
         single = not isinstance(result, tuple)
         outputs = [np.asarray(result)] if single else [np.asarray(r) for r in result]
-        node = Node(ctx, inputs, outputs) if record else None
+        node = Node(ctx, tuple(inputs), outputs) if record else None
         if _anomaly_hook is not None:
             _anomaly_hook.on_forward(cls, node, outputs)
         # integer and bool outputs (astype(int), masks) never require grad, as in PyTorch
         wrap = first._wrap
         if single:
-            tensors = (wrap(outputs[0], node if outputs[0].dtype.kind == "f" else None, 0),)
+            out = outputs[0]
+            tensors = (wrap(out, node if out.dtype.kind == "f" else None, 0),)
+            views = out.base is not None
         else:
             tensors = tuple(wrap(o, node if o.dtype.kind == "f" else None, i) for i, o in enumerate(outputs))
-        _share_version_counters_with_views(args, tensors)
+            views = True
+        if views:
+            _share_version_counters_with_views(args, tensors)
         if _trace_hook is not None:
             _trace_hook(cls, args, kwargs, tensors)
         if node is not None and ctx._saved:
@@ -277,13 +286,17 @@ def _share_version_counters_with_views(args, outputs):
 def _remember_saved_versions(node, outputs):
     """Note the version of every tensor whose memory a saved array is (or views), so in-place edits are caught
     in backward (Max and LogSumExp save an array their output is a squeezed view of)."""
-    candidates = [t for t in node.inputs if t is not None] + list(outputs)
+    candidates = [(t, _memory_owner(t._array)) for t in (*node.inputs, *outputs) if t is not None]
+    versions = []
     for array in node.ctx._saved:
-        owner = _memory_owner(array) if isinstance(array, np.ndarray) else None
-        for tensor in candidates:
-            if owner is not None and _memory_owner(tensor._array) is owner:
-                node.saved_versions.append((tensor._version_counter, tensor._version, array.shape))
+        if not isinstance(array, np.ndarray):
+            continue
+        owner = _memory_owner(array)
+        for tensor, tensor_owner in candidates:
+            if tensor_owner is owner:
+                versions.append((tensor._version_counter, tensor._version_counter[0], array.shape))
                 break
+    node.saved_versions = versions
 
 
 def _check_saved_versions(node):
@@ -420,7 +433,7 @@ def _release(node):
     ctx.__dict__.clear()  # saved arrays and whatever else forward left on ctx
     ctx.__dict__.update(kept, _saved=(), _released=True)
     node.inputs = (None,) * len(node.inputs)
-    node.saved_versions = []
+    node.saved_versions = ()
 
 
 def _add(total, grad):

@@ -437,20 +437,23 @@ class Tensor(ShapeMethods, ReductionMethods, IdiomMethods, InPlaceMethods, autog
         return a, b
 
     def _binary(self, function, other, reflected=False, *extra):
-        name = function.__name__.lower()
-        if isinstance(other, Tensor) and other._array.dtype == self._array.dtype and self._array.dtype.kind == "f":
+        dtype = self._array.dtype
+        if isinstance(other, Tensor) and other._array.dtype == dtype and dtype.kind == "f":
             a, b = (other, self) if reflected else (self, other)  # the common case: nothing to convert
         else:
-            a, b = _named(name, self._operands, other, reflected, function is not elementwise.Compare)
-        if function is elementwise.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to float32
-            a, b = Tensor._wrap(a._array.astype(np.float32)), Tensor._wrap(b._array.astype(np.float32))
+            a, b = _named(function.__name__.lower(), self._operands, other, reflected,
+                          function is not elementwise.Compare)
+            if function is elementwise.Div and a.dtype.kind != "f" and b.dtype.kind != "f":  # integers divide to
+                a, b = Tensor._wrap(a._array.astype(np.float32)), Tensor._wrap(b._array.astype(np.float32))  # float32
         try:
-            return _named(name, function.apply, a, b, *extra)
-        except ValueError as error:
-            if "broadcast" not in str(error):
-                raise
-            raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
-                             "together (NumPy rules: trailing axes must be equal or 1)") from None
+            return function.apply(a, b, *extra)
+        except (ValueError, TypeError, OverflowError) as error:
+            name = function.__name__.lower()
+            named = _named_error(name, error)
+            if isinstance(named, ValueError) and "broadcast" in str(named):
+                raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
+                                 "together (NumPy rules: trailing axes must be equal or 1)") from None
+            raise named
 
     def __add__(self, other): return self._binary(elementwise.Add, other)
     def __radd__(self, other): return self._binary(elementwise.Add, other, reflected=True)
@@ -682,9 +685,17 @@ def _named(name: str, call, *args):
     try:
         return call(*args)
     except (ValueError, TypeError, OverflowError) as error:
-        if str(error).startswith(f"{name}:"):
-            raise
-        raise (TypeError if isinstance(error, TypeError) else ValueError)(f"{name}: {error}") from error
+        raise _named_error(name, error)
+
+
+def _named_error(name: str, error: Exception) -> Exception:
+    """`error` itself if its message starts with the op's name, else a ValueError/TypeError saying so, caused
+    by it."""
+    if str(error).startswith(f"{name}:"):
+        return error
+    named = (TypeError if isinstance(error, TypeError) else ValueError)(f"{name}: {error}")
+    named.__cause__ = error
+    return named
 
 
 def _generator(given):
