@@ -12,15 +12,15 @@ Each direction is a rule of its own (nothing here differentiates the forward):
   grad_bias    dL/db = dL/dO summed over N, H and W
 Implementations of each: `conv_direct` (loops, one task per slice of the output), `conv_gemm` (columns +
 one BLAS GEMM per chunk of samples), `conv_depthwise` (one input channel per group: plane by plane, no GEMM),
-and for the plain 1×1 conv a GEMM on the input itself. Arrays must be C-contiguous and share one float dtype.
+and `conv_pointwise` for the 1×1 conv (channel products on the sampled input itself, no columns). Arrays must be
+C-contiguous and share one float dtype.
 """
 import numpy as np
 
-from tinygrad_cnn.ops.kernels import conv_blocked, conv_depthwise, conv_depthwise_planes, conv_direct, conv_gemm
-from tinygrad_cnn.ops.kernels.gemm import gemm_stack
+from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwise_planes, conv_direct, conv_gemm,
+                                      conv_pointwise)
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
-from tinygrad_cnn.runtime import workspace
 
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "blocked")
 
@@ -35,10 +35,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     C_out/groups) followed by a scatter of every tap's plane; it pays from C_in/groups = 64 on. Close calls stay
     direct: the direct kernels give the same bits on any thread count (a GEMM split over threads does not), so
     the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
-    position, so S > 1 always goes to the GEMM. A 1×1, stride-1, unpadded, ungrouped conv is a plain GEMM per
-    sample on the input itself ('pointwise', H·W·N·M). A depthwise conv (one input channel per group,
-    groups > 1) has no channel sum for a GEMM: 'depthwise' in every direction, plane by plane on planes of
-    16×16 and more ('depthwise_planes', long rows), channels-last on smaller ones. The measurements behind the
+    position, so S > 1 always goes to the GEMM. An ungrouped 1×1 conv of any stride and padding is a channel
+    product at each sampled position ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise
+    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: 'depthwise' in every
+    direction, plane by plane on planes of 16×16 and more ('depthwise_planes', long rows), channels-last on
+    smaller ones. The measurements behind the
     thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
 
     The register-blocked kernels ('blocked', stride 1, groups 1) hold a tile of 8 positions × 32 output channels
@@ -49,13 +50,13 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
         return "depthwise_planes" if positions is None or positions >= 256 else "depthwise"
+    if (kernel_h, kernel_w, groups) == (1, 1, 1):
+        return "pointwise"
     if stride == (1, 1) and groups == 1 and (positions is None or positions >= 64):
         if direction == "forward" and out_channels >= 32 and group_in * kernel_h * kernel_w >= 64:
             return "blocked"
         if direction == "grad_input" and 32 <= group_in <= 128 and out_channels * kernel_h * kernel_w >= 64:
             return "blocked"
-    if (kernel_h, kernel_w, *stride, *padding, groups) == (1, 1, 1, 1, 0, 0, 1):
-        return "pointwise"
     if stride != (1, 1):
         return "gemm"
     if direction == "grad_input":
@@ -65,12 +66,12 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
 
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward"):
-    """Whether `algorithm` can compute `direction` of a conv of this geometry (pointwise: plain 1×1; depthwise:
+    """Whether `algorithm` can compute `direction` of a conv of this geometry (pointwise: 1×1, groups = 1; depthwise:
     C_in/groups = 1; blocked: groups = 1, forward and grad_input)."""
     if algorithm == "blocked":
         return groups == 1 and direction != "grad_weight"
     if algorithm == "pointwise":
-        return tuple(weight_shape[2:]) + tuple(stride) + tuple(padding) + (groups,) == (1, 1, 1, 1, 0, 0, 1)
+        return tuple(weight_shape[2:]) + (groups,) == (1, 1, 1)
     if algorithm in ("depthwise", "depthwise_planes"):
         return weight_shape[1] == 1
     return algorithm in ALGORITHMS
@@ -115,10 +116,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
         conv_depthwise.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, *stride,
                                *padding, *dilation, *_phase_shape(x.shape, stride, padding))
     elif algorithm == "pointwise":
-        gemm_stack(weight.reshape(out_channels, -1), x.reshape(batch, -1, out_h * out_w),
-                   out.reshape(batch, out_channels, -1))
-        if bias is not None:
-            out += bias[:, None, None]
+        conv_pointwise.forward(x, weight, bias, out, stride, padding)
     elif algorithm == "gemm":
         conv_gemm.forward(x, weight, bias, out, stride, padding, dilation, groups)
     else:
@@ -140,10 +138,8 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     elif algorithm == "depthwise":
         conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation,
                                   *_phase_shape(input_shape, stride, padding))
-    elif algorithm == "pointwise":  # dX[n] = Wᵀ @ dO[n]: the 1×1 full convolution
-        batch, out_channels = grad_out.shape[:2]
-        gemm_stack(weight.reshape(out_channels, -1).T, grad_out.reshape(batch, out_channels, -1),
-                   grad_in.reshape(batch, input_shape[1], -1))
+    elif algorithm == "pointwise":
+        conv_pointwise.grad_input(grad_out, weight, grad_in, stride, padding)
     elif algorithm == "gemm":
         conv_gemm.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
     else:
@@ -181,12 +177,8 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     elif algorithm == "depthwise":
         conv_depthwise.grad_weight(x, grad_out, grad_w, *stride, *padding, *dilation,
                                    *_phase_shape(x.shape, stride, padding))
-    elif algorithm == "pointwise":  # dW = Σ_n dO[n] @ X[n]ᵀ: the 1×1 correlation
-        batch, out_channels = grad_out.shape[:2]
-        x_rows = x.reshape(batch, x.shape[1], -1)
-        products = workspace.get("product", (batch, out_channels, x.shape[1]), x.dtype)
-        gemm_stack(grad_out.reshape(batch, out_channels, -1), x_rows.transpose(0, 2, 1), products)
-        np.sum(products, axis=0, out=grad_w.reshape(out_channels, -1))
+    elif algorithm == "pointwise":
+        conv_pointwise.grad_weight(x, grad_out, grad_w, stride, padding)
     elif algorithm == "gemm":
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     else:
