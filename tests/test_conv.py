@@ -25,6 +25,8 @@ GRADCHECK_CASES = [
     ((2, 4, 5, 5), (6, 2, 3, 3), 1, 1, 1, 2, True),             # groups 2
     ((2, 3, 6, 6), (3, 1, 3, 3), 2, 1, 1, 3, True),             # depthwise, stride 2
     ((2, 2, 7, 6), (4, 1, 3, 2), (1, 2), (2, 1), (2, 1), 2, True),  # depthwise ×2, rectangular, dilation
+    ((3, 20, 4, 5), (40, 1, 3, 3), 1, 1, 1, 20, True),          # depthwise ×2 over two blocks of channels
+    ((2, 18, 5, 4), (18, 1, 2, 3), 2, (0, 1), (2, 1), 18, False),  # depthwise, 18 channels, stride 2, dilation
     ((2, 4, 4, 3), (5, 4, 1, 1), 1, 0, 1, 1, True),             # 1×1: the pointwise GEMM
     ((1, 2, 6, 5), (2, 2, 4, 2), 1, "same", 1, 1, True),        # 'same' with even kernels: asymmetric padding
     ((1, 2, 7, 6), (2, 2, 3, 3), 1, "same", 2, 1, True),        # 'same' with dilation

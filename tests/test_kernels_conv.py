@@ -42,6 +42,7 @@ GRID = [
     (2, 1, 3, 4, 2, (3, 4), 1, 0, 1, 1),          # kernel as large as the input
     (2, 3, 7, 6, 3, (3, 2), (2, 1), (1, 0), (1, 2), 3),  # depthwise, rectangular stride, padding, dilation
     (3, 5, 4, 4, 5, (3, 3), 1, 1, 1, 5),          # depthwise on a small plane, as MobileNet's last blocks
+    (3, 37, 5, 6, 74, (3, 3), 2, 1, 1, 37),       # depthwise: three blocks of channels, the last partial, ×2
     (2, 33, 6, 5, 40, (3, 3), 1, 1, 1, 1),        # more channels than one register tile holds, and a partial tile
 ]
 
@@ -188,6 +189,34 @@ def test_adjoint_identity_float64(config):
     scale = np.vdot(abs(out), abs(g)) + 1e-300
     assert abs(forward_side - input_side) <= 1e-10 * scale
     assert abs(forward_side - weight_side) <= 1e-10 * scale
+
+
+@st.composite
+def depthwise_configs(draw):
+    """A random depthwise conv (groups = C_in, multiplier R = C_out/C_in from 1 to 3) with up to 40 channels, so
+    the channels-last kernel meets several blocks of channels and a partial last one; non-square planes, strides
+    1 to 3, padding and dilation."""
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 11)) for k, d, p in zip(kernel, dilation, padding)]
+    channels = draw(st.integers(1, 40))
+    return dict(batch=draw(st.integers(1, 5)), channels=channels, out_channels=channels * draw(st.integers(1, 3)),
+                height=size[0], width=size[1], kernel=kernel, stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                padding=padding, dilation=dilation, groups=channels,
+                algorithm=draw(st.sampled_from(["depthwise", "depthwise_planes", None])), seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(depthwise_configs())
+def test_depthwise_float32_matches_reference_on_many_channels(config):
+    test_float32_matches_reference_within_rounding.hypothesis.inner_test(config)
+
+
+@settings(max_examples=15, deadline=None)
+@given(depthwise_configs())
+def test_depthwise_adjoint_identity_float64_on_many_channels(config):
+    test_adjoint_identity_float64.hypothesis.inner_test(config)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -37,10 +37,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
     position, so S > 1 always goes to the GEMM. An ungrouped 1×1 conv of any stride and padding is a channel
     product at each sampled position ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise
-    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: 'depthwise' in every
-    direction, plane by plane on planes of 16×16 and more ('depthwise_planes', long rows), channels-last on
-    smaller ones. The measurements behind the
-    thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
+    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: 'depthwise' (channels-last
+    blocks, vectors across channels) in every direction, but plane by plane ('depthwise_planes', vectors along
+    rows) at stride 1 on planes of 32×32 and more, where rows are long enough and the channels-last copies cost
+    more than they save. The measurements behind the thresholds are in benchmarks/RESULTS.md
+    (`benchmarks/conv.py --algorithms`).
 
     The register-blocked kernels ('blocked', stride 1, groups 1) hold a tile of 8 positions × 32 output channels
     (float32) in registers over all taps: they beat both others on planes of 8×8 and more when the tile is full
@@ -49,7 +50,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
-        return "depthwise_planes" if positions is None or positions >= 256 else "depthwise"
+        return "depthwise_planes" if stride == (1, 1) and (positions is None or positions >= 1024) else "depthwise"
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
     if stride == (1, 1) and groups == 1 and (positions is None or positions >= 64):
@@ -114,7 +115,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
                                       *stride, *padding, *_phase_taps(x.shape, weight.shape, stride, padding, dilation))
     elif algorithm == "depthwise":
         conv_depthwise.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, *stride,
-                               *padding, *dilation, *_phase_shape(x.shape, stride, padding))
+                               *padding, *dilation)
     elif algorithm == "pointwise":
         conv_pointwise.forward(x, weight, bias, out, stride, padding)
     elif algorithm == "gemm":
@@ -136,8 +137,7 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
         conv_depthwise_planes.grad_input(grad_out, weight, grad_in, *stride, *padding,
                                          *_phase_taps(input_shape, weight.shape, stride, padding, dilation))
     elif algorithm == "depthwise":
-        conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation,
-                                  *_phase_shape(input_shape, stride, padding))
+        conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation)
     elif algorithm == "pointwise":
         conv_pointwise.grad_input(grad_out, weight, grad_in, stride, padding)
     elif algorithm == "gemm":
@@ -175,8 +175,7 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
     elif algorithm == "depthwise":
-        conv_depthwise.grad_weight(x, grad_out, grad_w, *stride, *padding, *dilation,
-                                   *_phase_shape(x.shape, stride, padding))
+        conv_depthwise.grad_weight(x, grad_out, grad_w, *stride, *padding, *dilation)
     elif algorithm == "pointwise":
         conv_pointwise.grad_weight(x, grad_out, grad_w, stride, padding)
     elif algorithm == "gemm":

@@ -1,190 +1,184 @@
-"""Depthwise convolution (one input channel per group, C_in/groups = 1): output channel m reads only input
-channel c = m // (M/C), so there is no channel sum to hand to a GEMM (a GEMM per group would be a product of
-one row) and the planes are too small (4×4 to 32×32) for a loop per plane to pay its start-up costs.
+"""Depthwise convolution (one input channel per group, C_in/groups = 1): output channel m = c·R + r (R = M/C, the
+channel multiplier) reads only input channel c, so there is no channel sum to hand to a GEMM, and the planes
+(4×4 to 32×32) are too small for vector loops along a row.
 
-So each thread takes one sample and lays it out channels-last, position-major with the M output channels
-contiguous (input channel c copied to each of its M/C output channels), zero-padded and split into its stride
-phases as in conv_gemm.py (Q[ph, pw][a, b] = X_pad[a·S_h + ph, b·S_w + pw]). Tap (kh, kw) then reads, for a
-whole output row i, the contiguous run of OW·M values of phase plane (kh·D_h mod S_h, kw·D_w mod S_w) from
-position (i + ⌊kh·D_h/S_h⌋, ⌊kw·D_w/S_w⌋) on: each tap and row is one long multiply-add against the tap's
-weights repeated OW times, whatever the stride, padding and dilation. Results go back to NCHW at the end. A a task owns
-everything it writes (one sample; for dL/dW one sample's partial sums, added over the samples in order
-afterwards), so the results are the same bits on any number of threads.
+So the vector runs across channels: a task copies BLOCK input channels of one sample into a channels-last
+buffer, zero-padded by P (position-major, the BLOCK channels contiguous), and every tap of every output
+position is then one BLOCK-wide multiply-add against the tap's BLOCK weights, at any stride, padding and
+dilation (a tap of output (i, j) reads padded position (i·S_h + kh·D_h, j·S_w + kw·D_w)). BLOCK is a constant,
+so that inner loop compiles to whole vector instructions. The buffers stay in the L1/L2 cache; the arrays
+themselves are read and written once each, in NCHW. Every task owns what it writes (dL/dW: one block of
+channels over a fixed chunk of samples, the chunks added in order afterwards), so the results are the same
+bits on any number of threads.
 """
 import numpy as np
 from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.inner_loops import copy_strided, fill
+from tinygrad_cnn.ops.kernels.vector_taps import LANES as BLOCK, dot_taps
 
 
-@njit(cache=True, fastmath={"contract"})
-def multiply_add(acc, acc_start, a, a_start, b, b_start, count):
-    """acc[acc_start + k] += a[a_start + k] · b[b_start + k] for k < count, on flat arrays (unsigned indices, see
-    copy_strided)."""
-    d, s, t = np.uint64(acc_start), np.uint64(a_start), np.uint64(b_start)
+@njit(cache=True)
+def move_block(flat, plane, step, count, height, width, buf, pitch, off_h, off_w, into_buffer):
+    """Between the `count` height × width planes (plane + k·step) of the flat NCHW array and the channels-last
+    buffer: buf[((r + off_h)·pitch + q + off_w)·BLOCK + k] = plane[r, q] when into_buffer, else the reverse
+    (unsigned indices, see inner_loops.copy_strided)."""
+    size, lanes, w = np.uint64(height * width), np.uint64(BLOCK), np.uint64(width)
     for k in range(np.uint64(count)):
-        acc[d + k] += a[s + k] * b[t + k]
+        first = (np.uint64(plane) + k * np.uint64(step)) * size
+        for r in range(np.uint64(height)):
+            row, at = (np.uint64(off_h) + r) * np.uint64(pitch) + np.uint64(off_w), first + r * w
+            for q in range(w):
+                if into_buffer:
+                    buf[(row + q) * lanes + k] = flat[at + q]
+                else:
+                    flat[at + q] = buf[(row + q) * lanes + k]
 
 
 @njit(cache=True)
-def channels_last(src, start, channels, height, width, multiplier, stride_h, stride_w, pad_h, pad_w, q_h, q_w,
-                  dst):
-    """dst[((phase·q_h + ⌊r/S_h⌋)·q_w + ⌊q/S_w⌋)·M + m] = X_pad[m // multiplier, r, q] with phase = (r mod S_h)·S_w +
-    q mod S_w, X_pad the `channels` planes of height × width at src[start] zero-padded by P, M = channels·multiplier:
-    the padded planes split into their stride phases, channels last."""
-    out_channels = channels * multiplier
-    fill(dst, 0, stride_h * stride_w * q_h * q_w * out_channels, 0)
-    columns = np.empty(width, np.int64)  # the column part of phase_position, per input column
-    for j in range(width):
-        columns[j] = ((j + pad_w) % stride_w) * q_h * q_w + (j + pad_w) // stride_w
-    for i in range(height):  # row by row, so the rows written stay in the L1 cache while every channel fills them
-        r = i + pad_h
-        row = ((r % stride_h) * stride_w * q_h + r // stride_h) * q_w
-        for c in range(channels):
-            for k in range(multiplier):
-                m = c * multiplier + k
-                for j in range(width):
-                    dst[(row + columns[j]) * out_channels + m] = src[start + (c * height + i) * width + j]
+def tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch):
+    """Where tap (kh, kw) reads in the padded channels-last buffer, relative to its output position's first tap:
+    ((kh·D_h)·pitch + kw·D_w)·BLOCK."""
+    offsets = np.empty(kernel_h * kernel_w, np.int64)
+    for t in range(kernel_h * kernel_w):
+        offsets[t] = ((t // kernel_w) * dil_h * pitch + (t % kernel_w) * dil_w) * BLOCK
+    return offsets
 
 
 @njit(cache=True)
-def phase_position(r, q, stride_h, stride_w, q_h, q_w):
-    """The position of X_pad[r, q] among the phase planes: (phase·q_h + ⌊r/S_h⌋)·q_w + ⌊q/S_w⌋."""
-    return (((r % stride_h) * stride_w + q % stride_w) * q_h + r // stride_h) * q_w + q // stride_w
+def _blocks(channels):
+    """Blocks of BLOCK channels that cover `channels` (the last one partly)."""
+    return (channels + BLOCK - 1) // BLOCK
 
 
-@njit(cache=True)
-def tap_start(kh, kw, i, stride_h, stride_w, dil_h, dil_w, q_h, q_w, out_channels):
-    """Where, in a channels_last layout, tap (kh, kw) of output row i begins reading."""
-    phase = ((kh * dil_h) % stride_h) * stride_w + (kw * dil_w) % stride_w
-    return ((phase * q_h + i + kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w) * out_channels
+def blocked(values, channels):
+    """values (M, T), M = C·R, regrouped as (blocks, R, T, BLOCK), flat: entry (b, r, t, k) is values[(b·BLOCK + k)·R
+    + r, t], zero past the last input channel. The kernels' layout of weights, biases and dL/dW."""
+    out_channels, terms = values.shape
+    grouped = np.zeros((_blocks(channels) * BLOCK, out_channels // channels, terms), values.dtype)
+    grouped[:channels] = values.reshape(channels, -1, terms)
+    return np.ascontiguousarray(grouped.reshape(-1, BLOCK, *grouped.shape[1:]).transpose(0, 2, 3, 1)).reshape(-1)
 
 
-@njit(cache=True)
-def row_weights(weight, out_w):
-    """weights[(t·OW + j)·M + m] = W[m, 0, kh, kw] for tap t = kh·K_w + kw and j < OW: each tap's weights
-    contiguous over channels, repeated for the OW positions of an output row."""
-    out_channels, taps = weight.shape[0], weight.shape[2] * weight.shape[3]
-    weights = np.empty(taps * out_w * out_channels, weight.dtype)
-    for t in range(taps):
-        for j in range(out_w):
-            for m in range(out_channels):
-                weights[(t * out_w + j) * out_channels + m] = weight[m, 0, t // weight.shape[3], t % weight.shape[3]]
-    return weights
+def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
+    """O[n, m, i, j] = b[m] + Σ_kh,kw W[m, 0, kh, kw] · X_pad[n, m // R, i·S_h + kh·D_h, j·S_w + kw·D_w]."""
+    channels, out_channels = x.shape[1], weight.shape[0]
+    _forward(x, blocked(weight.reshape(out_channels, -1), channels), blocked(bias.reshape(-1, 1), channels), out,
+             stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, weight.shape[2], weight.shape[3])
 
 
-@njit(cache=True)
-def to_planes(result, out_flat, start, out_channels, out_h, out_w):
-    """out_flat[start + m·OH·OW + i·OW + j] = result[(i·OW + j)·M + m]: channels-last back to NCHW, row by row (a
-    row of the result, OW·M values, stays in the L1 cache while every channel reads it)."""
-    for i in range(out_h):
-        for m in range(out_channels):
-            copy_strided(out_flat, start + m * out_h * out_w + i * out_w, 1, result, i * out_w * out_channels + m,
-                         out_channels, out_w)
-
-
-@parallel_kernel(tasks=lambda x, *rest: x.shape[0])
-def forward(x, weight, bias, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w, start, stop):
-    """O[n, m, i, j] = b[m] + Σ_kh,kw W[m, 0, kh, kw] · X_pad[n, m // (M/C), i·S_h + kh·D_h, j·S_w + kw·D_w].
-    A task owns O[n]."""
+@parallel_kernel(tasks=lambda x, *rest: x.shape[0] * _blocks(x.shape[1]))
+def _forward(x, weights, biases, out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, kernel_h, kernel_w, start,
+             stop):
+    """`forward` on blocked weights and biases. A task is one sample and one block of input channels, and owns
+    their R·BLOCK output planes."""
     batch, channels, height, width = x.shape
-    out_channels, kernel_h, kernel_w = weight.shape[0], weight.shape[2], weight.shape[3]
-    out_h, out_w = out.shape[2], out.shape[3]
-    row = out_w * out_channels
-    weights = row_weights(weight, out_w)
+    out_channels, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+    multiplier, blocks, taps = out_channels // channels, _blocks(channels), kernel_h * kernel_w
+    pitch = width + 2 * pad_w
+    padded = np.zeros((height + 2 * pad_h) * pitch * BLOCK, x.dtype)
+    result = np.empty(out_h * out_w * BLOCK, out.dtype)
+    offsets = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch)
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
-    for n in range(start, stop):
-        planes = np.empty(stride_h * stride_w * q_h * q_w * out_channels, x.dtype)
-        channels_last(x_flat, n * channels * height * width, channels, height, width, out_channels // channels,
-                      stride_h, stride_w, pad_h, pad_w, q_h, q_w, planes)
-        result = np.empty(out_h * row, out.dtype)
-        for i in range(out_h):
-            for j in range(out_w):
-                copy_strided(result, (i * out_w + j) * out_channels, 1, bias, 0, 1, out_channels)
-            for kh in range(kernel_h):
-                for kw in range(kernel_w):
-                    multiply_add(result, i * row, weights, (kh * kernel_w + kw) * row, planes,
-                                 tap_start(kh, kw, i, stride_h, stride_w, dil_h, dil_w, q_h, q_w, out_channels), row)
-        to_planes(result, out_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w)
+    for task in range(start, stop):
+        n, block = task // blocks, task % blocks
+        first = block * BLOCK
+        count = min(BLOCK, channels - first)
+        move_block(x_flat, n * channels + first, 1, count, height, width, padded, pitch, pad_h, pad_w, True)
+        for r in range(multiplier):
+            w_at, b_at = (block * multiplier + r) * taps * BLOCK, (block * multiplier + r) * BLOCK
+            for i in range(out_h):
+                for j in range(out_w):
+                    dot_taps(result, (i * out_w + j) * BLOCK, biases, b_at, weights, w_at, padded,
+                             (i * stride_h * pitch + j * stride_w) * BLOCK, offsets, taps)
+            move_block(out_flat, n * out_channels + first * multiplier + r, multiplier, count, out_h, out_w, result,
+                       out_w, 0, 0, False)
 
 
-@parallel_kernel(tasks=lambda grad_out, weight, grad_in, *rest: grad_in.shape[0])
-def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w, start, stop):
+def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """dL/dX = full convolution of dL/dO (zero-padded by D·(K−1), dilated by S) with the 180°-rotated filter,
-    cropped by the forward padding. With Z that padded, dilated dL/dO and r = K−1−k, dX[i] = Σ_r W[K−1−r]·
-    Z[i + P + r·D] = Σ_k W[k]·dL/dO[o] over the taps k and outputs o with o·S + k·D − P = i (Z is zero
-    elsewhere): each tap adds W[m, k]·dL/dO[n, m, o] where it read in the forward, and dX[n, c] is the sum of
-    its M/C channels without the padding. No multiply-add meets the zeros that padding and dilating insert.
-    A task owns dX[n]."""
+    cropped by the forward padding. With Z that padded, dilated dL/dO and u = K−1−k, dX[q] = Σ_u W[K−1−u]·
+    Z[q + P + u·D] = Σ_k W[k]·dL/dO[o] over the taps k and outputs o with o·S + k·D − P = q (Z is zero
+    elsewhere): each tap adds W[m, k]·dL/dO[n, m, o] where the forward read, into a padded buffer whose interior
+    is dX[n, c], summed over the R output channels of c in order. No multiply-add meets the zeros that padding
+    and dilating insert."""
+    _grad_input(grad_out, blocked(weight.reshape(weight.shape[0], -1), grad_in.shape[1]), grad_in, stride_h,
+                stride_w, pad_h, pad_w, dil_h, dil_w, weight.shape[2], weight.shape[3])
+
+
+@parallel_kernel(tasks=lambda grad_out, weights, grad_in, *rest: grad_in.shape[0] * _blocks(grad_in.shape[1]))
+def _grad_input(grad_out, weights, grad_in, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, kernel_h, kernel_w,
+                start, stop):
+    """`grad_input` on blocked weights. A task is one sample and one block of input channels."""
     batch, channels, height, width = grad_in.shape
-    out_channels, kernel_h, kernel_w = weight.shape[0], weight.shape[2], weight.shape[3]
-    out_h, out_w = grad_out.shape[2], grad_out.shape[3]
-    multiplier, row = out_channels // channels, out_w * out_channels
-    weights = row_weights(weight, out_w)
+    out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
+    multiplier, blocks, taps = out_channels // channels, _blocks(channels), kernel_h * kernel_w
+    pitch, padded_size = width + 2 * pad_w, (height + 2 * pad_h) * (width + 2 * pad_w) * BLOCK
+    padded = np.empty(padded_size, grad_in.dtype)
+    grad = np.empty(out_h * out_w * BLOCK, grad_in.dtype)
+    offsets, no_offset = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch), np.zeros(1, np.int64)
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
-    for n in range(start, stop):
-        grad = np.empty(out_h * row, grad_out.dtype)
-        channels_last(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, 1, 1, 1, 0, 0, out_h,
-                      out_w, grad)
-        planes = np.zeros(stride_h * stride_w * q_h * q_w * out_channels, grad_in.dtype)
-        for i in range(out_h):
-            for kh in range(kernel_h):
-                for kw in range(kernel_w):
-                    multiply_add(planes, tap_start(kh, kw, i, stride_h, stride_w, dil_h, dil_w, q_h, q_w, out_channels),
-                                 weights, (kh * kernel_w + kw) * row, grad, i * row, row)
-        for i in range(height):
-            for j in range(width):
-                at = phase_position(i + pad_h, j + pad_w, stride_h, stride_w, q_h, q_w) * out_channels
-                for c in range(channels):
-                    total = planes[at + c * multiplier]
-                    for k in range(1, multiplier):
-                        total += planes[at + c * multiplier + k]
-                    grad_in_flat[((n * channels + c) * height + i) * width + j] = total
+    for task in range(start, stop):
+        n, block = task // blocks, task % blocks
+        first = block * BLOCK
+        count = min(BLOCK, channels - first)
+        for k in range(padded_size):
+            padded[k] = 0
+        for r in range(multiplier):
+            w_at = (block * multiplier + r) * taps * BLOCK
+            move_block(grad_flat, n * out_channels + first * multiplier + r, multiplier, count, out_h, out_w, grad,
+                       out_w, 0, 0, True)
+            for i in range(out_h):
+                for j in range(out_w):
+                    at, first_tap = (i * out_w + j) * BLOCK, (i * stride_h * pitch + j * stride_w) * BLOCK
+                    for t in range(taps):
+                        to = first_tap + offsets[t]
+                        dot_taps(padded, to, padded, to, weights, w_at + t * BLOCK, grad, at, no_offset, 1)
+        move_block(grad_in_flat, n * channels + first, 1, count, height, width, padded, pitch, pad_h, pad_w, False)
 
 
-def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w):
-    """dL/dW[m, 0, kh, kw] = Σ_n,i,j X_pad[n, m // (M/C), i·S_h + kh·D_h, j·S_w + kw·D_w] · dL/dO[n, m, i, j]
-    (X ⋆ dL/dO, dL/dO dilated by S): one task per sample's partial sums, then the samples added in order."""
-    taps = grad_w.shape[2] * grad_w.shape[3]
-    partial = np.empty((x.shape[0], taps * grad_w.shape[0]), grad_w.dtype)
-    sample_grad_weights(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w,
-                        grad_w.shape[2], grad_w.shape[3])
-    grad_w[...] = partial.sum(axis=0, dtype=grad_w.dtype).reshape(taps, -1).T.reshape(grad_w.shape)
+def grad_weight(x, grad_out, grad_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
+    """dL/dW[m, 0, kh, kw] = Σ_n,i,j X_pad[n, m // R, i·S_h + kh·D_h, j·S_w + kw·D_w] · dL/dO[n, m, i, j] (X ⋆ dL/dO,
+    dL/dO dilated by S): one task per block of input channels and chunk of samples, the chunks then added in
+    order. The chunk count depends on the shape alone (enough tasks for a few threads), not on the threads."""
+    batch, channels = x.shape[:2]
+    out_channels, taps = grad_w.shape[0], grad_w.shape[2] * grad_w.shape[3]
+    chunks = max(1, min(batch, -(-8 // _blocks(channels))))
+    partial = np.zeros((chunks, _blocks(channels), out_channels // channels, taps, BLOCK), grad_w.dtype)
+    _grad_weight(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, grad_w.shape[2],
+                 grad_w.shape[3])
+    total = partial[0]
+    for chunk in range(1, chunks):
+        total += partial[chunk]
+    grad_w.reshape(channels, -1)[...] = total.transpose(0, 3, 1, 2).reshape(-1, out_channels // channels * taps)[
+        :channels]
 
 
-@parallel_kernel(tasks=lambda x, *rest: x.shape[0])
-def sample_grad_weights(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, q_h, q_w, kernel_h,
-                        kernel_w, start, stop):
-    """partial[n, t·M + m] = Σ_i,j X_pad[n, m // (M/C), i·S_h + kh·D_h, j·S_w + kw·D_w] · dL/dO[n, m, i, j] for
-    tap t = (kh, kw): sample n's share of dL/dW. A task owns one sample."""
+@parallel_kernel(tasks=lambda x, grad_out, partial, *rest: partial.shape[0] * partial.shape[1])
+def _grad_weight(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, kernel_h, kernel_w, start,
+                 stop):
+    """partial[s] = dL/dW, blocked, over the samples of chunk s. A task is one chunk and one block of input
+    channels."""
     batch, channels, height, width = x.shape
     out_channels, out_h, out_w = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    row, taps = out_w * out_channels, kernel_h * kernel_w
-    x_flat, grad_flat = x.reshape(x.size), grad_out.reshape(grad_out.size)
-    for n in range(start, stop):
-        planes = np.empty(stride_h * stride_w * q_h * q_w * out_channels, x.dtype)
-        channels_last(x_flat, n * channels * height * width, channels, height, width, out_channels // channels,
-                      stride_h, stride_w, pad_h, pad_w, q_h, q_w, planes)
-        grad = np.empty(out_h * row, grad_out.dtype)
-        channels_last(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, 1, 1, 1, 0, 0, out_h,
-                      out_w, grad)
-        sums = np.zeros(taps * row, partial.dtype)
-        for i in range(out_h):
-            for kh in range(kernel_h):
-                for kw in range(kernel_w):
-                    multiply_add(sums, (kh * kernel_w + kw) * row, planes,
-                                 tap_start(kh, kw, i, stride_h, stride_w, dil_h, dil_w, q_h, q_w, out_channels),
-                                 grad, i * row, row)
-        for t in range(taps):  # the OW positions of each tap folded, in order
-            copy_strided(partial[n], t * out_channels, 1, sums, t * row, 1, out_channels)
-            for j in range(1, out_w):
-                multiply_add_one(partial[n], t * out_channels, sums, (t * out_w + j) * out_channels, out_channels)
-
-
-@njit(cache=True)
-def multiply_add_one(acc, acc_start, a, a_start, count):
-    """acc[acc_start + k] += a[a_start + k] for k < count, on flat arrays."""
-    d, s = np.uint64(acc_start), np.uint64(a_start)
-    for k in range(np.uint64(count)):
-        acc[d + k] += a[s + k]
+    multiplier, blocks, taps = out_channels // channels, _blocks(channels), kernel_h * kernel_w
+    chunks = partial.shape[0]
+    pitch = width + 2 * pad_w
+    padded = np.zeros((height + 2 * pad_h) * pitch * BLOCK, x.dtype)
+    grad = np.empty(out_h * out_w * BLOCK, x.dtype)
+    offsets, positions = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch), np.empty(out_h * out_w, np.int64)
+    for p in range(out_h * out_w):  # where output position p's first tap reads
+        positions[p] = ((p // out_w) * stride_h * pitch + (p % out_w) * stride_w) * BLOCK
+    x_flat, grad_flat, sums = x.reshape(x.size), grad_out.reshape(grad_out.size), partial.reshape(partial.size)
+    for task in range(start, stop):
+        chunk, block = task // blocks, task % blocks
+        first = block * BLOCK
+        count = min(BLOCK, channels - first)
+        for n in range(batch * chunk // chunks, batch * (chunk + 1) // chunks):
+            move_block(x_flat, n * channels + first, 1, count, height, width, padded, pitch, pad_h, pad_w, True)
+            for r in range(multiplier):
+                move_block(grad_flat, n * out_channels + first * multiplier + r, multiplier, count, out_h, out_w,
+                           grad, out_w, 0, 0, True)
+                for t in range(taps):
+                    at = ((task * multiplier + r) * taps + t) * BLOCK
+                    dot_taps(sums, at, sums, at, grad, 0, padded, offsets[t], positions, out_h * out_w)
