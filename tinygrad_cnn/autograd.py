@@ -330,6 +330,7 @@ def _topological_order(root_node):
 
 
 def _check_gradient(node, index, grad):
+    """A gradient of another shape than its input is refused; one of another dtype is cast to the input's."""
     tensor = node.inputs[index]
     if grad.shape != tensor.shape:
         raise RuntimeError(
@@ -388,7 +389,8 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
                 continue
             grads = [np.zeros(s, d) if g is None else g
                      for g, s, d in zip(grads, node.output_shapes, node.output_dtypes)]
-        _check_saved_versions(node)
+        if node.saved_versions:
+            _check_saved_versions(node)
         try:
             input_grads = ctx.function.backward(ctx, *grads)
         except AttributeError as error:
@@ -396,12 +398,13 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
             raise
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        if len(input_grads) > len(node.inputs) and all(g is None for g in input_grads[len(node.inputs):]):
-            input_grads = input_grads[:len(node.inputs)]
-        if len(input_grads) != len(node.inputs):
-            raise RuntimeError(
-                f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients for "
-                f"{len(node.inputs)} forward arguments")
+        arguments = len(node.inputs)
+        if len(input_grads) != arguments:
+            if len(input_grads) > arguments and all(g is None for g in input_grads[arguments:]):
+                input_grads = input_grads[:arguments]
+            else:
+                raise RuntimeError(f"{ctx.function.__name__}.backward returned {len(input_grads)} gradients for "
+                                   f"{arguments} forward arguments")
         if _anomaly_hook is not None:
             _anomaly_hook.on_backward(node, input_grads)
         input_grads = list(input_grads)
@@ -409,7 +412,9 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
             g, input_grads[index] = input_grads[index], None  # so `g` is this loop's only reference
             if tensor is None or g is None or not tensor._requires_grad:
                 continue
-            g = _check_gradient(node, index, np.asarray(g))
+            g = np.asarray(g)
+            if g.shape != tensor._array.shape or g.dtype != tensor._array.dtype:
+                g = _check_gradient(node, index, g)
             if wanted is not None and tensor._node is None:
                 if id(tensor) in wanted:
                     wanted[id(tensor)].grad_sum = _add(wanted[id(tensor)].grad_sum, g)
@@ -428,10 +433,8 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
 
 def _release(node):
     """Free what a node holds once its backward has run: saved arrays and the links to its inputs."""
-    ctx = node.ctx
-    kept = {"function": ctx.function, "needs_input_grad": ctx.needs_input_grad}
-    ctx.__dict__.clear()  # saved arrays and whatever else forward left on ctx
-    ctx.__dict__.update(kept, _saved=(), _released=True)
+    ctx = node.ctx  # a new attribute dict drops the saved arrays and whatever else forward left on ctx
+    ctx.__dict__ = {"function": ctx.function, "needs_input_grad": ctx.needs_input_grad, "_released": True}
     node.inputs = (None,) * len(node.inputs)
     node.saved_versions = ()
 

@@ -1,4 +1,4 @@
-"""The one helper that undoes NumPy broadcasting in a backward pass."""
+"""The helpers that undo NumPy broadcasting in a backward pass: the operands' shapes, and the sum back to one."""
 import numpy as np
 
 
@@ -10,3 +10,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
     return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+
+
+def shape_of(x) -> tuple:
+    """x.shape for an array (one attribute read, on every binary op), np.shape(x) for a constant such as 2.0."""
+    return x.shape if isinstance(x, np.ndarray) else np.shape(x)

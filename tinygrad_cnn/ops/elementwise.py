@@ -4,14 +4,14 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from .broadcast import unbroadcast
+from .broadcast import shape_of, unbroadcast
 from .kernels import activation as kernels
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.shapes = (shape_of(a), shape_of(b))
         return a + b
 
     @staticmethod
@@ -22,7 +22,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.shapes = (shape_of(a), shape_of(b))
         return a - b
 
     @staticmethod
@@ -36,7 +36,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         needs_a, needs_b = ctx.needs_input_grad
-        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
         return a * b
 
@@ -53,7 +53,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.shapes = (shape_of(a), shape_of(b))
         ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
@@ -117,7 +117,7 @@ class Where(Function):
     def forward(ctx, condition, a, b):
         condition = np.asarray(condition, dtype=bool)
         ctx.save_for_backward(condition)  # saved, so an in-place change to a mask Tensor is caught in backward
-        ctx.shapes = (np.shape(a), np.shape(b))
+        ctx.shapes = (shape_of(a), shape_of(b))
         return np.where(condition, a, b)
 
     @staticmethod

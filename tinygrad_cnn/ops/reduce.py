@@ -9,7 +9,7 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     axis 0 or -1, as in PyTorch. Repeated axes are refused, as NumPy and PyTorch do."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) or np.ndim(axis) == 0 else tuple(axis)
     for a in axes:
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
@@ -23,8 +23,8 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
 
 def _expand_to_input(grad, axes, keepdims, shape):
     """Bring a reduced gradient back to the input's shape (a broadcast view, no copy)."""
-    if not keepdims:
-        grad = np.expand_dims(grad, axes)
+    if not keepdims:  # the reduced axes back as length 1 (a reshape: np.expand_dims costs several times more)
+        grad = grad.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
     return np.broadcast_to(grad, shape)
 
 
