@@ -13,11 +13,6 @@ from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 ALGORITHMS = ["direct", "gemm", "depthwise", "depthwise_planes", "blocked", None]
 
 
-def _dw(algorithm):
-    """The algorithm forced on dL/dW: blocked has no dL/dW kernel of its own, so there the dispatcher picks."""
-    return None if algorithm == "blocked" else algorithm
-
-
 def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
@@ -83,7 +78,7 @@ def test_every_direction_matches_reference_float64(case, algorithm):
     grad_x, grad_w, grad_b = conv2d_reference_grads(x, weight, grad_out, stride, padding, dilation, groups)
     np.testing.assert_allclose(conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm=algorithm),
                                grad_x, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=_dw(algorithm)),
+    np.testing.assert_allclose(conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=algorithm),
                                grad_w, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(conv2d_grad_bias(grad_out), grad_b, rtol=1e-12, atol=1e-12)
 
@@ -164,7 +159,7 @@ def test_float32_matches_reference_within_rounding(config):
     magnitudes = conv2d_reference_grads(abs(x), abs(weight), abs(grad_out), *geometry)
     x32, w32, g32 = x.astype(np.float32), weight.astype(np.float32), grad_out.astype(np.float32)
     ours = (conv2d_grad_input(g32, w32, x.shape, *geometry, algorithm=c["algorithm"]),
-            conv2d_grad_weight(x32, g32, weight.shape, *geometry, algorithm=_dw(c["algorithm"])),
+            conv2d_grad_weight(x32, g32, weight.shape, *geometry, algorithm=c["algorithm"]),
             conv2d_grad_bias(g32))
     for value, expected_grad, magnitude in zip(ours, expected_grads, magnitudes):
         assert value.dtype == np.float32 and value.shape == expected_grad.shape
@@ -185,7 +180,7 @@ def test_adjoint_identity_float64(config):
     g = rng.standard_normal(out.shape)
     forward_side = np.vdot(out, g)
     input_side = np.vdot(x, conv2d_grad_input(g, weight, x.shape, *geometry, algorithm=c["algorithm"]))
-    weight_side = np.vdot(weight, conv2d_grad_weight(x, g, weight.shape, *geometry, algorithm=_dw(c["algorithm"])))
+    weight_side = np.vdot(weight, conv2d_grad_weight(x, g, weight.shape, *geometry, algorithm=c["algorithm"]))
     scale = np.vdot(abs(out), abs(g)) + 1e-300
     assert abs(forward_side - input_side) <= 1e-10 * scale
     assert abs(forward_side - weight_side) <= 1e-10 * scale
@@ -233,7 +228,7 @@ def test_worked_example_3x3_input_2x2_filter(algorithm):
                                   [[37, 47], [67, 77]])
     # dW11 = 1·1 + 2·(−2) + 4·3 + 5·5 = 34, dW12 = 2 − 6 + 15 + 30 = 41, dW21 = 4 − 10 + 21 + 40 = 55,
     # dW22 = 5 − 12 + 24 + 45 = 62
-    np.testing.assert_array_equal(conv2d_grad_weight(x, grad_out, f.shape, *geometry, algorithm=_dw(algorithm))[0, 0],
+    np.testing.assert_array_equal(conv2d_grad_weight(x, grad_out, f.shape, *geometry, algorithm=algorithm)[0, 0],
                                   [[34, 41], [55, 62]])
     # dX11 = 1·1; dX12 = 1·2 + (−2)·1 = 0; dX13 = (−2)·2 = −4; dX21 = 1·3 + 3·1 = 6;
     # dX22 = 1·4 + (−2)·3 + 3·2 + 5·1 = 9; dX23 = (−2)·4 + 5·2 = 2; dX31 = 3·3 = 9; dX32 = 3·4 + 5·3 = 27; dX33 = 20
@@ -252,11 +247,11 @@ def test_results_are_fresh_arrays_not_workspace(algorithm):
     first = conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm)
     grad_out = rng.standard_normal(first.shape).astype(np.float32)
     grad_x = conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm=algorithm)
-    grad_w = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=_dw(algorithm))
+    grad_w = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=algorithm)
     kept = [a.copy() for a in (first, grad_x, grad_w)]
     conv2d_forward(-x, weight, bias, *geometry, algorithm=algorithm)
     conv2d_grad_input(-grad_out, weight, x.shape, *geometry, algorithm=algorithm)
-    conv2d_grad_weight(-x, grad_out, weight.shape, *geometry, algorithm=_dw(algorithm))
+    conv2d_grad_weight(-x, grad_out, weight.shape, *geometry, algorithm=algorithm)
     for array, copy in zip((first, grad_x, grad_w), kept):
         np.testing.assert_array_equal(array, copy)
 
@@ -333,23 +328,26 @@ def test_a_forked_child_can_still_run_the_split_gemm():
     assert result.stdout.strip() == "0", result.stderr
 
 
-@pytest.mark.parametrize("algorithm, groups", [("depthwise", 6), ("depthwise_planes", 6), ("blocked", 1)])
-def test_the_depthwise_and_blocked_kernels_give_the_same_bits_on_one_and_on_all_threads(algorithm, groups):
+@pytest.mark.parametrize("algorithm, groups, stride", [("depthwise", 6, 1), ("depthwise_planes", 6, 1),
+                                                      ("blocked", 1, 1), ("blocked", 1, 2)])
+def test_the_depthwise_and_blocked_kernels_give_the_same_bits_on_one_and_on_two_threads(algorithm, groups, stride):
     """Each thread owns whole outputs (depthwise dL/dW: one sample's partial sums, added in sample order
-    afterwards), so the thread count never changes the order of a sum."""
-    import numba
+    afterwards; blocked dL/dW: runs of tiles, each summed sample after sample), so the thread count never
+    changes the order of a sum."""
+    import tinygrad_cnn as tc
+    from tinygrad_cnn.runtime.threads import get_num_threads
     rng = np.random.default_rng(5)
-    x, weight, bias = _random_case(rng, 5, 6, 7, 7, 36, (3, 3), groups, np.float32)
-    geometry = ((1, 1), (1, 1), (1, 1), groups)
-    grad_out = rng.standard_normal((5, 36, 7, 7)).astype(np.float32)
-    results, threads = [], numba.get_num_threads()
+    x, weight, bias = _random_case(rng, 5, 6, 9, 9, 36, (3, 3), groups, np.float32)
+    geometry = ((stride, stride), (1, 1), (1, 1), groups)
+    grad_out = rng.standard_normal(conv2d_forward(x, weight, bias, *geometry).shape).astype(np.float32)
+    results, threads = [], get_num_threads()
     try:
-        for count in (1, numba.config.NUMBA_NUM_THREADS):
-            numba.set_num_threads(count)
+        for count in (1, 2):
+            tc.set_num_threads(count)
             results.append((conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm),
                             conv2d_grad_input(grad_out, weight, x.shape, *geometry, algorithm=algorithm),
-                            conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=_dw(algorithm))))
+                            conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=algorithm)))
     finally:
-        numba.set_num_threads(threads)
+        tc.set_num_threads(threads)
     for one, every in zip(*results):
         np.testing.assert_array_equal(one, every)

@@ -12,8 +12,9 @@ Each direction is a rule of its own (nothing here differentiates the forward):
   grad_bias    dL/db = dL/dO summed over N, H and W
 Implementations of each: `conv_direct` (loops, one task per slice of the output), `conv_gemm` (columns +
 one BLAS GEMM per chunk of samples), `conv_depthwise` (one input channel per group: plane by plane, no GEMM),
-and `conv_pointwise` for the 1×1 conv (channel products on the sampled input itself, no columns). Arrays must be
-C-contiguous and share one float dtype.
+`conv_blocked` (a register tile of positions × output channels over all taps: the forward, dL/dX as that forward
+on dL/dO, and dL/dW), and `conv_pointwise` for the 1×1 conv (channel products on the sampled input itself, no
+columns). Arrays must be C-contiguous and share one float dtype.
 """
 import numpy as np
 
@@ -43,20 +44,25 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     more than they save. The measurements behind the thresholds are in benchmarks/RESULTS.md
     (`benchmarks/conv.py --algorithms`).
 
-    The register-blocked kernels ('blocked', stride 1, groups 1) hold a tile of 8 positions × 32 output channels
-    (float32) in registers over all taps: they beat both others on planes of 8×8 and more when the tile is full
-    (32 or more output channels, 64 or more taps per output), and lose on 4×4 planes, where a tile straddles
-    the padding. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128.
+    The register-blocked kernels ('blocked', groups 1) hold a tile of 8 positions × 32 output channels (float32)
+    in registers over all taps: they beat both others on output planes of 8×8 and more, at any stride, when the
+    tile is full (32 or more output channels, 64 or more taps per output), and lose on 4×4 planes, where a tile
+    straddles the padding. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128
+    (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros). dL/dW holds 8 taps × 32 output
+    channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
         return "depthwise_planes" if stride == (1, 1) and (positions is None or positions >= 1024) else "depthwise"
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
-    if stride == (1, 1) and groups == 1 and (positions is None or positions >= 64):
+    if groups == 1 and (positions is None or positions >= 64):
         if direction == "forward" and out_channels >= 32 and group_in * kernel_h * kernel_w >= 64:
             return "blocked"
-        if direction == "grad_input" and 32 <= group_in <= 128 and out_channels * kernel_h * kernel_w >= 64:
+        if direction == "grad_weight" and out_channels >= 32 and 64 <= group_in * kernel_h * kernel_w <= 576:
+            return "blocked"
+        if (direction == "grad_input" and stride == (1, 1) and 32 <= group_in <= 128
+                and out_channels * kernel_h * kernel_w >= 64):
             return "blocked"
     if stride != (1, 1):
         return "gemm"
@@ -68,9 +74,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward"):
     """Whether `algorithm` can compute `direction` of a conv of this geometry (pointwise: 1×1, groups = 1; depthwise:
-    C_in/groups = 1; blocked: groups = 1, forward and grad_input)."""
+    C_in/groups = 1; blocked: groups = 1)."""
     if algorithm == "blocked":
-        return groups == 1 and direction != "grad_weight"
+        return groups == 1
     if algorithm == "pointwise":
         return tuple(weight_shape[2:]) + (groups,) == (1, 1, 1)
     if algorithm in ("depthwise", "depthwise_planes"):
@@ -171,7 +177,9 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     grad_w = np.empty(weight_shape, x.dtype)
     algorithm = _algorithm(algorithm, weight_shape, stride, padding, groups, "grad_weight",
                            grad_out.shape[2] * grad_out.shape[3])
-    if algorithm == "depthwise_planes":
+    if algorithm == "blocked":
+        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation)
+    elif algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
     elif algorithm == "depthwise":

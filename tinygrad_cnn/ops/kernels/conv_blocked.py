@@ -14,7 +14,7 @@ import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.padding import pad_split
-from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_taps
+from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_taps, tile_taps_shifted
 from tinygrad_cnn.runtime import workspace
 
 
@@ -45,16 +45,16 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width,
                         out_flat[((n * out_channels + m) * out_h + oh) * out_w + ow] = acc[p * width + lane] + bias[m]
 
 
-def forward(x, weight, bias, out, stride, padding, dilation):
-    """O = X ⋆ W + b into `out` (groups = 1): the packing and phase planes in NumPy, the sums in forward_tiles."""
-    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = stride, padding, dilation
+def _planes_and_taps(x, kernel_hw, stride, padding, dilation, tail):
+    """(planes, sample size, tap offsets, phase-plane pitch, height): the zero-padded input split into its stride
+    phases in a flat workspace with `tail` zeros past its end, and the offset of each tap t = (c, kh, kw) into a
+    sample's planes (see the module docstring)."""
+    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), (kernel_h, kernel_w) = stride, padding, dilation, kernel_hw
     batch, channels, height, width = x.shape
-    out_channels, _, kernel_h, kernel_w = weight.shape
     q_h, q_w = -(-(height + 2 * pad_h) // stride_h), -(-(width + 2 * pad_w) // stride_w)
     phases = stride_h * stride_w
     sample_size = channels * phases * q_h * q_w
-    # the last tile of the last sample reads up to PIXELS − 1 positions past the end: zeros
-    planes = workspace.get("blocked_planes", (batch * sample_size + PIXELS,), x.dtype)
+    planes = workspace.get("blocked_planes", (batch * sample_size + tail,), x.dtype)
     planes[batch * sample_size:] = 0
     if (phases, pad_h, pad_w) == (1, 0, 0):  # the planes are the input: NumPy's copy is faster, and compiles nothing
         planes[:batch * sample_size] = x.reshape(-1)
@@ -65,10 +65,94 @@ def forward(x, weight, bias, out, stride, padding, dilation):
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
     offsets = ((np.arange(channels)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
+    return planes, sample_size, offsets.astype(np.int64), q_w, q_h
+
+
+def forward(x, weight, bias, out, stride, padding, dilation):
+    """O = X ⋆ W + b into `out` (groups = 1): the packing and phase planes in NumPy, the sums in forward_tiles."""
+    out_channels = weight.shape[0]
+    # the last tile of the last sample reads up to PIXELS − 1 positions past the end: zeros
+    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, weight.shape[2:], stride, padding, dilation, PIXELS)
     tile_width = BLOCKS * lanes(x.itemsize)
     blocks = -(-out_channels // tile_width)
     rows = np.zeros((blocks * tile_width, offsets.size), x.dtype)
     rows[:out_channels] = weight.reshape(out_channels, -1)
     packed = np.ascontiguousarray(rows.reshape(blocks, tile_width, offsets.size).transpose(0, 2, 1)).reshape(-1)
     forward_tiles(planes, sample_size, packed, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
-                  offsets.astype(np.int64), q_w, tile_width)
+                  offsets, pitch, tile_width)
+
+
+CHUNKS = 4  # tasks per block of output channels in dL/dW, each a run of tiles
+
+
+def _weight_tasks(planes, sample_size, grads, positions, shifts, out):
+    return out.shape[1] * min(CHUNKS, out.shape[0])
+
+
+@parallel_kernel(tasks=_weight_tasks)
+def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, start, stop):
+    """out[tile, block, p, l] = Σ_n Σ_k grads[n, block, k, l] · planes[n·sample_size + shifts[tile, p] + k]: dL/dW of
+    PIXELS taps × one block of output channels per tile, summed over the wide positions k of each sample (tiles
+    with the taps as the positions of register_tile, the output positions as its taps), sample after sample. A
+    task is a run of tiles of one block, samples outermost, so a sample's grads and planes stay in cache."""
+    tiles, blocks, _, width = out.shape
+    batch, span, chunks = grads.shape[0], grads.shape[2], min(CHUNKS, tiles)
+    grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
+    acc = np.empty(PIXELS * width, out.dtype)
+    for task in range(start, stop):
+        block, chunk = task // chunks, task % chunks
+        first_tile, last_tile = chunk * tiles // chunks, (chunk + 1) * tiles // chunks
+        for tile in range(first_tile, last_tile):
+            for k in range(PIXELS * width):
+                out_flat[(tile * blocks + block) * PIXELS * width + k] = 0
+        for n in range(batch):
+            for tile in range(first_tile, last_tile):
+                tile_taps_shifted(acc, grads_flat, (n * blocks + block) * span * width, planes, n * sample_size,
+                                  positions, span, shifts_flat, tile * PIXELS)
+                first = (tile * blocks + block) * PIXELS * width
+                for k in range(PIXELS * width):
+                    out_flat[first + k] += acc[k]
+
+
+@parallel_kernel(tasks=lambda grad_out, pitch, grads: grads.shape[0] * grads.shape[1],
+                 elements=lambda grad_out, pitch, grads: grads.size)
+def pack_grads(grad_out, pitch, grads, start, stop):
+    """grads[n, block, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], zero past a row's end and past the
+    last channel: dL/dO on the phase planes' pitch, channel-blocked. A task is one (sample, block)."""
+    batch, out_channels, out_h, out_w = grad_out.shape
+    blocks, span, width = grads.shape[1], grads.shape[2], grads.shape[3]
+    grad_flat, grads_flat = grad_out.reshape(grad_out.size), grads.reshape(grads.size)
+    zero = grads.dtype.type(0)
+    for task in range(start, stop):
+        n, block = task // blocks, task % blocks
+        channels = min(width, out_channels - block * width)
+        for k in range(span):
+            oh = k // pitch
+            ow = k - oh * pitch
+            first = (task * span + k) * width
+            for lane in range(width):
+                grads_flat[first + lane] = zero
+            if ow < out_w:
+                for lane in range(channels):
+                    grads_flat[first + lane] = grad_flat[((n * out_channels + block * width + lane) * out_h + oh) * out_w
+                                                         + ow]
+
+
+def grad_weight(x, grad_out, grad_w, stride, padding, dilation):
+    """dL/dW = X ⋆ dL/dO into `grad_w` (groups = 1): dL/dO laid out on the phase planes' pitch (zero past each
+    row's end) and channel-blocked, grads[n, block, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], then
+    every tap t as dW[m, t] = Σ_n,k grads[n, m, k] · planes[n, offsets[t] + k] (grad_weight_tiles)."""
+    batch, out_channels, out_h, out_w = grad_out.shape
+    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape[2:], stride, padding, dilation, 0)
+    tile_width = BLOCKS * lanes(x.itemsize)
+    blocks = -(-out_channels // tile_width)
+    span = (out_h - 1) * pitch + out_w
+    grads = workspace.get("blocked_grads", (batch, blocks, span, tile_width), x.dtype)
+    pack_grads(grad_out, pitch, grads)
+    tiles = -(-offsets.size // PIXELS)
+    shifts = np.zeros(tiles * PIXELS, np.int64)  # the taps past the last are tap 0 again, and dropped
+    shifts[:offsets.size] = offsets
+    out = np.empty((tiles, blocks, PIXELS, tile_width), x.dtype)
+    grad_weight_tiles(planes, sample_size, grads, np.arange(span, dtype=np.int64), shifts, out)
+    by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * PIXELS, blocks * tile_width)
+    grad_w.reshape(out_channels, -1)[...] = by_tap[:offsets.size, :out_channels].T

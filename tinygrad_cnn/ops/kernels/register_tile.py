@@ -5,9 +5,11 @@ tile_taps(acc, weights, w_start, src, src_start, offsets, taps) computes, for PI
 p and BLOCKS·L output channels (L = one 512-bit vector: 16 float32 or 8 float64),
     acc[(p·BLOCKS + b)·L + l] = Σ_r weights[w_start + (r·BLOCKS + b)·L + l] · src[src_start + offsets[r] + p],
 r < taps: per tap, BLOCKS contiguous vectors of weights (one per block of output channels) times one input
-value broadcast per position. Written as LLVM IR (a Numba intrinsic): its PIXELS·BLOCKS accumulators are loop
-values, so they stay in registers for the whole sum and are stored once at the end; a loop over a Numba array
-would load and store them every tap. All arrays are flat and C-contiguous; the caller keeps every index in range.
+value broadcast per position. tile_taps_shifted(..., shifts, shift_start) reads src[src_start + offsets[r] +
+shifts[shift_start + p]] instead: PIXELS positions anywhere (the taps of a dL/dW tile, summed over positions r).
+Written as LLVM IR (a Numba intrinsic): its PIXELS·BLOCKS accumulators are loop values, so they stay in registers
+for the whole sum and are stored once at the end; a loop over a Numba array would load and store them every tap.
+All arrays are flat and C-contiguous; the caller keeps every index in range.
 Numba's cache does not notice a change to this file in the kernels that inline it: after editing, delete their
 cache files (`__pycache__/conv_blocked.*.nb*`).
 """
@@ -27,10 +29,20 @@ def lanes(itemsize: int) -> int:
 
 @intrinsic
 def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps):
-    signature = types.void(acc, weights, w_start, src, src_start, offsets, taps)
+    return types.void(acc, weights, w_start, src, src_start, offsets, taps), _codegen(shifted=False)
+
+
+@intrinsic
+def tile_taps_shifted(typingctx, acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start):
+    signature = types.void(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start)
+    return signature, _codegen(shifted=True)
+
+
+def _codegen(shifted):
+    """The LLVM IR of tile_taps (position p at shift p) or of tile_taps_shifted (at shift shifts[shift_start + p])."""
 
     def codegen(context, builder, sig, args):
-        acc_arg, w_arg, w_start_arg, src_arg, src_start_arg, offsets_arg, taps_arg = args
+        acc_arg, w_arg, w_start_arg, src_arg, src_start_arg, offsets_arg, taps_arg = args[:7]
         itemsize = sig.args[0].dtype.bitwidth // 8
         width = lanes(itemsize)
         i32, i64 = ir.IntType(32), ir.IntType(64)
@@ -44,6 +56,12 @@ def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps):
         w_start_value = context.cast(builder, w_start_arg, sig.args[2], types.int64)
         src_start_value = context.cast(builder, src_start_arg, sig.args[4], types.int64)
         taps_value = context.cast(builder, taps_arg, sig.args[6], types.int64)
+        if shifted:  # loaded once, before the loop
+            shift_start = context.cast(builder, args[8], sig.args[8], types.int64)
+            shifts = [builder.load(builder.gep(data(7), [builder.add(shift_start, ir.Constant(i64, p))]))
+                      for p in range(PIXELS)]
+        else:
+            shifts = [ir.Constant(i64, p) for p in range(PIXELS)]
         zero = ir.Constant(vector, None)
         fma = builder.module.declare_intrinsic(f"llvm.fma.v{width}f{itemsize * 8}", (),
                                                ir.FunctionType(vector, [vector] * 3))
@@ -63,7 +81,7 @@ def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps):
                                                   vector.as_pointer()), align=itemsize) for b in range(BLOCKS)]
         updated = []
         for p in range(PIXELS):
-            value = builder.load(builder.gep(src_ptr, [builder.add(base, ir.Constant(i64, p))]))
+            value = builder.load(builder.gep(src_ptr, [builder.add(base, shifts[p])]))
             spread = builder.shuffle_vector(builder.insert_element(ir.Constant(vector, ir.Undefined), value,
                                                                    ir.Constant(i32, 0)),
                                             ir.Constant(vector, ir.Undefined), broadcast_mask)
@@ -86,4 +104,4 @@ def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps):
             builder.store(final, builder.bitcast(target, vector.as_pointer()), align=itemsize)
         return context.get_dummy_value()
 
-    return signature, codegen
+    return codegen
