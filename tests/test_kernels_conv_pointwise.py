@@ -19,6 +19,7 @@ CASES = [
     (2, 3, 17, 16, 4, (1, 1), (2, 2), (1, 1), 1),  # 1×1 stride 2 with padding, 90 positions: sampled per sample
     (3, 5, 9, 8, 2, (1, 1), (2, 2), (0, 0), 1),    # 1×1 stride 2 (a ResNet shortcut), odd height: gathered
     (2, 4, 7, 6, 3, (1, 1), (2, 3), (1, 0), 1),    # 1×1, rectangular stride, padding on one axis
+    (1, 140, 8, 8, 130, (1, 1), (1, 1), (0, 0), 1),  # 1×1, 64 positions but M·C > L·(M + C): dL/dW gathered
     (1, 3, 4, 5, 2, (1, 1), (3, 3), (2, 2), 1),    # 1×1 with more padding than stride: outputs of bias alone
     (1, 6, 5, 5, 4, (1, 1), (2, 2), (0, 0), 2),    # grouped 1×1, stride 2
     (2, 8, 6, 7, 8, (3, 3), (1, 1), (1, 1), 4),    # 2 channels per group, non-square
@@ -131,7 +132,7 @@ def test_adjoint_identity_float64(drawn):
                                                                  algorithm=_dw(algorithm)))) <= 1e-10 * scale
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("case", [c for c in CASES if c[1] < 100], ids=str)  # the 140-channel case: reference only
 def test_gradcheck_through_conv2d(case):
     """The dispatcher's pick in float64, differentiated as a whole (x, W and b)."""
     x, weight, bias = (tc.tensor(a, requires_grad=True) for a in _arrays(np.random.default_rng(1), case, np.float64))

@@ -132,12 +132,14 @@ def grad_input(grad_out, weight, grad_in, stride, padding):
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding):
-    """dL/dW = Σ_n dL/dO[n] @ X[n]ᵀ over the sampled positions, into `grad_w`."""
+    """dL/dW = Σ_n dL/dO[n] @ X[n]ᵀ over the sampled positions, into `grad_w`: per sample (then summed) only when
+    the N products of M×C are smaller than the two gathered copies of N·L·(M + C), else one product."""
     (batch, out_channels, out_h, out_w), channels = grad_out.shape, x.shape[1]
     positions = out_h * out_w
-    inputs = _sampled(x, stride, padding, (out_h, out_w), "pointwise_input", positions < PER_SAMPLE)
-    grads = _sampled(grad_out, (1, 1), (0, 0), (out_h, out_w), "pointwise_grad", positions < PER_SAMPLE)
-    if positions < PER_SAMPLE:
+    gathered = positions < PER_SAMPLE or out_channels * channels > positions * (out_channels + channels)
+    inputs = _sampled(x, stride, padding, (out_h, out_w), "pointwise_input", gathered)
+    grads = _sampled(grad_out, (1, 1), (0, 0), (out_h, out_w), "pointwise_grad", gathered)
+    if gathered:
         gemm(grads, inputs.T, grad_w.reshape(out_channels, channels))
         return
     products = workspace.get("pointwise_product", (batch, out_channels, channels), x.dtype)
