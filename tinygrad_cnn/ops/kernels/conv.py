@@ -47,9 +47,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     The register-blocked kernels ('blocked', groups 1) hold a tile of 8 positions × 32 output channels (float32)
     in registers over all taps: they beat both others on output planes of 8×8 and more, at any stride, when the
     tile is full (32 or more output channels, 64 or more taps per output), and lose on 4×4 planes, where a tile
-    straddles the padding. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128
-    (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros). dL/dW holds 8 taps × 32 output
-    channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster.
+    straddles the padding. On planes of 16×16 or less a half-full tile (16 to 31 output channels) still beats the
+    direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
+    32 ≤ C_in ≤ 128 (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros); from C_in = 64 on, on
+    planes under 16×16, the GEMM is faster past 576 taps per output (C_out = 64 at 3×3). dL/dW holds 8 taps × 32
+    output channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
@@ -57,12 +59,14 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
     if groups == 1 and (positions is None or positions >= 64):
-        if direction == "forward" and out_channels >= 32 and group_in * kernel_h * kernel_w >= 64:
+        filled = out_channels >= 32 or (out_channels >= 16 and positions is not None and positions <= 256)
+        if direction == "forward" and filled and group_in * kernel_h * kernel_w >= 64:
             return "blocked"
         if direction == "grad_weight" and out_channels >= 32 and 64 <= group_in * kernel_h * kernel_w <= 576:
             return "blocked"
-        if (direction == "grad_input" and stride == (1, 1) and 32 <= group_in <= 128
-                and out_channels * kernel_h * kernel_w >= 64):
+        taps = out_channels * kernel_h * kernel_w  # per input channel of dL/dX
+        if direction == "grad_input" and stride == (1, 1) and 32 <= group_in <= 128 and 64 <= taps and (
+                group_in < 64 or taps <= 576 or positions is None or positions >= 256):
             return "blocked"
     if stride != (1, 1):
         return "gemm"
