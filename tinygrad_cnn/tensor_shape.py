@@ -47,11 +47,12 @@ class ShapeMethods:
 
     def transpose(self, dim0=-2, dim1=-1):
         """Swap two dims (a 0-d tensor takes 0 or -1 and stays as it is, as in PyTorch)."""
-        dims = list(range(self.ndim))
-        first, second = (_one_axis(a, self.ndim, "transpose") for a in (dim0, dim1))
-        if self.ndim:
+        ndim = self._array.ndim
+        dims = list(range(ndim))
+        first, second = _one_axis(dim0, ndim, "transpose"), _one_axis(dim1, ndim, "transpose")
+        if ndim:
             dims[first], dims[second] = dims[second], dims[first]
-        return self.permute(dims)
+        return movement.Permute.apply(self, tuple(dims))
 
     swapaxes = transpose
 

@@ -25,15 +25,19 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, x, axes):
-        in_range = all(-x.ndim <= a < x.ndim for a in axes)
-        if not in_range or sorted(a % x.ndim for a in axes) != list(range(x.ndim)):
+        ndim = x.ndim
+        normalized = [a % ndim for a in axes if -ndim <= a < ndim]
+        if len(normalized) != len(axes) or sorted(normalized) != list(range(ndim)):
             raise ValueError(f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of shape {x.shape}")
-        ctx.axes = axes
+        ctx.axes = normalized
         return np.transpose(x, axes)
 
     @staticmethod
     def backward(ctx, grad):
-        return np.transpose(grad, np.argsort([a % grad.ndim for a in ctx.axes])), None
+        inverse = [0] * len(ctx.axes)  # axis a of the output came from input axis i: the gradient goes back there
+        for i, a in enumerate(ctx.axes):
+            inverse[a] = i
+        return np.transpose(grad, inverse), None
 
 
 class Expand(Function):
