@@ -122,6 +122,8 @@ CONV_EDGES = [  # (input shape, weight shape, keyword arguments)
     ((1, 2, 9, 7), (2, 2, 2, 2), {"dilation": (8, 6)}),                   # dilated taps at the far corners
     ((1, 2, 5, 4), (2, 2, 4, 2), {"padding": "same", "dilation": (1, 3)}),  # 'same' with an even kernel
     ((1, 4, 5, 5), (8, 1, 3, 3), {"groups": 4, "stride": 3, "padding": 1}),  # depthwise, stride 3
+    ((2, 3, 1, 1), (6, 1, 3, 3), {"groups": 3, "padding": 1}),  # depthwise 'same' on a 1×1 plane: 8 taps masked
+    ((1, 2, 5, 3), (2, 1, 3, 3), {"groups": 2, "padding": "same", "dilation": (2, 2)}),  # reaching past rows
     ((1, 1, 1, 9), (1, 1, 1, 9), {}),                                     # one row, kernel as wide as it
     ((2, 2, 3, 4), (32, 2, 3, 3), {"padding": 1}),                        # wide enough for the GEMM path
     ((3, 4, 6, 5), (36, 4, 3, 2), {"stride": (2, 1), "padding": (2, 1), "dilation": (1, 2)}),  # GEMM, strided

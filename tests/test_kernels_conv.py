@@ -9,8 +9,10 @@ from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, con
                                            conv2d_grad_weight, supports)
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 
-# None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only, blocked groups = 1
-ALGORITHMS = ["direct", "gemm", "depthwise", "depthwise_planes", "blocked", None]
+# None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only (depthwise_same
+# also stride 1 and 'same' padding), blocked groups = 1
+DEPTHWISE = ("depthwise", "depthwise_planes", "depthwise_same")
+ALGORITHMS = ["direct", "gemm", *DEPTHWISE, "blocked", None]
 
 
 def _pair(value):
@@ -38,18 +40,20 @@ GRID = [
     (2, 3, 7, 6, 3, (3, 2), (2, 1), (1, 0), (1, 2), 3),  # depthwise, rectangular stride, padding, dilation
     (3, 5, 4, 4, 5, (3, 3), 1, 1, 1, 5),          # depthwise on a small plane, as MobileNet's last blocks
     (3, 37, 5, 6, 74, (3, 3), 2, 1, 1, 37),       # depthwise: three blocks of channels, the last partial, ×2
+    (2, 3, 7, 6, 6, (5, 3), 1, (4, 1), (2, 1), 3),  # depthwise ×2, 'same' padding with dilation, non-square
     (2, 33, 6, 5, 40, (3, 3), 1, 1, 1, 1),        # more channels than one register tile holds, and a partial tile
 ]
 
 
-def _takes(algorithm, weight_shape, stride, padding, groups):
-    return algorithm is None or supports(algorithm, weight_shape, _pair(stride), _pair(padding), groups)
+def _takes(algorithm, weight_shape, stride, padding, groups, dilation=1):
+    return algorithm is None or supports(algorithm, weight_shape, _pair(stride), _pair(padding), groups,
+                                         dilation=_pair(dilation))
 
 
 def _pairs(cases, algorithms):
     """(case, algorithm) for every algorithm that can compute the case."""
     return [(case, algorithm) for case in cases for algorithm in algorithms
-            if _takes(algorithm, (case[4], case[1] // case[9]) + tuple(case[5]), case[6], case[7], case[9])]
+            if _takes(algorithm, (case[4], case[1] // case[9]) + tuple(case[5]), case[6], case[7], case[9], case[8])]
 
 
 def _geometry(stride, padding, dilation, groups):
@@ -107,7 +111,7 @@ def test_the_gemm_path_in_chunks_of_one_sample(case, monkeypatch):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_forward_without_bias(algorithm):
     rng = np.random.default_rng(1)
-    groups = 3 if algorithm in ("depthwise", "depthwise_planes") else 1
+    groups = 3 if algorithm in DEPTHWISE else 1
     x, weight, _ = _random_case(rng, 2, 3, 6, 6, 6, (3, 3), groups, np.float64)
     out = conv2d_forward(x, weight, None, (1, 1), (1, 1), (1, 1), groups, algorithm=algorithm)
     np.testing.assert_allclose(out, conv2d_reference(x, weight, None, 1, 1, 1, groups), rtol=1e-12, atol=1e-12)
@@ -125,17 +129,26 @@ def conv_configs(draw):
     """A random valid configuration: the (dilated) kernel always fits the padded input."""
     algorithm = draw(st.sampled_from(ALGORITHMS))
     groups = draw(st.integers(1, 3))
-    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    kernel, dilation, padding, stride = _window(draw, algorithm == "depthwise_same", 4)
     size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9)) for k, d, p in zip(kernel, dilation, padding)]
     if algorithm == "blocked":
         groups = 1
-    channels = groups if algorithm in ("depthwise", "depthwise_planes") else groups * draw(st.integers(1, 3))
+    channels = groups if algorithm in DEPTHWISE else groups * draw(st.integers(1, 3))
     return dict(batch=draw(st.integers(1, 3)), channels=channels,
                 out_channels=groups * draw(st.integers(1, 3)), height=size[0], width=size[1], kernel=kernel,
-                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding=padding, dilation=dilation,
-                groups=groups, algorithm=algorithm, seed=draw(st.integers(0, 2**16)))
+                stride=stride, padding=padding, dilation=dilation, groups=groups, algorithm=algorithm,
+                seed=draw(st.integers(0, 2**16)))
+
+
+def _window(draw, same, largest):
+    """(kernel, dilation, padding, stride) drawn per axis; `same`: stride 1 and 2P = D·(K−1), odd kernels."""
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    if same:
+        kernel = (draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 3, 5])))
+        return kernel, dilation, tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation)), (1, 1)
+    kernel = (draw(st.integers(1, largest)), draw(st.integers(1, largest)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    return kernel, dilation, padding, (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -191,15 +204,13 @@ def depthwise_configs(draw):
     """A random depthwise conv (groups = C_in, multiplier R = C_out/C_in from 1 to 3) with up to 40 channels, so
     the channels-last kernel meets several blocks of channels and a partial last one; non-square planes, strides
     1 to 3, padding and dilation."""
-    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    algorithm = draw(st.sampled_from([*DEPTHWISE, None]))
+    kernel, dilation, padding, stride = _window(draw, algorithm == "depthwise_same", 5)
     size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 11)) for k, d, p in zip(kernel, dilation, padding)]
     channels = draw(st.integers(1, 40))
     return dict(batch=draw(st.integers(1, 5)), channels=channels, out_channels=channels * draw(st.integers(1, 3)),
-                height=size[0], width=size[1], kernel=kernel, stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-                padding=padding, dilation=dilation, groups=channels,
-                algorithm=draw(st.sampled_from(["depthwise", "depthwise_planes", None])), seed=draw(st.integers(0, 2**16)))
+                height=size[0], width=size[1], kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                groups=channels, algorithm=algorithm, seed=draw(st.integers(0, 2**16)))
 
 
 @settings(max_examples=25, deadline=None)
@@ -214,7 +225,7 @@ def test_depthwise_adjoint_identity_float64_on_many_channels(config):
     test_adjoint_identity_float64.hypothesis.inner_test(config)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("algorithm", [a for a in ALGORITHMS if a != "depthwise_same"])  # unpadded: not 'same'
 def test_worked_example_3x3_input_2x2_filter(algorithm):
     """O11 = x11·F11 + x12·F12 + x21·F21 + x22·F22, …; the gradients worked out by hand:
     dL/dW_ab = Σ_ij x_(i+a)(j+b) · dL/dO_ij (X ⋆ dL/dO), and dL/dX = dL/dO zero-padded by 1 and fully
@@ -241,7 +252,7 @@ def test_worked_example_3x3_input_2x2_filter(algorithm):
 def test_results_are_fresh_arrays_not_workspace(algorithm):
     """Workspaces are reused across calls; a returned array must never be overwritten by a later call."""
     rng = np.random.default_rng(2)
-    groups = 2 if algorithm in ("depthwise", "depthwise_planes") else 1
+    groups = 2 if algorithm in DEPTHWISE else 1
     x, weight, bias = _random_case(rng, 3, 2, 8, 8, 4, (3, 3), groups, np.float32)
     geometry = ((1, 1), (1, 1), (1, 1), groups)
     first = conv2d_forward(x, weight, bias, *geometry, algorithm=algorithm)
@@ -329,11 +340,12 @@ def test_a_forked_child_can_still_run_the_split_gemm():
 
 
 @pytest.mark.parametrize("algorithm, groups, stride", [("depthwise", 6, 1), ("depthwise_planes", 6, 1),
-                                                      ("blocked", 1, 1), ("blocked", 1, 2)])
+                                                      ("depthwise_same", 6, 1), ("blocked", 1, 1),
+                                                      ("blocked", 1, 2)])
 def test_the_depthwise_and_blocked_kernels_give_the_same_bits_on_one_and_on_two_threads(algorithm, groups, stride):
-    """Each thread owns whole outputs (depthwise dL/dW: one sample's partial sums, added in sample order
-    afterwards; blocked dL/dW: runs of tiles, each summed sample after sample), so the thread count never
-    changes the order of a sum."""
+    """Each thread owns whole outputs (depthwise dL/dW: one channel block's partial sums over a fixed chunk of
+    samples, added in order afterwards, or one output channel over all samples; blocked dL/dW: runs of tiles,
+    each summed sample after sample), so the thread count never changes the order of a sum."""
     import tinygrad_cnn as tc
     from tinygrad_cnn.runtime.threads import get_num_threads
     rng = np.random.default_rng(5)

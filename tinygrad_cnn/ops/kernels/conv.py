@@ -11,23 +11,23 @@ Each direction is a rule of its own (nothing here differentiates the forward):
   grad_weight  dL/dW = X ⋆ dL/dO, the padded input correlated with dL/dO dilated by S
   grad_bias    dL/db = dL/dO summed over N, H and W
 Implementations of each: `conv_direct` (loops, one task per slice of the output), `conv_gemm` (columns +
-one BLAS GEMM per chunk of samples), `conv_depthwise` (one input channel per group: plane by plane, no GEMM),
+one BLAS GEMM per chunk of samples), `conv_depthwise*` (one input channel per group: no GEMM),
 `conv_blocked` (a register tile of positions × output channels over all taps: the forward, dL/dX as that forward
 on dL/dO, and dL/dW), and `conv_pointwise` for the 1×1 conv (channel products on the sampled input itself, no
 columns). Arrays must be C-contiguous and share one float dtype.
 """
 import numpy as np
 
-from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwise_planes, conv_direct, conv_gemm,
-                                      conv_pointwise)
+from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwise_planes, conv_depthwise_same,
+                                      conv_direct, conv_gemm, conv_pointwise)
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 
-ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "blocked")
+ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
 
 
-def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None):
-    """'pointwise', 'direct', 'gemm', 'depthwise' or 'blocked' for one direction ('forward', 'grad_input',
+def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None, dilation=(1, 1)):
+    """One of ALGORITHMS for one direction ('forward', 'grad_input',
     'grad_weight'); `positions` is the size of the plane written (OH·OW forward, H·W for grad_input), None when
     unknown.
 
@@ -38,10 +38,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
     position, so S > 1 always goes to the GEMM. An ungrouped 1×1 conv of any stride and padding is a channel
     product at each sampled position ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise
-    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: 'depthwise' (channels-last
-    blocks, vectors across channels) in every direction, but plane by plane ('depthwise_planes', vectors along
-    rows) at stride 1 on planes of 32×32 and more, where rows are long enough and the channels-last copies cost
-    more than they save. The measurements behind the thresholds are in benchmarks/RESULTS.md
+    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: at stride 1 with 'same'
+    padding (2P = D·(K−1), MobileNet's) 'depthwise_same' reads the NCHW planes themselves, no copies; otherwise
+    'depthwise' (channels-last blocks, vectors across channels), but plane by plane ('depthwise_planes', vectors
+    along rows) at stride 1 on planes of 32×32 and more, where rows are long enough and the channels-last copies
+    cost more than they save. The measurements behind the thresholds are in benchmarks/RESULTS.md
     (`benchmarks/conv.py --algorithms`).
 
     The register-blocked kernels ('blocked', groups 1) hold a tile of 8 positions × 32 output channels (float32)
@@ -55,6 +56,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
+        if conv_depthwise_same.fits(weight_shape, stride, padding, dilation):
+            return "depthwise_same"
         return "depthwise_planes" if stride == (1, 1) and (positions is None or positions >= 1024) else "depthwise"
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
@@ -76,27 +79,29 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     return "direct" if small or (out_channels // groups <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
 
 
-def supports(algorithm, weight_shape, stride, padding, groups, direction="forward"):
+def supports(algorithm, weight_shape, stride, padding, groups, direction="forward", dilation=(1, 1)):
     """Whether `algorithm` can compute `direction` of a conv of this geometry (pointwise: 1×1, groups = 1; depthwise:
-    C_in/groups = 1; blocked: groups = 1)."""
+    C_in/groups = 1, depthwise_same also stride 1 and 2P = D·(K−1); blocked: groups = 1)."""
     if algorithm == "blocked":
         return groups == 1
     if algorithm == "pointwise":
         return tuple(weight_shape[2:]) + (groups,) == (1, 1, 1)
+    if algorithm == "depthwise_same":
+        return weight_shape[1] == 1 and conv_depthwise_same.fits(weight_shape, stride, padding, dilation)
     if algorithm in ("depthwise", "depthwise_planes"):
         return weight_shape[1] == 1
     return algorithm in ALGORITHMS
 
 
-def _algorithm(algorithm, weight_shape, stride, padding, groups, direction, positions=None):
+def _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, direction, positions=None):
     """The forced `algorithm` after checking it fits, else choose_algorithm's pick."""
     if algorithm is None:
-        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions)
-    if not supports(algorithm, weight_shape, stride, padding, groups, direction):
-        fitting = [a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups, direction)]
+        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions, dilation)
+    if not supports(algorithm, weight_shape, stride, padding, groups, direction, dilation):
+        fitting = [a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups, direction, dilation)]
         raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute the {direction} of a conv with weight "
-                         f"{tuple(weight_shape)}, stride {stride}, padding {padding}, groups {groups}; expected one "
-                         f"of {fitting}")
+                         f"{tuple(weight_shape)}, stride {stride}, padding {padding}, dilation {dilation}, groups "
+                         f"{groups}; expected one of {fitting}")
     return algorithm
 
 
@@ -117,12 +122,15 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
-    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "forward", out_h * out_w)
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w)
     if algorithm == "blocked":
         conv_blocked.forward(x, weight, bias, out, stride, padding, dilation)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
                                       *stride, *padding, *_phase_taps(x.shape, weight.shape, stride, padding, dilation))
+    elif algorithm == "depthwise_same":
+        conv_depthwise_same.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, padding,
+                                    dilation)
     elif algorithm == "depthwise":
         conv_depthwise.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out, *stride,
                                *padding, *dilation)
@@ -138,7 +146,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
 
 def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, groups, algorithm=None):
     """dL/dX as a fresh array of `input_shape`, by the full-convolution rule; `algorithm` forces one of ALGORITHMS."""
-    algorithm = _algorithm(algorithm, weight.shape, stride, padding, groups, "grad_input",
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "grad_input",
                            input_shape[2] * input_shape[3])
     if algorithm == "blocked":
         return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation)
@@ -146,6 +154,8 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     if algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_input(grad_out, weight, grad_in, *stride, *padding,
                                          *_phase_taps(input_shape, weight.shape, stride, padding, dilation))
+    elif algorithm == "depthwise_same":
+        conv_depthwise_same.grad_input(grad_out, weight, grad_in, padding, dilation)
     elif algorithm == "depthwise":
         conv_depthwise.grad_input(grad_out, weight, grad_in, *stride, *padding, *dilation)
     elif algorithm == "pointwise":
@@ -179,13 +189,15 @@ def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation
 def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
     """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS."""
     grad_w = np.empty(weight_shape, x.dtype)
-    algorithm = _algorithm(algorithm, weight_shape, stride, padding, groups, "grad_weight",
+    algorithm = _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, "grad_weight",
                            grad_out.shape[2] * grad_out.shape[3])
     if algorithm == "blocked":
         conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
+    elif algorithm == "depthwise_same":
+        conv_depthwise_same.grad_weight(x, grad_out, grad_w, padding, dilation)
     elif algorithm == "depthwise":
         conv_depthwise.grad_weight(x, grad_out, grad_w, *stride, *padding, *dilation)
     elif algorithm == "pointwise":

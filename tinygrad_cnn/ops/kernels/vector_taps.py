@@ -1,5 +1,5 @@
-"""A sum of products held in vector registers across its terms: the inner loop of the channels-last depthwise
-convolution (conv_depthwise.py).
+"""Sums of products held in vector registers across their terms: the inner loops of the depthwise convolutions
+(conv_depthwise.py, conv_depthwise_same.py).
 
 dot_taps(acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count) computes, for the LANES contiguous
 elements l,
@@ -10,7 +10,10 @@ intrinsic): the sum is a loop value, so it stays in registers and acc is stored 
 the same loop over Numba arrays compiles to scalar code, since LLVM cannot rule out that acc overlaps a or b.
 All arrays are flat and C-contiguous; the caller keeps every index in range. Numba's cache does not notice a
 change to this file in the kernels that inline it: after editing, delete their cache files
-(`__pycache__/conv_depthwise.*.nb*`).
+(`__pycache__/conv_depthwise*.nb*`).
+
+masked_taps and masked_correlate do the same for one chunk of LANES consecutive positions of an NCHW plane,
+with masked loads and stores (conv_depthwise_same.py).
 """
 from llvmlite import ir
 from numba import types
@@ -18,6 +21,92 @@ from numba.extending import intrinsic
 
 LANES = 16  # elements per sum: one 512-bit vector of float32, two of float64
 VECTOR_BYTES = 64
+I32, I64 = ir.IntType(32), ir.IntType(64)
+
+
+class _Vectors:
+    """The vector type of one element size, its fma and masked load/store, and the codegen arguments: arrays
+    as data pointers, integers as int64."""
+
+    def __init__(self, context, builder, sig, args):
+        self.builder, dtype = builder, sig.args[0].dtype
+        self.itemsize = dtype.bitwidth // 8
+        self.width = min(LANES, VECTOR_BYTES // self.itemsize)
+        self.parts = LANES // self.width
+        self.vector = ir.VectorType(context.get_value_type(dtype), self.width)
+        bits, name = ir.VectorType(ir.IntType(1), self.width), f"v{self.width}f{self.itemsize * 8}"
+        declare = builder.module.declare_intrinsic
+        self.fma_function = declare(f"llvm.fma.{name}", (), ir.FunctionType(self.vector, [self.vector] * 3))
+        self.load_function = declare(f"llvm.masked.load.{name}.p0", (), ir.FunctionType(
+            self.vector, [self.vector.as_pointer(), I32, bits, self.vector]))
+        self.store_function = declare(f"llvm.masked.store.{name}.p0", (), ir.FunctionType(
+            ir.VoidType(), [self.vector, self.vector.as_pointer(), I32, bits]))
+        self.args = [context.make_array(t)(context, builder, a).data if isinstance(t, types.Array)
+                     else context.cast(builder, a, t, types.int64) if isinstance(t, types.Integer)
+                     else context.cast(builder, a, t, dtype) for t, a in zip(sig.args, args)]
+
+    def pointer(self, base, at, part):
+        """The address of vector `part` of the LANES elements at base[at]."""
+        return self.builder.bitcast(self.builder.gep(base, [self.builder.add(at, ir.Constant(I64, part * self.width))]),
+                                    self.vector.as_pointer())
+
+    def element(self, base, at):
+        return self.builder.load(self.builder.gep(base, [at]))
+
+    def load(self, base, at, part, mask=None):
+        """Vector `part` at base[at]; with a LANES-bit int64 `mask`, only its set lanes (the others 0, their
+        addresses untouched)."""
+        if mask is None:
+            return self.builder.load(self.pointer(base, at, part), align=self.itemsize)
+        return self.builder.call(self.load_function, [self.pointer(base, at, part), ir.Constant(I32, self.itemsize),
+                                                      self.bits(mask, part), ir.Constant(self.vector, None)])
+
+    def store(self, value, base, at, part, mask=None):
+        if mask is None:
+            self.builder.store(value, self.pointer(base, at, part), align=self.itemsize)
+        else:
+            self.builder.call(self.store_function, [value, self.pointer(base, at, part),
+                                                    ir.Constant(I32, self.itemsize), self.bits(mask, part)])
+
+    def bits(self, mask, part):
+        """Lanes part·width … part·width + width − 1 of a LANES-bit mask as a vector of i1."""
+        shifted = self.builder.lshr(mask, ir.Constant(I64, part * self.width))
+        return self.builder.bitcast(self.builder.trunc(shifted, ir.IntType(self.width)),
+                                    ir.VectorType(ir.IntType(1), self.width))
+
+    def fma(self, a, b, c):
+        return self.builder.call(self.fma_function, [a, b, c])
+
+    def splat(self, value):
+        undefined = ir.Constant(self.vector, ir.Undefined)
+        return self.builder.shuffle_vector(self.builder.insert_element(undefined, value, ir.Constant(I32, 0)),
+                                           undefined, ir.Constant(ir.VectorType(I32, self.width), [0] * self.width))
+
+    def loop(self, count, starts, step):
+        """`step(term, values)` for term = 0 … count − 1, carrying the vectors `values` (from `starts`) as loop
+        values; returns their final values."""
+        builder = self.builder
+        entry = builder.basic_block
+        loop, done = builder.append_basic_block("terms"), builder.append_basic_block("terms_done")
+        builder.cbranch(builder.icmp_signed(">", count, ir.Constant(I64, 0)), loop, done)
+        builder.position_at_end(loop)
+        term = builder.phi(I64)
+        values = [builder.phi(self.vector) for _ in starts]
+        updated = step(term, values)
+        next_term = builder.add(term, ir.Constant(I64, 1))
+        term.add_incoming(ir.Constant(I64, 0), entry)
+        term.add_incoming(next_term, builder.basic_block)
+        for phi, start, value in zip(values, starts, updated):
+            phi.add_incoming(start, entry)
+            phi.add_incoming(value, builder.basic_block)
+        builder.cbranch(builder.icmp_signed("<", next_term, count), loop, done)
+        body_end = builder.basic_block
+        builder.position_at_end(done)
+        finals = [builder.phi(self.vector) for _ in starts]  # phis first, as LLVM requires
+        for final, start, value in zip(finals, starts, updated):
+            final.add_incoming(start, entry)
+            final.add_incoming(value, body_end)
+        return finals
 
 
 @intrinsic
@@ -25,54 +114,72 @@ def dot_taps(typingctx, acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, c
     signature = types.void(acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count)
 
     def codegen(context, builder, sig, args):
-        itemsize = sig.args[0].dtype.bitwidth // 8
-        width = min(LANES, VECTOR_BYTES // itemsize)
-        parts = LANES // width
-        i64 = ir.IntType(64)
-        vector = ir.VectorType(context.get_value_type(sig.args[0].dtype), width)
-        fma = builder.module.declare_intrinsic(f"llvm.fma.v{width}f{itemsize * 8}", (),
-                                               ir.FunctionType(vector, [vector] * 3))
+        v = _Vectors(context, builder, sig, args)
+        acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count = v.args
 
-        def data(position):
-            return context.make_array(sig.args[position])(context, builder, args[position]).data
+        def step(term, sums):
+            a_here = builder.add(a_at, builder.mul(term, ir.Constant(I64, LANES)))
+            b_here = builder.add(b_at, v.element(offsets, term))
+            return [v.fma(v.load(a, a_here, part), v.load(b, b_here, part), sums[part]) for part in range(v.parts)]
 
-        def index(position):
-            return context.cast(builder, args[position], sig.args[position], types.int64)
-
-        def pointer(base, at, part):
-            return builder.bitcast(builder.gep(base, [builder.add(at, ir.Constant(i64, part * width))]),
-                                   vector.as_pointer())
-
-        acc_ptr, init_ptr, a_ptr, b_ptr, offsets_ptr = data(0), data(2), data(4), data(6), data(8)
-        acc_at, init_at, a_at, b_at, count = index(1), index(3), index(5), index(7), index(9)
-        entry = builder.basic_block
-        loop = builder.append_basic_block("taps_loop")
-        done = builder.append_basic_block("taps_done")
-        starts = [builder.load(pointer(init_ptr, init_at, part), align=itemsize) for part in range(parts)]
-        builder.cbranch(builder.icmp_signed(">", count, ir.Constant(i64, 0)), loop, done)
-
-        builder.position_at_end(loop)
-        term = builder.phi(i64)
-        sums = [builder.phi(vector) for _ in range(parts)]
-        a_here = builder.add(a_at, builder.mul(term, ir.Constant(i64, LANES)))
-        b_here = builder.add(b_at, builder.load(builder.gep(offsets_ptr, [term])))
-        updated = [builder.call(fma, [builder.load(pointer(a_ptr, a_here, part), align=itemsize),
-                                      builder.load(pointer(b_ptr, b_here, part), align=itemsize), sums[part]])
-                   for part in range(parts)]
-        next_term = builder.add(term, ir.Constant(i64, 1))
-        term.add_incoming(ir.Constant(i64, 0), entry)
-        term.add_incoming(next_term, loop)
-        for phi, start, value in zip(sums, starts, updated):
-            phi.add_incoming(start, entry)
-            phi.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", next_term, count), loop, done)
-
-        builder.position_at_end(done)
-        finals = [builder.phi(vector) for _ in range(parts)]  # phis first, as LLVM requires
+        finals = v.loop(count, [v.load(init, init_at, part) for part in range(v.parts)], step)
         for part, final in enumerate(finals):
-            final.add_incoming(starts[part], entry)
-            final.add_incoming(updated[part], loop)
-            builder.store(final, pointer(acc_ptr, acc_at, part), align=itemsize)
+            v.store(final, acc, acc_at, part)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def masked_taps(typingctx, acc, acc_at, accumulate, bias, src, src_at, weights, w_at, offsets, masks, mask_at, taps):
+    """acc[acc_at + l] = bias + (acc[acc_at + l] if accumulate) + Σ_t weights[w_at + t] · src[src_at + offsets[t] + l]
+    for the LANES positions l of one chunk of a plane, tap t counted only where bit l of masks[mask_at + t] is set
+    and acc written only where bit l of masks[mask_at + taps] is: the taps that fall into the padding or past
+    the plane's edge masked off (masked loads never touch those addresses)."""
+    signature = types.void(acc, acc_at, accumulate, bias, src, src_at, weights, w_at, offsets, masks, mask_at, taps)
+
+    def codegen(context, builder, sig, args):
+        v = _Vectors(context, builder, sig, args)
+        acc, acc_at, accumulate, bias, src, src_at, weights, w_at, offsets, masks, mask_at, taps = v.args
+        keep = v.element(masks, builder.add(mask_at, taps))
+        carried = builder.select(builder.icmp_signed("!=", accumulate, ir.Constant(I64, 0)), keep, ir.Constant(I64, 0))
+        starts = [builder.fadd(v.splat(bias), v.load(acc, acc_at, part, carried)) for part in range(v.parts)]
+
+        def step(tap, sums):
+            mask, w = v.element(masks, builder.add(mask_at, tap)), v.splat(v.element(weights, builder.add(w_at, tap)))
+            here = builder.add(src_at, v.element(offsets, tap))
+            return [v.fma(w, v.load(src, here, part, mask), sums[part]) for part in range(v.parts)]
+
+        for part, final in enumerate(v.loop(taps, starts, step)):
+            v.store(final, acc, acc_at, part, keep)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def masked_correlate(typingctx, sums, sums_at, src, src_at, other, other_at, offsets, masks, mask_at, taps):
+    """sums[sums_at + t·LANES + l] += src[src_at + offsets[t] + l] · other[other_at + l] for every tap t and the
+    LANES positions l of one chunk of a plane, where bit l of masks[mask_at + t] and of masks[mask_at + taps] (the
+    chunk's positions inside the plane) are set: masked_taps' chunk, correlated instead of summed."""
+    signature = types.void(sums, sums_at, src, src_at, other, other_at, offsets, masks, mask_at, taps)
+
+    def codegen(context, builder, sig, args):
+        v = _Vectors(context, builder, sig, args)
+        sums, sums_at, src, src_at, other, other_at, offsets, masks, mask_at, taps = v.args
+        inside = v.element(masks, builder.add(mask_at, taps))
+        grads = [v.load(other, other_at, part, inside) for part in range(v.parts)]
+
+        def step(tap, carried):
+            mask = builder.and_(v.element(masks, builder.add(mask_at, tap)), inside)
+            here, total_at = builder.add(src_at, v.element(offsets, tap)), builder.add(
+                sums_at, builder.mul(tap, ir.Constant(I64, LANES)))
+            for part in range(v.parts):
+                v.store(v.fma(v.load(src, here, part, mask), grads[part], v.load(sums, total_at, part)), sums,
+                        total_at, part)
+            return []
+
+        v.loop(taps, [], step)
         return context.get_dummy_value()
 
     return signature, codegen
