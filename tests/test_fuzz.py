@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays, mutually_broadcastable_shapes
 
 import tinygrad_cnn as tc
@@ -450,6 +450,7 @@ def _reduce(loss, reduction):
 
 @FUZZ
 @given(classification(), st.sampled_from(["mean", "sum", "none", "avg"]), st.sampled_from([0.0, 0.2, 1.0, -0.1]))
+@example((np.array(0.0, np.float32), np.array(0.0, np.float32)), "mean", 0.0)  # 0-d logits, once a raw IndexError
 def test_cross_entropy(pair, reduction, smoothing):
     scores, target = pair
 

@@ -183,9 +183,11 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
     if not isinstance(input, Tensor) or input.dtype.kind != "f":
         raise TypeError(f"{op}: input must be a floating Tensor of logits, got "
                         f"{f'dtype {input.dtype}' if isinstance(input, Tensor) else type(input).__name__}")
+    if input.ndim == 0:
+        raise ValueError(f"{op}: expected logits of shape (C,), (N, C) or (N, C, d1, ...), got a 0-d Tensor")
     target_array = _array(target)
     axis = class_axis(input.ndim)
-    classes = input.shape[axis] if input.ndim else 0
+    classes = input.shape[axis]
     weight = _class_weight(op, weight, classes, input.dtype)
     if target_array.dtype.kind == "f" and target_array.shape == input.shape:
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing, axis)
