@@ -22,16 +22,22 @@ from tinygrad_cnn.ops.kernels.vector_taps import LANES as BLOCK, dot_taps
 def move_block(flat, plane, step, count, height, width, buf, pitch, off_h, off_w, into_buffer):
     """Between the `count` height × width planes (plane + k·step) of the flat NCHW array and the channels-last
     buffer: buf[((r + off_h)·pitch + q + off_w)·BLOCK + k] = plane[r, q] when into_buffer, else the reverse
-    (unsigned indices, see inner_loops.copy_strided)."""
-    size, lanes, w = np.uint64(height * width), np.uint64(BLOCK), np.uint64(width)
-    for k in range(np.uint64(count)):
-        first = (np.uint64(plane) + k * np.uint64(step)) * size
-        for r in range(np.uint64(height)):
-            row, at = (np.uint64(off_h) + r) * np.uint64(pitch) + np.uint64(off_w), first + r * w
+    (unsigned indices, see inner_loops.copy_strided). Into the buffer position by position (each position fills
+    one cache line of it, the planes read in step), out of it plane by plane (each plane written in order):
+    the faster order each way."""
+    size, lanes, w, planes = np.uint64(height * width), np.uint64(BLOCK), np.uint64(width), np.uint64(count)
+    first, gap = np.uint64(plane) * size, np.uint64(step) * size
+    for r in range(np.uint64(height)):
+        row = (np.uint64(off_h) + r) * np.uint64(pitch) + np.uint64(off_w)
+        if into_buffer:
             for q in range(w):
-                if into_buffer:
-                    buf[(row + q) * lanes + k] = flat[at + q]
-                else:
+                at, to = first + r * w + q, (row + q) * lanes
+                for k in range(planes):
+                    buf[to + k] = flat[at + k * gap]
+        else:
+            for k in range(planes):
+                at = first + k * gap + r * w
+                for q in range(w):
                     flat[at + q] = buf[(row + q) * lanes + k]
 
 
