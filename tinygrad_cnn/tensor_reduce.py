@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import warnings
 
 import numpy as np
@@ -23,7 +24,7 @@ def _dims(op, dim, axis, keepdim, keepdims):
 
 
 def _count(tensor, dim, op) -> int:
-    return int(np.prod([tensor.shape[a] for a in reduction.normalize_axes(dim, tensor.ndim, op)]))
+    return math.prod(tensor.shape[a] for a in reduction.normalize_axes(dim, tensor.ndim, op))
 
 
 def _reduced_dims(tensor, dim, op) -> tuple:

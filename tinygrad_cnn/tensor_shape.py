@@ -1,6 +1,8 @@
 """Tensor methods that change shape or pick elements (a mixin of `Tensor`), with PyTorch's signatures."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .arguments import shape_args, synonym
@@ -40,7 +42,7 @@ class ShapeMethods:
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a tensor with "
                              f"{self.ndim} dimensions")
-        merged = int(np.prod(self.shape[start:end + 1]))
+        merged = math.prod(self.shape[start:end + 1])
         return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def permute(self, *dims): return movement.Permute.apply(self, shape_args(dims, "permute"))

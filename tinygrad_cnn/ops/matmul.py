@@ -1,4 +1,6 @@
 """Matrix product for 1-D, 2-D and batched operands, with NumPy's matmul rules."""
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -10,8 +12,8 @@ def _macs(a, b) -> int:
     """Multiply-adds of a @ b (batch · rows · inner · columns; a 1-D operand is one row or column)."""
     rows = a.shape[-2] if a.ndim > 1 else 1
     columns = b.shape[-1] if b.ndim > 1 else 1
-    batch = np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), dtype=np.int64)
-    return int(batch) * rows * a.shape[-1] * columns
+    batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])) if a.ndim > 2 or b.ndim > 2 else 1
+    return batch * rows * a.shape[-1] * columns
 
 
 def _product(x, y):
