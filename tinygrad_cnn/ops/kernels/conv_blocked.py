@@ -83,6 +83,7 @@ def forward(x, weight, bias, out, stride, padding, dilation):
 
 
 CHUNKS = 4  # tasks per block of output channels in dL/dW, each a run of tiles
+GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
 
 
 def _weight_tasks(planes, sample_size, grads, positions, shifts, out):
@@ -91,12 +92,14 @@ def _weight_tasks(planes, sample_size, grads, positions, shifts, out):
 
 @parallel_kernel(tasks=_weight_tasks)
 def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, start, stop):
-    """out[tile, block, p, l] = Σ_n Σ_k grads[n, block, k, l] · planes[n·sample_size + shifts[tile, p] + k]: dL/dW of
-    PIXELS taps × one block of output channels per tile, summed over the wide positions k of each sample (tiles
-    with the taps as the positions of register_tile, the output positions as its taps), sample after sample. A
-    task is a run of tiles of one block, samples outermost, so a sample's grads and planes stay in cache."""
+    """out[tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + shifts[tile, p] + k]: dL/dW of
+    PIXELS taps × one block of output channels per tile, summed over the wide positions k of a group of samples
+    at once (positions[j·span + k] = j·sample_size + k for sample j of a group; tiles with the taps as the
+    positions of register_tile, the output positions as its taps), group after group. A task is a run of tiles of
+    one block, groups outermost, so a group's grads and planes stay in cache."""
     tiles, blocks, _, width = out.shape
-    batch, span, chunks = grads.shape[0], grads.shape[2], min(CHUNKS, tiles)
+    batch, span, chunks = grads.shape[1], grads.shape[2], min(CHUNKS, tiles)
+    group = positions.shape[0] // span
     grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
     acc = np.empty(PIXELS * width, out.dtype)
     for task in range(start, stop):
@@ -105,10 +108,10 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, start,
         for tile in range(first_tile, last_tile):
             for k in range(PIXELS * width):
                 out_flat[(tile * blocks + block) * PIXELS * width + k] = 0
-        for n in range(batch):
+        for n in range(0, batch, group):
             for tile in range(first_tile, last_tile):
-                tile_taps_shifted(acc, grads_flat, (n * blocks + block) * span * width, planes, n * sample_size,
-                                  positions, span, shifts_flat, tile * PIXELS)
+                tile_taps_shifted(acc, grads_flat, (block * batch + n) * span * width, planes, n * sample_size,
+                                  positions, min(group, batch - n) * span, shifts_flat, tile * PIXELS)
                 first = (tile * blocks + block) * PIXELS * width
                 for k in range(PIXELS * width):
                     out_flat[first + k] += acc[k]
@@ -117,10 +120,10 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, start,
 @parallel_kernel(tasks=lambda grad_out, pitch, grads: grads.shape[0] * grads.shape[1],
                  elements=lambda grad_out, pitch, grads: grads.size)
 def pack_grads(grad_out, pitch, grads, start, stop):
-    """grads[n, block, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], zero past a row's end and past the
+    """grads[block, n, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], zero past a row's end and past the
     last channel: dL/dO on the phase planes' pitch, channel-blocked. A task is one (sample, block)."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    blocks, span, width = grads.shape[1], grads.shape[2], grads.shape[3]
+    blocks, span, width = grads.shape[0], grads.shape[2], grads.shape[3]
     grad_flat, grads_flat = grad_out.reshape(grad_out.size), grads.reshape(grads.size)
     zero = grads.dtype.type(0)
     for task in range(start, stop):
@@ -129,30 +132,32 @@ def pack_grads(grad_out, pitch, grads, start, stop):
         for k in range(span):
             oh = k // pitch
             ow = k - oh * pitch
-            first = (task * span + k) * width
+            first = ((block * batch + n) * span + k) * width
             for lane in range(width):
                 grads_flat[first + lane] = zero
             if ow < out_w:
+                source = ((n * out_channels + block * width) * out_h + oh) * out_w + ow
                 for lane in range(channels):
-                    grads_flat[first + lane] = grad_flat[((n * out_channels + block * width + lane) * out_h + oh) * out_w
-                                                         + ow]
+                    grads_flat[first + lane] = grad_flat[source + lane * out_h * out_w]
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation):
     """dL/dW = X ⋆ dL/dO into `grad_w` (groups = 1): dL/dO laid out on the phase planes' pitch (zero past each
-    row's end) and channel-blocked, grads[n, block, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], then
-    every tap t as dW[m, t] = Σ_n,k grads[n, m, k] · planes[n, offsets[t] + k] (grad_weight_tiles)."""
+    row's end) and channel-blocked, grads[block, n, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], then
+    every tap t as dW[m, t] = Σ_n,k dL/dO[n, m, k] · planes[n, offsets[t] + k] (grad_weight_tiles)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape[2:], stride, padding, dilation, 0)
     tile_width = BLOCKS * lanes(x.itemsize)
     blocks = -(-out_channels // tile_width)
     span = (out_h - 1) * pitch + out_w
-    grads = workspace.get("blocked_grads", (batch, blocks, span, tile_width), x.dtype)
+    grads = workspace.get("blocked_grads", (blocks, batch, span, tile_width), x.dtype)
     pack_grads(grad_out, pitch, grads)
     tiles = -(-offsets.size // PIXELS)
     shifts = np.zeros(tiles * PIXELS, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
     out = np.empty((tiles, blocks, PIXELS, tile_width), x.dtype)
-    grad_weight_tiles(planes, sample_size, grads, np.arange(span, dtype=np.int64), shifts, out)
+    group = max(1, min(batch, GROUP_BYTES // (span * tile_width * x.itemsize)))
+    positions = (np.arange(group)[:, None] * sample_size + np.arange(span)).reshape(-1).astype(np.int64)
+    grad_weight_tiles(planes, sample_size, grads, positions, shifts, out)
     by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * PIXELS, blocks * tile_width)
     grad_w.reshape(out_channels, -1)[...] = by_tap[:offsets.size, :out_channels].T
