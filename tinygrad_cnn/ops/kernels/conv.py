@@ -52,7 +52,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
     32 ≤ C_in ≤ 128 (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros); from C_in = 64 on, on
     planes under 16×16, the GEMM is faster past 576 taps per output (C_out = 64 at 3×3). dL/dW holds 8 taps × 32
-    output channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster.
+    output channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster
+    on planes under 16×16.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
@@ -65,7 +66,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         filled = out_channels >= 32 or (out_channels >= 16 and positions is not None and positions <= 256)
         if direction == "forward" and filled and group_in * kernel_h * kernel_w >= 64:
             return "blocked"
-        if direction == "grad_weight" and out_channels >= 32 and 64 <= group_in * kernel_h * kernel_w <= 576:
+        dw_taps = group_in * kernel_h * kernel_w
+        if direction == "grad_weight" and out_channels >= 32 and 64 <= dw_taps and (
+                dw_taps <= 576 or positions is not None and positions >= 256):
             return "blocked"
         taps = out_channels * kernel_h * kernel_w  # per input channel of dL/dX
         if direction == "grad_input" and stride == (1, 1) and 32 <= group_in <= 128 and 64 <= taps and (
