@@ -7,6 +7,8 @@ never read). Rows of 20-30 elements one by one cost a loop start each and ran ~1
 S² for stride S (every stride-1 position is computed), so the dispatcher sends S > 1 to the GEMM path.
 Each task (a sample, or a pair of output channels) owns the slice of the output it writes.
 """
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -27,9 +29,11 @@ def dilate_pad_sample(x_flat, start, channels, height, width, stride_h, stride_w
                          x_flat, start + (c * height + i) * width, 1, width)
 
 
+@functools.lru_cache(maxsize=64)
 def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
     """Flat offsets of the taps (p, kh, kw), p < planes_apart, into consecutive planes of height × width,
-    padded with offset 0 to a multiple of four (see accumulate_taps). Built in NumPy: it compiles nothing."""
+    padded with offset 0 to a multiple of four (see accumulate_taps). Built in NumPy (it compiles nothing) and
+    remembered per geometry (the kernels only read it): a network repeats a few geometries every step."""
     p, kh, kw = np.meshgrid(np.arange(planes_apart), np.arange(kernel_h), np.arange(kernel_w), indexing="ij")
     offsets = (p * height * width + kh * dil_h * width + kw * dil_w).reshape(-1)
     return np.concatenate([offsets, np.zeros(-offsets.size % 4, np.int64)]).astype(np.int64)
