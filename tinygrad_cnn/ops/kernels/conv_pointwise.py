@@ -65,6 +65,7 @@ def scatter(src, channel_pitch, sample_pitch, bias, stride_h, stride_w, pad_h, p
             axpy_strided(out_flat, (task * height + i * stride_h - pad_h) * width + j_lo * stride_w - pad_w, stride_w,
                          src_flat, base + i * out_w + j_lo, 1, j_hi - j_lo, one)
 
+
 def _sampled(array, stride, padding, out_hw, name, channel_major):
     """`array` (N, C, H, W) zero-padded and sampled: (N, C, OH·OW) (itself when there is nothing to sample), or
     gathered channel-major into a (C, N·OH·OW) workspace (by NumPy's transposing copy when nothing is sampled:
