@@ -2,7 +2,7 @@
 register-blocked kernels (conv_blocked.py).
 
 tile_taps(acc, weights, w_start, src, src_start, offsets, taps) computes, for PIXELS consecutive output positions
-p and BLOCKS·L output channels (L = one 512-bit vector: 16 float32 or 8 float64),
+p and BLOCKS·L output channels (L = one vector: 16 float32 or 8 float64 with AVX-512, half that with AVX2),
     acc[(p·BLOCKS + b)·L + l] = Σ_r weights[w_start + (r·BLOCKS + b)·L + l] · src[src_start + offsets[r] + p],
 r < taps: per tap, BLOCKS contiguous vectors of weights (one per block of output channels) times one input
 value broadcast per position. tile_taps_shifted(..., shifts, shift_start) reads src[src_start + offsets[r] +
@@ -17,13 +17,15 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-PIXELS = 8  # output positions per tile
-BLOCKS = 2  # vectors of output channels per tile: 16 accumulators, 2 weight vectors, 1 broadcast in 32 registers
-VECTOR_BYTES = 64
+from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
+
+# positions × vectors of output channels per tile: with AVX-512, 16 accumulators + 2 weight vectors + 1 broadcast
+# of 32 registers; with AVX2, 12 + 2 + 1 of 16 (a bigger tile spills its accumulators to memory)
+PIXELS, BLOCKS = (8, 2) if VECTOR_BYTES == 64 else (6, 2)
 
 
 def lanes(itemsize: int) -> int:
-    """Elements per vector: 16 for float32, 8 for float64."""
+    """Elements per vector of this CPU (vector_width): 16 float32 or 8 float64 with AVX-512, half that with AVX2."""
     return VECTOR_BYTES // itemsize
 
 
