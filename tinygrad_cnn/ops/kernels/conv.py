@@ -22,6 +22,7 @@ from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwi
                                       conv_direct, conv_gemm, conv_pointwise)
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
+from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
 
@@ -38,18 +39,14 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
     position, so S > 1 always goes to the GEMM. An ungrouped 1×1 conv of any stride and padding is a channel
     product at each sampled position ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise
-    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: at stride 1 with 'same'
-    padding (2P = D·(K−1), MobileNet's) 'depthwise_same' reads the NCHW planes themselves, no copies; otherwise
-    'depthwise' (channels-last blocks, vectors across channels), but plane by plane ('depthwise_planes', vectors
-    along rows) at stride 1 on planes of 32×32 and more, where rows are long enough and the channels-last copies
-    cost more than they save. The measurements behind the thresholds are in benchmarks/RESULTS.md
-    (`benchmarks/conv.py --algorithms`).
+    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. The
+    measurements behind the thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
 
-    The register-blocked kernels ('blocked', groups 1) hold a tile of 8 positions × 32 output channels (float32)
-    in registers over all taps: they beat both others on output planes of 8×8 and more, at any stride, when the
-    tile is full (32 or more output channels, 64 or more taps per output), and lose on 4×4 planes, where a tile
-    straddles the padding. On planes of 16×16 or less a half-full tile (16 to 31 output channels) still beats the
-    direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
+    The register-blocked kernels ('blocked', groups 1) hold a tile of positions × output channels (float32: 8 × 32
+    with AVX-512, 6 × 16 with AVX2) in registers over all taps: they beat both others on output planes of 8×8
+    and more, at any stride, with 32 or more output channels and 64 or more taps per output, and lose on 4×4
+    planes, where a tile straddles the padding. On planes of 16×16 or less 16 to 31 output channels still beat
+    the direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
     32 ≤ C_in ≤ 128 (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros); from C_in = 64 on, on
     planes under 16×16, the GEMM is faster past 576 taps per output (C_out = 64 at 3×3). dL/dW holds 8 taps × 32
     output channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster
@@ -57,9 +54,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
-        if conv_depthwise_same.fits(weight_shape, stride, padding, dilation):
-            return "depthwise_same"
-        return "depthwise_planes" if stride == (1, 1) and (positions is None or positions >= 1024) else "depthwise"
+        return _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation)
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
     if groups == 1 and (positions is None or positions >= 64):
@@ -80,6 +75,21 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "direct" if group_in < 64 else "gemm"
     small = out_channels // groups < 32 or group_in * kernel_h * kernel_w < 32
     return "direct" if small or (out_channels // groups <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
+
+
+def _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation):
+    """The depthwise pick. With AVX-512, 'depthwise_same' where it fits (its masked loads take a bit mask
+    directly), else planes at stride 1 on planes of 32×32 and more, else channels-last. With AVX2 a bit mask
+    must be widened to a vector per load, so 'depthwise_same' loses to both others: planes at stride 1 from
+    16×16 on (dL/dW from 32×32 on), else channels-last."""
+    if positions is None:
+        positions = 1024
+    if VECTOR_BYTES == 64:
+        if conv_depthwise_same.fits(weight_shape, stride, padding, dilation):
+            return "depthwise_same"
+        return "depthwise_planes" if stride == (1, 1) and positions >= 1024 else "depthwise"
+    rows_long_enough = positions >= (1024 if direction == "grad_weight" else 256)
+    return "depthwise_planes" if stride == (1, 1) and rows_long_enough else "depthwise"
 
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward", dilation=(1, 1)):
