@@ -30,19 +30,23 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width,
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
     span = (out_h - 1) * pitch + out_w
     out_flat = out.reshape(out.size)
+    plane = out_h * out_w
+    acc = np.empty(PIXELS * width, out.dtype)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
-        acc = np.empty(PIXELS * width, out.dtype)
         channels = min(width, out_channels - block * width)
+        corner = (n * out_channels + block * width) * plane  # output (n, block·width, 0, 0)
+        oh, ow = 0, 0  # of the tile's first wide position, carried along (no division per tile)
         for first in range(0, span, PIXELS):
             tile_taps(acc, packed, block * taps * width, planes, n * sample_size + first, offsets, taps)
             for p in range(min(PIXELS, span - first)):
-                oh = (first + p) // pitch
-                ow = first + p - oh * pitch
                 if ow < out_w:
+                    at = corner + oh * out_w + ow
                     for lane in range(channels):
-                        m = block * width + lane
-                        out_flat[((n * out_channels + m) * out_h + oh) * out_w + ow] = acc[p * width + lane] + bias[m]
+                        out_flat[at + lane * plane] = acc[p * width + lane] + bias[block * width + lane]
+                ow += 1
+                if ow == pitch:
+                    oh, ow = oh + 1, 0
 
 
 def _planes_and_taps(x, kernel_hw, stride, padding, dilation, tail):
