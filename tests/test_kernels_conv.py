@@ -10,7 +10,7 @@ from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, con
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 
 # None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only (depthwise_same
-# also stride 1 and 'same' padding), blocked groups = 1
+# also stride 1 and 'same' padding)
 DEPTHWISE = ("depthwise", "depthwise_planes", "depthwise_same")
 ALGORITHMS = ["direct", "gemm", *DEPTHWISE, "blocked", None]
 
@@ -131,8 +131,6 @@ def conv_configs(draw):
     groups = draw(st.integers(1, 3))
     kernel, dilation, padding, stride = _window(draw, algorithm == "depthwise_same", 4)
     size = [draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 9)) for k, d, p in zip(kernel, dilation, padding)]
-    if algorithm == "blocked":
-        groups = 1
     channels = groups if algorithm in DEPTHWISE else groups * draw(st.integers(1, 3))
     return dict(batch=draw(st.integers(1, 3)), channels=channels,
                 out_channels=groups * draw(st.integers(1, 3)), height=size[0], width=size[1], kernel=kernel,
@@ -340,7 +338,7 @@ def test_a_forked_child_can_still_run_the_split_gemm():
 
 
 @pytest.mark.parametrize("algorithm, groups, stride", [("depthwise", 6, 1), ("depthwise_planes", 6, 1),
-                                                      ("depthwise_same", 6, 1), ("blocked", 1, 1),
+                                                      ("depthwise_same", 6, 1), ("blocked", 1, 1), ("blocked", 2, 1),
                                                       ("blocked", 1, 2)])
 def test_the_depthwise_and_blocked_kernels_give_the_same_bits_on_one_and_on_two_threads(algorithm, groups, stride):
     """Each thread owns whole outputs (depthwise dL/dW: one channel block's partial sums over a fixed chunk of

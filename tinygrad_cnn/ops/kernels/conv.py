@@ -42,9 +42,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     conv (one input channel per group, groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. The
     measurements behind the thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
 
-    The register-blocked kernels ('blocked', groups 1) hold a tile of positions × output channels (float32: 8 × 32
-    with AVX-512, 6 × 16 with AVX2) in registers over all taps: they beat both others on output planes of 8×8
-    and more, at any stride, with 32 or more output channels and 64 or more taps per output, and lose on 4×4
+    The register-blocked kernels ('blocked', any groups, counted per group) hold a tile of positions × output
+    channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2) in registers over all taps: they beat both others on
+    output planes of 8×8 and more, at any stride, with 32 or more output channels and 64 or more taps per output, and lose on 4×4
     planes, where a tile straddles the padding. On planes of 16×16 or less 16 to 31 output channels still beat
     the direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
     32 ≤ C_in ≤ 128 (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros); from C_in = 64 on, on
@@ -57,15 +57,16 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation)
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
-    if groups == 1 and (positions is None or positions >= 64):
-        filled = out_channels >= 32 or (out_channels >= 16 and positions is not None and positions <= 256)
+    group_out = out_channels // groups
+    if positions is None or positions >= 64:
+        filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
         if direction == "forward" and filled and group_in * kernel_h * kernel_w >= 64:
             return "blocked"
         dw_taps = group_in * kernel_h * kernel_w
-        if direction == "grad_weight" and out_channels >= 32 and 64 <= dw_taps and (
+        if direction == "grad_weight" and (group_out >= 32 or groups > 1 and filled) and 64 <= dw_taps and (
                 dw_taps <= 576 or positions is not None and positions >= 256):
             return "blocked"
-        taps = out_channels * kernel_h * kernel_w  # per input channel of dL/dX
+        taps = group_out * kernel_h * kernel_w  # per input channel of dL/dX
         if direction == "grad_input" and stride == (1, 1) and 32 <= group_in <= 128 and 64 <= taps and (
                 group_in < 64 or taps <= 576 or positions is None or positions >= 256):
             return "blocked"
@@ -73,8 +74,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "gemm"
     if direction == "grad_input":
         return "direct" if group_in < 64 else "gemm"
-    small = out_channels // groups < 32 or group_in * kernel_h * kernel_w < 32
-    return "direct" if small or (out_channels // groups <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
+    small = group_out < 32 or group_in * kernel_h * kernel_w < 32
+    return "direct" if small or (group_out <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
 
 
 def _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation):
@@ -94,9 +95,7 @@ def _depthwise_algorithm(weight_shape, stride, padding, direction, positions, di
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward", dilation=(1, 1)):
     """Whether `algorithm` can compute `direction` of a conv of this geometry (pointwise: 1×1, groups = 1; depthwise:
-    C_in/groups = 1, depthwise_same also stride 1 and 2P = D·(K−1); blocked: groups = 1)."""
-    if algorithm == "blocked":
-        return groups == 1
+    C_in/groups = 1, depthwise_same also stride 1 and 2P = D·(K−1); blocked and the others: any)."""
     if algorithm == "pointwise":
         return tuple(weight_shape[2:]) + (groups,) == (1, 1, 1)
     if algorithm == "depthwise_same":
@@ -137,7 +136,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w)
     if algorithm == "blocked":
-        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation)
+        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
                                       *stride, *padding, *_phase_taps(x.shape, weight.shape, stride, padding, dilation))
@@ -162,7 +161,7 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "grad_input",
                            input_shape[2] * input_shape[3])
     if algorithm == "blocked":
-        return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation)
+        return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation, groups)
     grad_in = np.empty(input_shape, grad_out.dtype)
     if algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_input(grad_out, weight, grad_in, *stride, *padding,
@@ -180,7 +179,7 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
     return grad_in
 
 
-def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation):
+def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation, groups):
     """dL/dX literally as the rule says, on the register-blocked forward: Z = dL/dO dilated by S (to the stride-1
     output size H + 2P − D·(K−1), zeros past the last window), zero-padded by D·(K−1), fully convolved with the
     180°-rotated filter (transposed: C_in outputs from C_out inputs) and cropped by P. Padding Z by D·(K−1) − P
@@ -195,8 +194,10 @@ def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation
     crop = [max(0, -p) for p in pads]
     if crop != [0, 0]:
         z = np.ascontiguousarray(z[:, :, crop[0]:z.shape[2] - crop[0], crop[1]:z.shape[3] - crop[1]])
-    rotated = np.ascontiguousarray(weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-    return conv2d_forward(z, rotated, None, (1, 1), tuple(max(0, p) for p in pads), dilation, 1, "blocked")
+    group_out, group_in = out_channels // groups, weight.shape[1]  # per group: C/groups outputs from M/groups inputs
+    transposed = weight.reshape(groups, group_out, group_in, *kernel).transpose(0, 2, 1, 3, 4)
+    rotated = np.ascontiguousarray(transposed[..., ::-1, ::-1]).reshape(groups * group_in, group_out, *kernel)
+    return conv2d_forward(z, rotated, None, (1, 1), tuple(max(0, p) for p in pads), dilation, groups, "blocked")
 
 
 def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
@@ -205,7 +206,7 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     algorithm = _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, "grad_weight",
                            grad_out.shape[2] * grad_out.shape[3])
     if algorithm == "blocked":
-        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation)
+        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))

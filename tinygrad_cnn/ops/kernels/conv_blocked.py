@@ -3,7 +3,8 @@ output channels) held in registers across all C·K_h·K_w taps (register_tile.ti
 stored once, not once per few taps.
 
 Weights are packed channel-blocked: packed[mb, t, l] = W[mb·V + l, t] for tap t = (c, kh, kw) and V = BLOCKS
-vectors of output channels (zero past M), so a tap's weights for a tile are contiguous. The input is zero-padded
+vectors of output channels (zero past M), so a tap's weights for a tile are contiguous. With groups, each group's
+M/groups output channels get blocks of their own, whose taps read only that group's C/groups input channels. The input is zero-padded
 and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw) of wide position k
 reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ + k, so consecutive
 output positions of a row are consecutive inputs at any stride. The few wide positions that straddle a row end
@@ -18,42 +19,48 @@ from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_t
 from tinygrad_cnn.runtime import workspace
 
 
-def _tile_tasks(planes, sample_size, packed, bias, out, offsets, pitch, width):
+def _tile_tasks(planes, sample_size, packed, bias, out, offsets, pitch, width, groups):
     return out.shape[0] * (packed.shape[0] // (offsets.shape[0] * width))
 
 
 @parallel_kernel(tasks=_tile_tasks)
-def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width, start, stop):
-    """O[n, m, oh, ow] = b[m] + Σ_t packed[m // width, t, m mod width] · planes[n·sample_size + offsets[t] + oh·pitch
-    + ow], tile by tile (width = BLOCKS·lanes output channels per tile). A task is one (sample, block)."""
+def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width, groups, start, stop):
+    """O[n, m, oh, ow] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups +
+    offsets[t] + oh·pitch + ow] for output channel m = g·M/groups + j·width + lane of block = g·blocks/groups + j,
+    tile by tile (width = BLOCKS·lanes output channels per tile). A task is one (sample, block)."""
     batch, out_channels, out_h, out_w = out.shape
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
+    per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
     span = (out_h - 1) * pitch + out_w
     out_flat = out.reshape(out.size)
     plane = out_h * out_w
     acc = np.empty(PIXELS * width, out.dtype)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
-        channels = min(width, out_channels - block * width)
-        corner = (n * out_channels + block * width) * plane  # output (n, block·width, 0, 0)
+        group, part = block // per_group, block % per_group
+        first_channel = group * group_out + part * width
+        channels = min(width, group_out - part * width)
+        corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
+        source = n * sample_size + group * group_size
         oh, ow = 0, 0  # of the tile's first wide position, carried along (no division per tile)
         for first in range(0, span, PIXELS):
-            tile_taps(acc, packed, block * taps * width, planes, n * sample_size + first, offsets, taps)
+            tile_taps(acc, packed, block * taps * width, planes, source + first, offsets, taps)
             for p in range(min(PIXELS, span - first)):
                 if ow < out_w:
                     at = corner + oh * out_w + ow
                     for lane in range(channels):
-                        out_flat[at + lane * plane] = acc[p * width + lane] + bias[block * width + lane]
+                        out_flat[at + lane * plane] = acc[p * width + lane] + bias[first_channel + lane]
                 ow += 1
                 if ow == pitch:
                     oh, ow = oh + 1, 0
 
 
-def _planes_and_taps(x, kernel_hw, stride, padding, dilation, tail):
+def _planes_and_taps(x, weight_shape, stride, padding, dilation, tail):
     """(planes, sample size, tap offsets, phase-plane pitch, height): the zero-padded input split into its stride
-    phases in a flat workspace with `tail` zeros past its end, and the offset of each tap t = (c, kh, kw) into a
-    sample's planes (see the module docstring)."""
-    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), (kernel_h, kernel_w) = stride, padding, dilation, kernel_hw
+    phases in a flat workspace with `tail` zeros past its end, and the offset of each tap t = (c, kh, kw) of one
+    group's C/groups input channels into its planes (see the module docstring)."""
+    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = stride, padding, dilation
+    group_in, kernel_h, kernel_w = weight_shape[1:]
     batch, channels, height, width = x.shape
     q_h, q_w = -(-(height + 2 * pad_h) // stride_h), -(-(width + 2 * pad_w) // stride_w)
     phases = stride_h * stride_w
@@ -68,42 +75,44 @@ def _planes_and_taps(x, kernel_hw, stride, padding, dilation, tail):
     kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
-    offsets = ((np.arange(channels)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
+    offsets = ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
     return planes, sample_size, offsets.astype(np.int64), q_w, q_h
 
 
-def forward(x, weight, bias, out, stride, padding, dilation):
-    """O = X ⋆ W + b into `out` (groups = 1): the packing and phase planes in NumPy, the sums in forward_tiles."""
+def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
+    """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles."""
     out_channels = weight.shape[0]
     # the last tile of the last sample reads up to PIXELS − 1 positions past the end: zeros
-    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, weight.shape[2:], stride, padding, dilation, PIXELS)
+    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, weight.shape, stride, padding, dilation, PIXELS)
     tile_width = BLOCKS * lanes(x.itemsize)
-    blocks = -(-out_channels // tile_width)
-    rows = np.zeros((blocks * tile_width, offsets.size), x.dtype)
-    rows[:out_channels] = weight.reshape(out_channels, -1)
-    packed = np.ascontiguousarray(rows.reshape(blocks, tile_width, offsets.size).transpose(0, 2, 1)).reshape(-1)
-    forward_tiles(planes, sample_size, packed, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
-                  offsets, pitch, tile_width)
+    group_out = out_channels // groups
+    per_group = -(-group_out // tile_width)
+    rows = np.zeros((groups, per_group * tile_width, offsets.size), x.dtype)
+    rows[:, :group_out] = weight.reshape(groups, group_out, -1)
+    packed = rows.reshape(groups * per_group, tile_width, offsets.size).transpose(0, 2, 1)
+    forward_tiles(planes, sample_size, np.ascontiguousarray(packed).reshape(-1),
+                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, pitch, tile_width, groups)
 
 
 CHUNKS = 4  # tasks per block of output channels in dL/dW, each a run of tiles
 GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
 
 
-def _weight_tasks(planes, sample_size, grads, positions, shifts, out):
+def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups):
     return out.shape[1] * min(CHUNKS, out.shape[0])
 
 
 @parallel_kernel(tasks=_weight_tasks)
-def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, start, stop):
-    """out[tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + shifts[tile, p] + k]: dL/dW of
+def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, start, stop):
+    """out[tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + g·sample_size/groups +
+    shifts[tile, p] + k], g the group of `block` (blocks/groups blocks per group): dL/dW of
     PIXELS taps × one block of output channels per tile, summed over the wide positions k of a group of samples
     at once (positions[j·span + k] = j·sample_size + k for sample j of a group; tiles with the taps as the
     positions of register_tile, the output positions as its taps), group after group. A task is a run of tiles of
     one block, groups outermost, so a group's grads and planes stay in cache."""
     tiles, blocks, _, width = out.shape
     batch, span, chunks = grads.shape[1], grads.shape[2], min(CHUNKS, tiles)
-    group = positions.shape[0] // span
+    group, per_group = positions.shape[0] // span, blocks // groups
     grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
     acc = np.empty(PIXELS * width, out.dtype)
     for task in range(start, stop):
@@ -114,25 +123,30 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, start,
                 out_flat[(tile * blocks + block) * PIXELS * width + k] = 0
         for n in range(0, batch, group):
             for tile in range(first_tile, last_tile):
-                tile_taps_shifted(acc, grads_flat, (block * batch + n) * span * width, planes, n * sample_size,
+                source = n * sample_size + block // per_group * (sample_size // groups)
+                tile_taps_shifted(acc, grads_flat, (block * batch + n) * span * width, planes, source,
                                   positions, min(group, batch - n) * span, shifts_flat, tile * PIXELS)
                 first = (tile * blocks + block) * PIXELS * width
                 for k in range(PIXELS * width):
                     out_flat[first + k] += acc[k]
 
 
-@parallel_kernel(tasks=lambda grad_out, pitch, grads: grads.shape[0] * grads.shape[1],
-                 elements=lambda grad_out, pitch, grads: grads.size)
-def pack_grads(grad_out, pitch, grads, start, stop):
-    """grads[block, n, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], zero past a row's end and past the
-    last channel: dL/dO on the phase planes' pitch, channel-blocked. A task is one (sample, block)."""
+@parallel_kernel(tasks=lambda grad_out, pitch, grads, groups: grads.shape[0] * grads.shape[1],
+                 elements=lambda grad_out, pitch, grads, groups: grads.size)
+def pack_grads(grad_out, pitch, grads, groups, start, stop):
+    """grads[g·B + j, n, k, l] = dL/dO[n, g·M/groups + j·V + l, k // pitch, k mod pitch] (B = blocks/groups), zero
+    past a row's end and past the group's last channel: dL/dO on the phase planes' pitch, channel-blocked per
+    group. A task is one (sample, block)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     blocks, span, width = grads.shape[0], grads.shape[2], grads.shape[3]
+    per_group, group_out = blocks // groups, out_channels // groups
     grad_flat, grads_flat = grad_out.reshape(grad_out.size), grads.reshape(grads.size)
     zero = grads.dtype.type(0)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
-        channels = min(width, out_channels - block * width)
+        part = block % per_group
+        first_channel = block // per_group * group_out + part * width
+        channels = min(width, group_out - part * width)
         for k in range(span):
             oh = k // pitch
             ow = k - oh * pitch
@@ -140,28 +154,30 @@ def pack_grads(grad_out, pitch, grads, start, stop):
             for lane in range(width):
                 grads_flat[first + lane] = zero
             if ow < out_w:
-                source = ((n * out_channels + block * width) * out_h + oh) * out_w + ow
+                source = ((n * out_channels + first_channel) * out_h + oh) * out_w + ow
                 for lane in range(channels):
                     grads_flat[first + lane] = grad_flat[source + lane * out_h * out_w]
 
 
-def grad_weight(x, grad_out, grad_w, stride, padding, dilation):
-    """dL/dW = X ⋆ dL/dO into `grad_w` (groups = 1): dL/dO laid out on the phase planes' pitch (zero past each
-    row's end) and channel-blocked, grads[block, n, k, l] = dL/dO[n, block·V + l, k // pitch, k mod pitch], then
-    every tap t as dW[m, t] = Σ_n,k dL/dO[n, m, k] · planes[n, offsets[t] + k] (grad_weight_tiles)."""
+def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
+    """dL/dW = X ⋆ dL/dO into `grad_w`: dL/dO laid out on the phase planes' pitch (zero past each row's end) and
+    channel-blocked per group (pack_grads), then every tap t of group g as dW[m, t] = Σ_n,k dL/dO[n, m, k] ·
+    planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles)."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape[2:], stride, padding, dilation, 0)
+    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape, stride, padding, dilation, 0)
     tile_width = BLOCKS * lanes(x.itemsize)
-    blocks = -(-out_channels // tile_width)
+    group_out = out_channels // groups
+    per_group = -(-group_out // tile_width)
+    blocks = groups * per_group
     span = (out_h - 1) * pitch + out_w
     grads = workspace.get("blocked_grads", (blocks, batch, span, tile_width), x.dtype)
-    pack_grads(grad_out, pitch, grads)
+    pack_grads(grad_out, pitch, grads, groups)
     tiles = -(-offsets.size // PIXELS)
     shifts = np.zeros(tiles * PIXELS, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
     out = np.empty((tiles, blocks, PIXELS, tile_width), x.dtype)
     group = max(1, min(batch, GROUP_BYTES // (span * tile_width * x.itemsize)))
     positions = (np.arange(group)[:, None] * sample_size + np.arange(span)).reshape(-1).astype(np.int64)
-    grad_weight_tiles(planes, sample_size, grads, positions, shifts, out)
-    by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * PIXELS, blocks * tile_width)
-    grad_w.reshape(out_channels, -1)[...] = by_tap[:offsets.size, :out_channels].T
+    grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups)
+    by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * PIXELS, groups, per_group * tile_width)
+    grad_w.reshape(groups, group_out, -1)[...] = by_tap[:offsets.size, :, :group_out].transpose(1, 2, 0)
