@@ -1,10 +1,22 @@
-"""The ReLU gradient kernel on plain arrays against the NumPy rule over random shapes and dtypes (zeros, negative
+"""The ReLU kernels on plain arrays against the NumPy rule over random shapes and dtypes (zeros, negative
 values and NaN included), and ReLU through autograd on strided input and gradient."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops.kernels.activation import relu_backward
+from tinygrad_cnn.ops.kernels.activation import relu_backward, relu_forward
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 300), st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
+def test_relu_forward_is_the_maximum_with_zero_keeping_nan(size, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(size).astype(dtype)
+    x[rng.random(size) < 0.1] = np.nan
+    x[rng.random(size) < 0.1] = 0.0
+    out = np.empty_like(x)
+    relu_forward(x, dtype(0), out)
+    np.testing.assert_array_equal(out, np.where(np.isnan(x), x, np.where(x > 0, x, 0)))
 
 
 @settings(max_examples=40, deadline=None)
