@@ -308,3 +308,41 @@ def test_the_first_compile_of_a_process_is_announced_once_and_a_warm_start_is_si
     assert [r.stdout.strip() for r in runs] == ["12.0", "12.0"]
     assert runs[0].stderr.count("compiling kernels for this CPU, first run only") == 1
     assert "compiling kernels" not in runs[1].stderr
+
+
+BLAS_SCRIPT = """
+import sys
+import numba
+import numpy as np
+from tinygrad_cnn.runtime import parallel_kernel
+
+@parallel_kernel(tasks=lambda x, out: x.size)
+def doubled(x, out, start, stop):
+    for i in range(start, stop):
+        out[i] = 2 * x[i]
+
+doubled(np.arange(4.0), np.empty(4))
+print("scipy.linalg" in sys.modules)
+from numba.np import arraymath, linalg
+print(arraymath.ensure_blas is linalg.ensure_blas)
+try:
+    import scipy.linalg.cython_blas
+    blas = True
+except ImportError:
+    blas = False
+print(arraymath._HAVE_BLAS == blas)
+if blas:
+    print(numba.njit(lambda a, b: np.dot(a, b))(np.ones(3), np.arange(3.0)))
+"""
+
+
+def test_the_first_kernel_leaves_scipy_linalg_unimported_and_numba_s_blas_check_as_it_would_be(tmp_path):
+    """Numba's arraymath asks scipy.linalg at import whether jitted np.dot has a BLAS; the first launch answers from
+    disk (launch._import_arraymath_without_scipy), with the same answer, and puts Numba's check back."""
+    (tmp_path / "blas_kernel.py").write_text(BLAS_SCRIPT)
+    run = subprocess.run([sys.executable, "blas_kernel.py"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=ROOT))
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.split()
+    assert lines[:3] == ["False", "True", "True"]
+    assert lines[3:] in ([], ["3.0"])
