@@ -13,11 +13,11 @@ import numpy as np
 from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.inner_loops import (accumulate_taps, accumulate_taps_2rows, accumulate_taps_4rows,
-                                                   copy_strided, correlate_taps, correlate_taps_2rows, fill, sum_range)
+from tinygrad_cnn.ops.kernels.inner_loops import (accumulate_taps_2rows, accumulate_taps_4rows, copy_strided,
+                                                   correlate_taps_2rows, fill)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def dilate_pad_sample(x_flat, start, channels, height, width, stride_h, stride_w, pad_h, pad_w, out_h, out_w, out_flat,
                       out_start):
     """One sample: out[c, pad_h + i·S_h, pad_w + j·S_w] = x[c, i, j] and zero elsewhere, for the `channels` planes
@@ -39,11 +39,14 @@ def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
     return np.concatenate([offsets, np.zeros(-offsets.size % 4, np.int64)]).astype(np.int64)
 
 
-@njit(cache=True)
-def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets, weights, first, rows):
+@njit(cache=True, inline="always")
+def accumulate_block(acc, spare, span, src, base, rows_per_group, group_stride, offsets, weights, first, rows):
     """acc[r·span + k] += Σ_t weights[first + r, t] · src[plane_r + offsets[t] + k] for the `rows` (≤ 4) rows of a
     block, where row r reads the planes of its group, plane_r = base + ((first + r) // rows_per_group)·
-    group_stride. Four rows of one group in one pass, else pairs of one group, else one row at a time."""
+    group_stride. Four rows of one group in one pass, else pairs of one group, else one row at a time (by the
+    pair loop, its twin sums going to `spare`, `span` long). Inlined, as the other helpers here without fastmath
+    flags: typed inside its caller, with no module of its own to compile and then optimise again in the caller
+    (an inlined body takes its caller's flags, so the multiply-add loops stay calls)."""
     if rows == 4 and first // rows_per_group == (first + 3) // rows_per_group:
         accumulate_taps_4rows(acc, span, src, base + (first // rows_per_group) * group_stride, offsets, weights, first)
         return
@@ -51,10 +54,11 @@ def accumulate_block(acc, span, src, base, rows_per_group, group_stride, offsets
     while r < rows:
         plane = base + ((first + r) // rows_per_group) * group_stride
         if r + 1 < rows and (first + r) // rows_per_group == (first + r + 1) // rows_per_group:
-            accumulate_taps_2rows(acc[r * span:], span, src, plane, offsets, weights, first + r)
+            accumulate_taps_2rows(acc[r * span:], acc[(r + 1) * span:], span, src, plane, offsets, weights, first + r,
+                                  first + r + 1)
             r += 2
         else:
-            accumulate_taps(acc[r * span:], span, src, plane, offsets, weights[first + r])
+            accumulate_taps_2rows(acc[r * span:], spare, span, src, plane, offsets, weights, first + r, first + r)
             r += 1
 
 
@@ -97,6 +101,8 @@ def forward_samples(x, bias, out, offsets, weights, stride_h, stride_w, pad_h, p
     padded = pad_h > 0 or pad_w > 0
     src = np.empty(channels * height * width if padded else 0, x.dtype)
     wide = np.empty(4 * span, out.dtype)  # four output channels at a time when they share a group
+    spare = np.empty(span, out.dtype)
+    fill(spare, 0, span, 0)  # it only ever receives sums that are never read
     for n in range(start, stop):
         if padded:
             one = np.int64(1)  # not the literal 1: each literal argument would compile dilate_pad_sample anew
@@ -107,10 +113,10 @@ def forward_samples(x, bias, out, offsets, weights, stride_h, stride_w, pad_h, p
             for r in range(rows):
                 fill(wide, r * span, span, bias[first + r])
             if padded:
-                accumulate_block(wide, span, src, np.int64(0), group_out, group_in * height * width, offsets,
+                accumulate_block(wide, spare, span, src, np.int64(0), group_out, group_in * height * width, offsets,
                                  weights, first, rows)
             else:
-                accumulate_block(wide, span, x_flat, n * channels * height * width, group_out,
+                accumulate_block(wide, spare, span, x_flat, n * channels * height * width, group_out,
                                  group_in * height * width, offsets, weights, first, rows)
             for r in range(rows):
                 for oh in range(out_h):
@@ -150,14 +156,16 @@ def grad_input_samples(grad_out, grad_in, offsets, rotated, group_in, kernel_h, 
     grad_flat, grad_in_flat = grad_out.reshape(grad_out.size), grad_in.reshape(grad_in.size)
     z_flat = np.empty(out_channels * z_h * z_w, grad_in.dtype)
     full = np.empty(4 * span, grad_in.dtype)  # four input channels at a time when they share a group
+    spare = np.empty(span, grad_in.dtype)
+    fill(spare, 0, span, 0)  # it only ever receives sums that are never read
     for n in range(start, stop):
         dilate_pad_sample(grad_flat, n * out_channels * out_h * out_w, out_channels, out_h, out_w, stride_h,
                           stride_w, dil_h * (kernel_h - 1), dil_w * (kernel_w - 1), z_h, z_w, z_flat, 0)
         for first in range(0, channels, 4):
             rows = min(4, channels - first)
             fill(full, 0, rows * span, 0)
-            accumulate_block(full, span, z_flat, np.int64(0), group_in, group_out * z_h * z_w, offsets, rotated,
-                             first, rows)  # an int64 base, as forward_samples': a literal 0 would compile it anew
+            accumulate_block(full, spare, span, z_flat, np.int64(0), group_in, group_out * z_h * z_w, offsets,
+                             rotated, first, rows)  # an int64 base, as forward_samples': a literal 0 compiles anew
             for r in range(rows):
                 in_plane = (n * channels + first + r) * height * width
                 for i in range(height):
@@ -193,6 +201,8 @@ def grad_weight_pairs(x_pad, grad_out, grad_w, offsets, stride_h, stride_w, dil_
     count = min(g_h * width, height * width - (kernel_h - 1) * dil_h * width - (kernel_w - 1) * dil_w)
     x_flat, grad_flat = x_pad.reshape(x_pad.size), grad_out.reshape(grad_out.size)
     totals = np.empty((2, offsets.shape[0]), grad_w.dtype)
+    spare = np.empty(offsets.shape[0], grad_w.dtype)  # the twin sums of a lone row (see correlate_taps_2rows)
+    fill(spare, 0, offsets.shape[0], 0)
     g = np.empty(2 * g_h * width, grad_w.dtype)
     for pair in range(start, stop):
         first = 2 * pair
@@ -203,13 +213,14 @@ def grad_weight_pairs(x_pad, grad_out, grad_w, offsets, stride_h, stride_w, dil_
             dilate_pad_sample(grad_flat, (n * out_channels + first) * out_h * out_w, rows, out_h, out_w,
                               stride_h, stride_w, np.int64(0), np.int64(0), g_h, width, g, 0)  # int64: see forward
             if rows == 2 and first // group_out == (first + 1) // group_out:
-                correlate_taps_2rows(totals, x_flat,
+                correlate_taps_2rows(totals[0], totals[1], x_flat,
                                      (n * channels + (first // group_out) * group_in) * height * width,
-                                     offsets, g, 0, g_h * width, count)
+                                     offsets, g, np.int64(0), g_h * width, count)  # int64, as the lone rows
             else:
                 for r in range(rows):
-                    correlate_taps(totals[r], x_flat, (n * channels + ((first + r) // group_out) * group_in)
-                                   * height * width, offsets, g, r * g_h * width, count)
+                    plane = (n * channels + ((first + r) // group_out) * group_in) * height * width
+                    row = r * g_h * width
+                    correlate_taps_2rows(totals[r], spare, x_flat, plane, offsets, g, row, row, count)
         for r in range(rows):  # element loops: a slice assignment pulls in Numba's generic setitem (seconds)
             for c in range(group_in):
                 for kh in range(kernel_h):
@@ -217,13 +228,9 @@ def grad_weight_pairs(x_pad, grad_out, grad_w, offsets, stride_h, stride_w, dil_
                         grad_w[first + r, c, kh, kw] = totals[r, (c * kernel_h + kh) * kernel_w + kw]
 
 
-@njit(cache=True)
 def grad_bias(grad_out, grad_b):
-    """dL/db[m] = Σ_n,oh,ow dL/dO[n, m, oh, ow]. Serial: the sum is memory-bound, and split over two threads it
-    was slower at every size measured (benchmarks/RESULTS.md)."""
-    batch, out_channels, out_h, out_w = grad_out.shape
-    grad_flat = grad_out.reshape(grad_out.size)
-    for m in range(out_channels):
-        grad_b[m] = 0
-        for n in range(batch):
-            grad_b[m] = sum_range(grad_flat, (n * out_channels + m) * out_h * out_w, out_h * out_w, grad_b[m])
+    """dL/db[m] = Σ_n,oh,ow dL/dO[n, m, oh, ow], by NumPy's einsum: as fast as the serial kernel it replaced on the
+    MNIST models' planes (a parallel one was slower still: the sum is memory-bound), closer to a float64 sum (its
+    several partial sums), and nothing to compile on a cold start."""
+    batch, out_channels = grad_out.shape[:2]
+    np.einsum("nmk->m", grad_out.reshape(batch, out_channels, -1), out=grad_b)

@@ -37,10 +37,13 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple:
     return total // 2, total - 2 * (total // 2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def valid_range(offset, stride, out_size, in_size):
-    """The range [lo, hi) of output positions o < out_size with 0 <= o·stride + offset < in_size."""
+    """The range [lo, hi) of output positions o < out_size with 0 <= o·stride + offset < in_size. Conditional
+    expressions, not min/max: each of those compiles Numba's generic implementation for tuples anew."""
     lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    lo = lo if lo < out_size else out_size
     last = in_size - 1 - offset
-    hi = 0 if last < 0 else min(out_size, last // stride + 1)
-    return min(lo, out_size), max(min(lo, out_size), hi)
+    hi = 0 if last < 0 else last // stride + 1
+    hi = hi if hi < out_size else out_size
+    return lo, hi if hi > lo else lo

@@ -64,20 +64,22 @@ def accumulate_taps_4rows(acc, count, src, base, offsets, weights, first_row):
 
 
 @njit(cache=True, fastmath={"contract"})
-def accumulate_taps_2rows(acc, count, src, base, offsets, weights, first_row):
-    """`accumulate_taps_4rows` for two rows, for the channels left over after the blocks of four (8 multiply-adds
-    per 4 src loads and 2 acc loads/stores, against 4 per 4 + 1)."""
+def accumulate_taps_2rows(acc, other_acc, count, src, base, offsets, weights, row, other_row):
+    """`accumulate_taps` for two rows of `weights` at once, each into an accumulator of its own (8 multiply-adds per
+    4 src loads and 2 acc loads/stores, against 4 per 4 + 1): the channels left over after the blocks of four of
+    `accumulate_taps_4rows`. A lone row passes itself twice and a spare accumulator, so that a conv kernel
+    compiles no one-row loop beside this one."""
     n = np.uint64(count)
+    first, second = weights[row], weights[other_row]
     for t in range(0, offsets.shape[0], 4):
         o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
         o2, o3 = np.uint64(base + offsets[t + 2]), np.uint64(base + offsets[t + 3])
-        w = weights[first_row:first_row + 2, t:t + 4]
-        w00, w01, w02, w03 = w[0, 0], w[0, 1], w[0, 2], w[0, 3]
-        w10, w11, w12, w13 = w[1, 0], w[1, 1], w[1, 2], w[1, 3]
+        w00, w01, w02, w03 = first[t], first[t + 1], first[t + 2], first[t + 3]
+        w10, w11, w12, w13 = second[t], second[t + 1], second[t + 2], second[t + 3]
         for k in range(n):
             s0, s1, s2, s3 = src[o0 + k], src[o1 + k], src[o2 + k], src[o3 + k]
             acc[k] += w00 * s0 + w01 * s1 + w02 * s2 + w03 * s3
-            acc[n + k] += w10 * s0 + w11 * s1 + w12 * s2 + w13 * s3
+            other_acc[k] += w10 * s0 + w11 * s1 + w12 * s2 + w13 * s3
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
@@ -102,9 +104,11 @@ def correlate_taps(totals, src, base, offsets, other, other_start, count):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def correlate_taps_2rows(totals, src, base, offsets, other, first_start, second_start, count):
-    """`correlate_taps` for two rows of `other` at once: totals[r, t] += Σ_k src[base + offsets[t] + k] ·
-    other[start_r + k], r < 2, so each loaded src value feeds two products (8 per 4 src and 2 other loads)."""
+def correlate_taps_2rows(totals, other_totals, src, base, offsets, other, first_start, second_start, count):
+    """`correlate_taps` for two rows of `other` at once, each into totals of its own: totals[t] += Σ_k src[base +
+    offsets[t] + k] · other[first_start + k], other_totals[t] likewise from second_start, so each loaded src
+    value feeds two products (8 per 4 src and 2 other loads). A lone row passes its start twice and spare
+    totals (no one-row loop to compile beside this one)."""
     n, b0, b1 = np.uint64(count), np.uint64(first_start), np.uint64(second_start)
     for t in range(0, offsets.shape[0], 4):
         o0, o1 = np.uint64(base + offsets[t]), np.uint64(base + offsets[t + 1])
@@ -121,14 +125,14 @@ def correlate_taps_2rows(totals, src, base, offsets, other, first_start, second_
             s11 += x1 * g1
             s12 += x2 * g1
             s13 += x3 * g1
-        totals[0, t] += s00
-        totals[0, t + 1] += s01
-        totals[0, t + 2] += s02
-        totals[0, t + 3] += s03
-        totals[1, t] += s10
-        totals[1, t + 1] += s11
-        totals[1, t + 2] += s12
-        totals[1, t + 3] += s13
+        totals[t] += s00
+        totals[t + 1] += s01
+        totals[t + 2] += s02
+        totals[t + 3] += s03
+        other_totals[t] += s10
+        other_totals[t + 1] += s11
+        other_totals[t + 2] += s12
+        other_totals[t + 3] += s13
 
 
 @njit(cache=True, fastmath={"reassoc"})
