@@ -51,6 +51,19 @@ def test_training_kernels_match_reference(shape, dtype, split, seed):
     np.testing.assert_allclose(grad_bias, ref_bias, **TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("offset", [1e3, -4e4])
+def test_the_one_pass_variance_holds_far_from_zero(offset):
+    """The sums run on x shifted by a value of its channel, so a mean far from 0 costs no digits of σ²."""
+    rng = np.random.default_rng(3)
+    x = (offset + rng.standard_normal((8, 3, 50)) * np.array([0.01, 1.0, 5.0])[:, None]).astype(np.float32)
+    out, mean, var = np.empty_like(x), np.empty(3), np.empty(3)
+    run_whole(kernels.train_forward, x, np.ones(3, np.float32), np.zeros(3, np.float32), 1e-5, out, mean, var,
+              np.empty((3, 2), np.float32))
+    wide = x.astype(np.float64)
+    np.testing.assert_allclose(mean, wide.mean(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(var, wide.var(axis=(0, 2)), rtol=1e-9)
+
+
 @settings(max_examples=20, deadline=None)
 @given(SHAPES, st.sampled_from([np.float32, np.float64]), st.booleans(), st.integers(0, 2 ** 16))
 def test_evaluation_kernels_match_reference(shape, dtype, split, seed):

@@ -34,24 +34,25 @@ def _normalize_channel(x, c, m, a, b, out):
 
 @parallel_kernel(tasks=_channels, fastmath=_FAST, elements=_elements)
 def train_forward(x, weight, bias, eps, out, mean, var, factors, start, stop):
-    """Per channel c over its M = N·L values: μ = Σx / M, σ² = Σ(x − μ)² / M (biased, two passes), then
-    y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64) and μ, a in `factors`
-    (C × 2, x's dtype, so that the elementwise pass stays in it). The task of channel c writes every
-    value of it."""
+    """Per channel c over its M = N·L values: μ = Σx / M and σ² = Σ(x − μ)² / M (biased), both from one pass
+    of float64 sums of d = x − k and d², k the channel's first value (σ² = Σd²/M − (Σd/M)²; the shift keeps
+    the cancellation small), then y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64)
+    and μ, a in `factors` (C × 2, x's dtype, so that the elementwise pass stays in it). The task of channel c
+    writes every value of it."""
     n_batch, channels, length = x.shape
     count = n_batch * length
     for c in range(start, stop):
+        shift = numba.float64(x[0, c, 0])
         total = 0.0
-        for n in range(n_batch):
-            for i in range(length):
-                total += x[n, c, i]
-        mu = total / count
         squares = 0.0
         for n in range(n_batch):
             for i in range(length):
-                d = x[n, c, i] - mu
+                d = x[n, c, i] - shift
+                total += d
                 squares += d * d
-        mean[c], var[c] = mu, squares / count
+        shifted_mean = total / count
+        mean[c], var[c] = shift + shifted_mean, max(squares / count - shifted_mean * shifted_mean, 0.0)
+        mu = mean[c]
         factors[c, 0] = mu
         factors[c, 1] = weight[c] / math.sqrt(var[c] + eps)
         _normalize_channel(x, c, factors[c, 0], factors[c, 1], bias[c], out)
