@@ -2,7 +2,7 @@
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, no_cfunc_wrapper=True)
 def relu_forward(x, zero, out):
     """out[i] = max(x[i], 0) on flat C-contiguous arrays, NaN kept (as PyTorch); `zero` is 0 of their dtype.
     About twice as fast as np.maximum(x, 0), which runs its general broadcasting loop."""
@@ -10,7 +10,7 @@ def relu_forward(x, zero, out):
         out[i] = zero if x[i] <= zero else x[i]
 
 
-@njit(cache=True)
+@njit(cache=True, no_cfunc_wrapper=True)
 def relu_backward(grad, out, zero, grad_in):
     """dL/dx[i] = dL/dy[i] where y[i] = max(x[i], 0) > 0, else 0 (PyTorch's gradient at 0), on flat C-contiguous
     arrays; `zero` is 0 of their dtype. One pass: NumPy's grad · (x > 0) builds a mask first and converts it to

@@ -17,7 +17,7 @@ from tinygrad_cnn.ops.kernels.inner_loops import (accumulate_taps_2rows, accumul
                                                    correlate_taps_2rows, fill)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
 def dilate_pad_sample(x_flat, start, channels, height, width, stride_h, stride_w, pad_h, pad_w, out_h, out_w, out_flat,
                       out_start):
     """One sample: out[c, pad_h + i·S_h, pad_w + j·S_w] = x[c, i, j] and zero elsewhere, for the `channels` planes
@@ -39,7 +39,7 @@ def tap_table(planes_apart, height, width, kernel_h, kernel_w, dil_h, dil_w):
     return np.concatenate([offsets, np.zeros(-offsets.size % 4, np.int64)]).astype(np.int64)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
 def accumulate_block(acc, spare, span, src, base, rows_per_group, group_stride, offsets, weights, first, rows):
     """acc[r·span + k] += Σ_t weights[first + r, t] · src[plane_r + offsets[t] + k] for the `rows` (≤ 4) rows of a
     block, where row r reads the planes of its group, plane_r = base + ((first + r) // rows_per_group)·

@@ -37,7 +37,7 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple:
     return total // 2, total - 2 * (total // 2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
 def valid_range(offset, stride, out_size, in_size):
     """The range [lo, hi) of output positions o < out_size with 0 <= o·stride + offset < in_size. Conditional
     expressions, not min/max: each of those compiles Numba's generic implementation for tuples anew."""

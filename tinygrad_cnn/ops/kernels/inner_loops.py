@@ -1,10 +1,11 @@
 """The inner loops the conv and pool kernels are built from: strided copies and multiply-adds, tap
-correlations and fills, on flat arrays."""
+correlations and fills, on flat arrays. Compiled without a C callback wrapper, as the kernels
+(runtime.launch.parallel_kernel)."""
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, no_cfunc_wrapper=True)
 def copy_strided(dst, dst_start, dst_step, src, src_start, src_step, count):
     """dst[dst_start + k·dst_step] = src[src_start + k·src_step] for k < count, on flat arrays.
 
@@ -17,7 +18,7 @@ def copy_strided(dst, dst_start, dst_step, src, src_start, src_step, count):
         dst[d + k * d_step] = src[s + k * s_step]
 
 
-@njit(cache=True, inline="always", fastmath={"contract"})
+@njit(cache=True, no_cfunc_wrapper=True, inline="always", fastmath={"contract"})
 def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alpha):
     """dst[dst_start + k·dst_step] += alpha · src[src_start + k·src_step] for k < count, on flat arrays."""
     d, d_step = np.uint64(dst_start), np.uint64(dst_step)
@@ -26,7 +27,7 @@ def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alph
         dst[d + k * d_step] += alpha * src[s + k * s_step]
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def accumulate_taps(acc, count, src, base, offsets, weights):
     """acc[k] += Σ_t weights[t] · src[base + offsets[t] + k] for k < count: a correlation over a list of taps
     (offsets into a flat plane). Four taps per pass, so acc is loaded and stored once per four multiply-adds;
@@ -40,7 +41,7 @@ def accumulate_taps(acc, count, src, base, offsets, weights):
             acc[k] += w0 * src[o0 + k] + w1 * src[o1 + k] + w2 * src[o2 + k] + w3 * src[o3 + k]
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def accumulate_taps_4rows(acc, count, src, base, offsets, weights, first_row):
     """`accumulate_taps` for four rows at once: acc[r·count + k] += Σ_t weights[first_row + r, t] · src[base +
     offsets[t] + k], r < 4. Each loaded src value feeds four rows (16 multiply-adds per 4 src loads and
@@ -63,7 +64,7 @@ def accumulate_taps_4rows(acc, count, src, base, offsets, weights, first_row):
             acc[n3 + k] += w30 * s0 + w31 * s1 + w32 * s2 + w33 * s3
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, no_cfunc_wrapper=True, fastmath={"contract"})
 def accumulate_taps_2rows(acc, other_acc, count, src, base, offsets, weights, row, other_row):
     """`accumulate_taps` for two rows of `weights` at once, each into an accumulator of its own (8 multiply-adds per
     4 src loads and 2 acc loads/stores, against 4 per 4 + 1): the channels left over after the blocks of four of
@@ -82,7 +83,7 @@ def accumulate_taps_2rows(acc, other_acc, count, src, base, offsets, weights, ro
             other_acc[k] += w10 * s0 + w11 * s1 + w12 * s2 + w13 * s3
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, no_cfunc_wrapper=True, fastmath={"reassoc", "contract"})
 def correlate_taps(totals, src, base, offsets, other, other_start, count):
     """totals[t] += Σ_k src[base + offsets[t] + k] · other[other_start + k] for every tap t, four taps per pass
     so each element of `other` is loaded once per four products (reassoc lets the sums vectorise)."""
@@ -103,7 +104,7 @@ def correlate_taps(totals, src, base, offsets, other, other_start, count):
         totals[t + 3] += s3
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, no_cfunc_wrapper=True, fastmath={"reassoc", "contract"})
 def correlate_taps_2rows(totals, other_totals, src, base, offsets, other, first_start, second_start, count):
     """`correlate_taps` for two rows of `other` at once, each into totals of its own: totals[t] += Σ_k src[base +
     offsets[t] + k] · other[first_start + k], other_totals[t] likewise from second_start, so each loaded src
@@ -135,7 +136,7 @@ def correlate_taps_2rows(totals, other_totals, src, base, offsets, other, first_
         other_totals[t + 3] += s13
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@njit(cache=True, no_cfunc_wrapper=True, fastmath={"reassoc"})
 def sum_range(a, start, count, total):
     """total + Σ_k a[start + k] on a flat array."""
     first = np.uint64(start)
@@ -144,7 +145,7 @@ def sum_range(a, start, count, total):
     return total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
 def fill(dst, start, count, value):
     """dst[start : start + count] = value on a flat array."""
     first = np.uint64(start)

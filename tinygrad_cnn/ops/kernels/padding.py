@@ -8,7 +8,7 @@ from tinygrad_cnn.ops.kernels.inner_loops import copy_strided, fill
 from tinygrad_cnn.runtime import workspace
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
 def split_phase(x_flat, x_start, height, width, stride_h, stride_w, pad_h, pad_w, phase_h, phase_w, out_flat,
                 out_start, out_h, out_w):
     """out[i, j] = X_pad[i·S_h + phase_h, j·S_w + phase_w] for the out_h × out_w phase plane at out_flat[out_start],

@@ -146,7 +146,7 @@ def _avg_pool_backward(grad_out, kernel_h, kernel_w, stride_h, stride_w, pad_h, 
                                      grad_flat, (p * out_h + i) * out_w + lo, 1, hi - lo, share)
 
 
-@njit(cache=True)
+@njit(cache=True, no_cfunc_wrapper=True)
 def _adaptive_bin(index, in_size, out_size):
     """PyTorch's bins: [floor(i·W / out), ceil((i + 1)·W / out))."""
     return (index * in_size) // out_size, -((-(index + 1) * in_size) // out_size)
