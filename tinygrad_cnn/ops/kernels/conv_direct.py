@@ -112,12 +112,9 @@ def forward_samples(x, bias, out, offsets, weights, stride_h, stride_w, pad_h, p
             rows = min(4, out_channels - first)
             for r in range(rows):
                 fill(wide, r * span, span, bias[first + r])
-            if padded:
-                accumulate_block(wide, spare, span, src, np.int64(0), group_out, group_in * height * width, offsets,
-                                 weights, first, rows)
-            else:
-                accumulate_block(wide, spare, span, x_flat, n * channels * height * width, group_out,
-                                 group_in * height * width, offsets, weights, first, rows)
+            plane = 0 if padded else n * channels * height * width
+            accumulate_block(wide, spare, span, src if padded else x_flat, plane, group_out, group_in * height * width,
+                             offsets, weights, first, rows)  # one call: each call site is inlined anew
             for r in range(rows):
                 for oh in range(out_h):
                     copy_strided(out_flat, ((n * out_channels + first + r) * out_h + oh) * out_w, 1,
