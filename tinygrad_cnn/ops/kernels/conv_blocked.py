@@ -4,34 +4,35 @@ stored once, not once per few taps.
 
 Weights are packed channel-blocked: packed[mb, t, l] = W[mb·V + l, t] for tap t = (c, kh, kw) and V = BLOCKS
 vectors of output channels (zero past M), so a tap's weights for a tile are contiguous. With groups, each group's
-M/groups output channels get blocks of their own, whose taps read only that group's C/groups input channels. The input is zero-padded
-and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw) of wide position k
-reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ + k, so consecutive
-output positions of a row are consecutive inputs at any stride. The few wide positions that straddle a row end
-are computed and dropped. A a task owns the outputs of one (sample, channel block), and every output is one sum
-in tap order: the same bits on any thread count.
+M/groups output channels get blocks of their own, whose taps read only that group's C/groups input channels.
+The input is zero-padded and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw) of output (oh, ow)
+reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ + oh·pitch + ow, so
+consecutive output positions of a row are consecutive inputs at any stride. A forward tile takes PIXELS
+consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns the
+outputs of one (sample, channel block), and every output is one sum in tap order: the same bits on any thread
+count.
 """
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.padding import pad_split
-from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_taps, tile_taps_shifted
+from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_taps
 from tinygrad_cnn.runtime import workspace
 
 
-def _tile_tasks(planes, sample_size, packed, bias, out, offsets, pitch, width, groups):
+def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, width, groups):
     return out.shape[0] * (packed.shape[0] // (offsets.shape[0] * width))
 
 
 @parallel_kernel(tasks=_tile_tasks)
-def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width, groups, start, stop):
-    """O[n, m, oh, ow] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups +
-    offsets[t] + oh·pitch + ow] for output channel m = g·M/groups + j·width + lane of block = g·blocks/groups + j,
-    tile by tile (width = BLOCKS·lanes output channels per tile). A task is one (sample, block)."""
+def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, start, stop):
+    """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
+    shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
+    j·width + lane of block = g·blocks/groups + j, tile by tile: PIXELS consecutive output positions × width =
+    BLOCKS·lanes output channels. A task is one (sample, block)."""
     batch, out_channels, out_h, out_w = out.shape
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
     per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
-    span = (out_h - 1) * pitch + out_w
     out_flat = out.reshape(out.size)
     plane = out_h * out_w
     acc = np.empty(PIXELS * width, out.dtype)
@@ -42,22 +43,25 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, pitch, width,
         channels = min(width, group_out - part * width)
         corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
         source = n * sample_size + group * group_size
-        oh, ow = 0, 0  # of the tile's first wide position, carried along (no division per tile)
-        for first in range(0, span, PIXELS):
-            tile_taps(acc, packed, block * taps * width, planes, source + first, offsets, taps)
-            for p in range(min(PIXELS, span - first)):
-                if ow < out_w:
-                    at = corner + oh * out_w + ow
-                    for lane in range(channels):
-                        out_flat[at + lane * plane] = acc[p * width + lane] + bias[first_channel + lane]
-                ow += 1
-                if ow == pitch:
-                    oh, ow = oh + 1, 0
+        for first in range(0, plane, PIXELS):
+            tile_taps(acc, packed, block * taps * width, planes, source, offsets, taps, shifts, first)
+            for p in range(min(PIXELS, plane - first)):
+                for lane in range(channels):
+                    out_flat[corner + first + p + lane * plane] = acc[p * width + lane] + bias[first_channel + lane]
 
 
-def _planes_and_taps(x, weight_shape, stride, padding, dilation, tail):
+def output_shifts(out_h, out_w, pitch):
+    """shifts[q] = oh·pitch + ow for output position q = oh·OW + ow, padded to whole tiles with the last one's
+    (computed again and dropped): each tile reads only outputs that exist, none across a row's end."""
+    oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
+    shifts = oh * pitch + ow
+    tiles = -(-shifts.size // PIXELS)
+    return np.concatenate([shifts, np.full(tiles * PIXELS - shifts.size, shifts[-1])]).astype(np.int64)
+
+
+def _planes_and_taps(x, weight_shape, stride, padding, dilation):
     """(planes, sample size, tap offsets, phase-plane pitch, height): the zero-padded input split into its stride
-    phases in a flat workspace with `tail` zeros past its end, and the offset of each tap t = (c, kh, kw) of one
+    phases in a flat workspace, and the offset of each tap t = (c, kh, kw) of one
     group's C/groups input channels into its planes (see the module docstring)."""
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = stride, padding, dilation
     group_in, kernel_h, kernel_w = weight_shape[1:]
@@ -65,13 +69,11 @@ def _planes_and_taps(x, weight_shape, stride, padding, dilation, tail):
     q_h, q_w = -(-(height + 2 * pad_h) // stride_h), -(-(width + 2 * pad_w) // stride_w)
     phases = stride_h * stride_w
     sample_size = channels * phases * q_h * q_w
-    planes = workspace.get("blocked_planes", (batch * sample_size + tail,), x.dtype)
-    planes[batch * sample_size:] = 0
-    if (phases, pad_h, pad_w) == (1, 0, 0):  # the planes are the input: NumPy's copy is faster, and compiles nothing
-        planes[:batch * sample_size] = x.reshape(-1)
+    if (phases, pad_h, pad_w) == (1, 0, 0):  # the planes are the input itself
+        planes = x.reshape(-1)
     else:
-        pad_split(x, stride_h, stride_w, pad_h, pad_w,
-                  planes[:batch * sample_size].reshape(batch, channels * phases, q_h, q_w))
+        planes = workspace.get("blocked_planes", (batch * sample_size,), x.dtype)
+        pad_split(x, stride_h, stride_w, pad_h, pad_w, planes.reshape(batch, channels * phases, q_h, q_w))
     kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
@@ -82,8 +84,7 @@ def _planes_and_taps(x, weight_shape, stride, padding, dilation, tail):
 def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles."""
     out_channels = weight.shape[0]
-    # the last tile of the last sample reads up to PIXELS − 1 positions past the end: zeros
-    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, weight.shape, stride, padding, dilation, PIXELS)
+    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, weight.shape, stride, padding, dilation)
     tile_width = BLOCKS * lanes(x.itemsize)
     group_out = out_channels // groups
     per_group = -(-group_out // tile_width)
@@ -91,7 +92,8 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     rows[:, :group_out] = weight.reshape(groups, group_out, -1)
     packed = rows.reshape(groups * per_group, tile_width, offsets.size).transpose(0, 2, 1)
     forward_tiles(planes, sample_size, np.ascontiguousarray(packed).reshape(-1),
-                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, pitch, tile_width, groups)
+                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets,
+                  output_shifts(*out.shape[2:], pitch), tile_width, groups)
 
 
 CHUNKS = 4  # tasks per block of output channels in dL/dW, each a run of tiles
@@ -124,7 +126,7 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
         for n in range(0, batch, group):
             for tile in range(first_tile, last_tile):
                 source = n * sample_size + block // per_group * (sample_size // groups)
-                tile_taps_shifted(acc, grads_flat, (block * batch + n) * span * width, planes, source,
+                tile_taps(acc, grads_flat, (block * batch + n) * span * width, planes, source,
                                   positions, min(group, batch - n) * span, shifts_flat, tile * PIXELS)
                 first = (tile * blocks + block) * PIXELS * width
                 for k in range(PIXELS * width):
@@ -164,7 +166,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     channel-blocked per group (pack_grads), then every tap t of group g as dW[m, t] = Σ_n,k dL/dO[n, m, k] ·
     planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles)."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape, stride, padding, dilation, 0)
+    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape, stride, padding, dilation)
     tile_width = BLOCKS * lanes(x.itemsize)
     group_out = out_channels // groups
     per_group = -(-group_out // tile_width)
