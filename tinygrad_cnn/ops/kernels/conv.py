@@ -43,10 +43,10 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     measurements behind the thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
 
     The register-blocked kernels ('blocked', any groups, counted per group) hold a tile of positions × output
-    channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2) in registers over all taps: they beat both others on
-    output planes of 8×8 and more, at any stride, with 32 or more output channels and 64 or more taps per output, and lose on 4×4
-    planes, where a tile straddles the padding. On planes of 16×16 or less 16 to 31 output channels still beat
-    the direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
+    channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2) in registers over all taps, a tile's positions
+    consecutive outputs (across row ends): their forward beats both others on output planes of 4×4 and more, at
+    any stride, with 32 or more output channels and 64 or more taps per output; their backward from 8×8 on. On
+    planes of 16×16 or less 16 to 31 output channels still beat the direct kernel's passes over short rows. dL/dX runs as their forward on dL/dO with C_in outputs, so it takes
     32 ≤ C_in ≤ 128 (stride 1: at stride 2 three quarters of the dilated dL/dO are zeros); from C_in = 64 on, on
     planes under 16×16, the GEMM is faster past 576 taps per output (C_out = 64 at 3×3). dL/dW holds 8 taps × 32
     output channels over the positions; past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster
@@ -58,10 +58,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
     group_out = out_channels // groups
+    filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
+    if direction == "forward" and filled and group_in * kernel_h * kernel_w >= 64 and (
+            positions is None or positions >= 16):
+        return "blocked"
     if positions is None or positions >= 64:
-        filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
-        if direction == "forward" and filled and group_in * kernel_h * kernel_w >= 64:
-            return "blocked"
         dw_taps = group_in * kernel_h * kernel_w
         if direction == "grad_weight" and (group_out >= 32 or groups > 1 and filled) and 64 <= dw_taps and (
                 dw_taps <= 576 or positions is not None and positions >= 256):
