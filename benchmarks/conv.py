@@ -72,8 +72,10 @@ SWEEP_POOLS = [("ResNet stem max 3x3 s2 p1", 64, 32, 32, "max_pool2d", dict(kern
 CLOCK = time.perf_counter  # --cpu-time switches to time.process_time
 
 
-def median_times(functions, repeats, warmup=2, settle=0.3):
-    """Median seconds of each function over `repeats` back-to-back runs after `warmup` runs.
+def median_times(functions, repeats, warmup=2, settle=0.3, warm_seconds=0.05):
+    """Median seconds of each function over `repeats` back-to-back runs after `warmup` runs and at least
+    `warm_seconds` of them (after the pause, a call of a millisecond or two otherwise meets cold caches and
+    sleeping cores, ours and PyTorch's alike).
 
     Functions are timed one after another, with a pause between them: PyTorch's OpenMP threads and OpenBLAS's
     threads keep spinning for a while after a call, and would steal the cores from whatever runs next
@@ -82,7 +84,10 @@ def median_times(functions, repeats, warmup=2, settle=0.3):
     medians = []
     for function in functions:
         time.sleep(settle)
-        for _ in range(warmup):
+        warm_until = time.perf_counter() + warm_seconds
+        for run in range(10 ** 6):
+            if run >= warmup and time.perf_counter() >= warm_until:
+                break
             function()
         times = []
         for _ in range(repeats):

@@ -83,15 +83,19 @@ def _depthwise_algorithm(weight_shape, stride, padding, direction, positions, di
     """The depthwise pick. With AVX-512, 'depthwise_same' where it fits (its masked loads take a bit mask
     directly), else planes at stride 1 on planes of 32×32 and more, else channels-last. With AVX2 a bit mask
     must be widened to a vector per load, so 'depthwise_same' loses to both others: planes at stride 1 from
-    16×16 on (dL/dW from 32×32 on), else channels-last."""
+    16×16 on (dL/dW from 32×32 on) and at stride 2 for the forward and dL/dW on 16×16 outputs and more, else
+    channels-last."""
     if positions is None:
         positions = 1024
     if VECTOR_BYTES == 64:
         if conv_depthwise_same.fits(weight_shape, stride, padding, dilation):
             return "depthwise_same"
         return "depthwise_planes" if stride == (1, 1) and positions >= 1024 else "depthwise"
-    rows_long_enough = positions >= (1024 if direction == "grad_weight" else 256)
-    return "depthwise_planes" if stride == (1, 1) and rows_long_enough else "depthwise"
+    if stride == (1, 1):
+        rows_long_enough = positions >= (1024 if direction == "grad_weight" else 256)
+    else:  # the forward and dL/dW on output planes of 16×16 and more; dL/dX stays channels-last
+        rows_long_enough = direction != "grad_input" and positions >= 256
+    return "depthwise_planes" if rows_long_enough else "depthwise"
 
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward", dilation=(1, 1)):
