@@ -84,11 +84,10 @@ def median_times(functions, repeats, warmup=2, settle=0.3, warm_seconds=0.05):
     medians = []
     for function in functions:
         time.sleep(settle)
-        warm_until = time.perf_counter() + warm_seconds
-        for run in range(10 ** 6):
-            if run >= warmup and time.perf_counter() >= warm_until:
-                break
+        warm_until, runs = time.perf_counter() + warm_seconds, 0
+        while runs < warmup or time.perf_counter() < warm_until:
             function()
+            runs += 1
         times = []
         for _ in range(repeats):
             start = CLOCK()

@@ -5,13 +5,14 @@ stored once, not once per few taps.
 Weights are packed channel-blocked: packed[mb, t, l] = W[mb·V + l, t] for tap t = (c, kh, kw) and V = BLOCKS
 vectors of output channels (zero past M), so a tap's weights for a tile are contiguous. With groups, each group's
 M/groups output channels get blocks of their own, whose taps read only that group's C/groups input channels.
-The input is zero-padded and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw) of output (oh, ow)
-reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ + oh·pitch + ow, so
-consecutive output positions of a row are consecutive inputs at any stride. A forward tile takes PIXELS
-consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns the
-outputs of one (sample, channel block), and every output is one sum in tap order: the same bits on any thread
-count.
+The input is zero-padded and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw)
+of output (oh, ow) reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ +
+oh·pitch + ow, so consecutive output positions of a row are consecutive inputs at any stride. A forward tile takes
+PIXELS consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns the
+outputs of one (sample, channel block), and every output is one sum in tap order: the same bits on any thread count.
 """
+import functools
+
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
@@ -50,9 +51,11 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
                     out_flat[corner + first + p + lane * plane] = acc[p * width + lane] + bias[first_channel + lane]
 
 
+@functools.lru_cache(maxsize=64)
 def output_shifts(out_h, out_w, pitch):
     """shifts[q] = oh·pitch + ow for output position q = oh·OW + ow, padded to whole tiles with the last one's
-    (computed again and dropped): each tile reads only outputs that exist, none across a row's end."""
+    (computed again and dropped): each tile reads only outputs that exist, none across a row's end. Remembered
+    per geometry (the kernel only reads it), as conv_direct.tap_table: a conv calls it every step."""
     oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
     shifts = oh * pitch + ow
     tiles = -(-shifts.size // PIXELS)
@@ -60,7 +63,7 @@ def output_shifts(out_h, out_w, pitch):
 
 
 def _planes_and_taps(x, weight_shape, stride, padding, dilation):
-    """(planes, sample size, tap offsets, phase-plane pitch, height): the zero-padded input split into its stride
+    """(planes, sample size, tap offsets, phase-plane pitch): the zero-padded input split into its stride
     phases in a flat workspace, and the offset of each tap t = (c, kh, kw) of one
     group's C/groups input channels into its planes (see the module docstring)."""
     (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = stride, padding, dilation
@@ -78,13 +81,13 @@ def _planes_and_taps(x, weight_shape, stride, padding, dilation):
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
     offsets = ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
-    return planes, sample_size, offsets.astype(np.int64), q_w, q_h
+    return planes, sample_size, offsets.astype(np.int64), q_w
 
 
 def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles."""
     out_channels = weight.shape[0]
-    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, weight.shape, stride, padding, dilation)
+    planes, sample_size, offsets, pitch = _planes_and_taps(x, weight.shape, stride, padding, dilation)
     tile_width = BLOCKS * lanes(x.itemsize)
     group_out = out_channels // groups
     per_group = -(-group_out // tile_width)
@@ -124,10 +127,10 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
             for k in range(PIXELS * width):
                 out_flat[(tile * blocks + block) * PIXELS * width + k] = 0
         for n in range(0, batch, group):
+            source = n * sample_size + block // per_group * (sample_size // groups)
             for tile in range(first_tile, last_tile):
-                source = n * sample_size + block // per_group * (sample_size // groups)
-                tile_taps(acc, grads_flat, (block * batch + n) * span * width, planes, source,
-                                  positions, min(group, batch - n) * span, shifts_flat, tile * PIXELS)
+                tile_taps(acc, grads_flat, (block * batch + n) * span * width, planes, source, positions,
+                          min(group, batch - n) * span, shifts_flat, tile * PIXELS)
                 first = (tile * blocks + block) * PIXELS * width
                 for k in range(PIXELS * width):
                     out_flat[first + k] += acc[k]
@@ -166,7 +169,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     channel-blocked per group (pack_grads), then every tap t of group g as dW[m, t] = Σ_n,k dL/dO[n, m, k] ·
     planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles)."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    planes, sample_size, offsets, pitch, _ = _planes_and_taps(x, grad_w.shape, stride, padding, dilation)
+    planes, sample_size, offsets, pitch = _planes_and_taps(x, grad_w.shape, stride, padding, dilation)
     tile_width = BLOCKS * lanes(x.itemsize)
     group_out = out_channels // groups
     per_group = -(-group_out // tile_width)
