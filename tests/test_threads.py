@@ -346,3 +346,27 @@ def test_the_first_kernel_leaves_scipy_linalg_unimported_and_numba_s_blas_check_
     lines = run.stdout.split()
     assert lines[:3] == ["False", "True", "True"]
     assert lines[3:] in ([], ["3.0"])
+
+
+def test_spin_until_sees_flags_another_thread_writes_and_gives_up_after_its_budget():
+    """The workers' busy wait: True at once when every flag has reached the value, True when another thread
+    writes it while the wait runs (the load is not hoisted out of the loop), False after its budget when never."""
+    from tinygrad_cnn.runtime.spin import spin_until
+    flags = np.array([3, 5, 4], np.int64)
+    assert spin_until(flags, 0, 3, 3, 0) and spin_until(flags, 1, 2, 5, 0)
+    assert not spin_until(flags, 0, 3, 4, 1000)
+    writer = threading.Timer(0.02, lambda: flags.__setitem__(0, 4))
+    writer.start()
+    assert spin_until(flags, 0, 3, 4, 1 << 34)  # seconds of budget: True only if the write is seen
+    writer.join()
+
+
+def test_workers_spin_only_while_every_thread_has_a_core():
+    if launch._cores() < 2:
+        pytest.skip("needs two cores")
+    workers = launch._Workers()
+    workers._start(launch._cores() - 1)
+    assert workers.spin_cycles > 0
+    oversubscribed = launch._Workers()
+    oversubscribed._start(launch._cores())
+    assert oversubscribed.spin_cycles == 0

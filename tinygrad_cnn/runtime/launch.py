@@ -12,9 +12,11 @@ import sys
 import threading
 
 import numba
+import numpy as np
 from numba.core import event
 from numba.core.compiler_lock import global_compiler_lock
 
+from .spin import SPIN_CYCLES, spin_until
 from .threads import get_num_threads
 
 SMALL_PASS = 1 << 19  # elements; below it waking a worker costs more than splitting the pass gains
@@ -24,29 +26,46 @@ class _Workers:
     """Threads that each run one part of a launch, started at the first launch that splits (import starts none).
 
     One launch at a time has the workers; a launch from another Python thread meanwhile runs whole on its own
-    thread instead of waiting. A worker sleeps on its semaphore between launches (no spinning that would take
-    the cores from the BLAS products in between)."""
+    thread instead of waiting. Launches are numbered: the launching thread writes the number into `posted[i]`
+    when it hands worker i a part, the worker writes it into `finished[i]` when the part is done. Between
+    launches a worker first busy-waits outside the GIL for the next number (spin.spin_until, about half a
+    millisecond), then sleeps on its semaphore; the launching thread waits for the parts the same way. The
+    semaphores are released and acquired once per part either way, so a wait that ends early only skips
+    a sleep."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.wake = []  # one semaphore per worker
-        self.finished = threading.Semaphore(0)
+        self.done = threading.Semaphore(0)
         self.jobs = []  # (kernel, args, start, stop) per worker
         self.errors = []
+        self.launches = 0
+        self.posted = np.zeros(0, np.int64)
+        self.finished = np.zeros(0, np.int64)
+        self.spin_cycles = 0
 
     def _work(self, index):
+        seen = 0
         while True:
+            spin_until(self.posted, index, index + 1, seen + 1, self.spin_cycles)
             self.wake[index].acquire()
             kernel, args, start, stop = self.jobs[index]
             self.jobs[index] = None
+            seen = int(self.posted[index])
             try:
                 kernel(*args, start, stop)
             except BaseException as error:  # handed to the launching thread, which raises it
                 self.errors.append(error)
             kernel = args = None  # a finished launch keeps no array alive
-            self.finished.release()
+            self.finished[index] = seen
+            self.done.release()
 
     def _start(self, count):
+        if len(self.wake) < count:
+            # spin only while every thread can have a core of its own
+            self.spin_cycles = SPIN_CYCLES if count < _cores() else 0
+            self.posted = np.concatenate([self.posted, np.zeros(count - len(self.wake), np.int64)])
+            self.finished = np.concatenate([self.finished, np.zeros(count - len(self.wake), np.int64)])
         while len(self.wake) < count:
             self.wake.append(threading.Semaphore(0))
             self.jobs.append(None)
@@ -60,20 +79,28 @@ class _Workers:
             return False
         try:
             self._start(len(bounds) - 1)
+            self.launches += 1
             for index, (start, stop) in enumerate(bounds[1:]):
                 self.jobs[index] = (kernel, args, start, stop)
+                self.posted[index] = self.launches
                 self.wake[index].release()
             try:
                 kernel(*args, *bounds[0])
             finally:
+                spin_until(self.finished, 0, len(bounds) - 1, self.launches, self.spin_cycles)
                 for _ in bounds[1:]:
-                    self.finished.acquire()
+                    self.done.acquire()
             if self.errors:
                 raise self.errors[0]
         finally:
             self.errors = []
             self.lock.release()
         return True
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 _workers = None
