@@ -24,6 +24,7 @@ from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
+TILE_CHANNELS = 2 * VECTOR_BYTES // 4  # output channels of a float32 register tile (register_tile: BLOCKS vectors)
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
 
 
@@ -46,8 +47,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2) in registers over all taps, a tile's positions
     consecutive outputs (across row ends): their forward beats both others on output planes of 4×4 and more, at
     any stride, with 32 or more output channels and 64 or more taps per output; their backward from 8×8 on. On
-    planes of 16×16 or less 16 to 31 output channels still beat the direct kernel's passes over short rows. dL/dX
-    runs as their forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128 (stride 1: at stride 2 three
+    planes of 16×16 or less 16 to 31 output channels still beat the direct kernel's passes over short rows, and on
+    any plane when they fill whole tiles (16 with AVX2). dL/dX runs as their forward on dL/dO with C_in outputs,
+    so it takes 32 ≤ C_in ≤ 128, or 16 with AVX2 (stride 1: at stride 2 three
     quarters of the dilated dL/dO are zeros); from C_in = 64 on, on planes under 16×16, the GEMM is faster past
     576 taps per output (C_out = 64 at 3×3). dL/dW holds a tile of taps × output channels over the positions;
     past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster on planes under 16×16.
@@ -59,7 +61,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "pointwise"
     group_out = out_channels // groups
     filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
-    if direction == "forward" and filled and group_in * kernel_h * kernel_w >= 64 and (
+    whole_tiles = group_out >= 16 and group_out % TILE_CHANNELS == 0
+    if direction == "forward" and (filled or whole_tiles) and group_in * kernel_h * kernel_w >= 64 and (
             positions is None or positions >= 16):
         return "blocked"
     if positions is None or positions >= 64:
@@ -68,7 +71,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                 dw_taps <= 576 or positions is not None and positions >= 256):
             return "blocked"
         taps = group_out * kernel_h * kernel_w  # per input channel of dL/dX
-        if direction == "grad_input" and stride == (1, 1) and 32 <= group_in <= 128 and 64 <= taps and (
+        fills = group_in >= 32 or group_in >= 16 and group_in % TILE_CHANNELS == 0  # dL/dX's outputs: C_in
+        if direction == "grad_input" and stride == (1, 1) and fills and group_in <= 128 and 64 <= taps and (
                 group_in < 64 or taps <= 576 or positions is None or positions >= 256):
             return "blocked"
     if stride != (1, 1):
