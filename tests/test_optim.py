@@ -408,3 +408,29 @@ def test_sgd_defaults_and_amsgrad_refused():
     assert optim.SGD(params).defaults["lr"] == 1e-3  # PyTorch's default since 2.x
     with pytest.raises(ValueError, match="Adam: amsgrad=True is not supported"):
         optim.Adam(params, amsgrad=True)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(momentum=0.9), dict(momentum=0.8, dampening=0.3),
+                                     dict(momentum=0.9, nesterov=True, weight_decay=0.01),
+                                     dict(momentum=0.5, weight_decay=0.1, maximize=True)])
+def test_sgd_kernel_gives_the_bits_of_the_update_written_in_numpy_float32(options):
+    """The one-pass kernel rounds each product and sum on its own: the same float32 bits as the update written
+    step by step in NumPy, over steps with a non-contiguous gradient."""
+    rng = np.random.default_rng(3)
+    weight = tc.Tensor(rng.standard_normal((37, 29)).astype(np.float32), requires_grad=True)
+    optimizer = optim.SGD([weight], lr=0.05, **options)
+    p, buffer = weight.numpy().copy(), None
+    momentum, dampening = options.get("momentum", 0.0), options.get("dampening", 0.0)
+    decay, nesterov = options.get("weight_decay", 0.0), options.get("nesterov", False)
+    for _ in range(3):
+        grad = rng.standard_normal((29, 37)).astype(np.float32).T  # a transposed view
+        weight.grad = tc.Tensor(grad)
+        optimizer.step()
+        g = -grad if options.get("maximize") else grad
+        if decay:
+            g = g + decay * p
+        if momentum:
+            buffer = g.copy() if buffer is None else buffer * np.float32(momentum) + (1 - dampening) * g
+            g = g + momentum * buffer if nesterov else buffer
+        p = p - 0.05 * g
+        np.testing.assert_array_equal(weight.numpy(), p)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .optimizer import Optimizer
+from ..ops.kernels.sgd import sgd_step
 
 
 class SGD(Optimizer):
@@ -24,18 +25,18 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _update(self, param, grad, state, group):
-        momentum, dampening = group["momentum"], group["dampening"]
-        if group["maximize"]:
-            grad = -grad
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param.numpy()
+        momentum = group["momentum"]
+        buffer = state.get("momentum_buffer")
+        first = momentum and buffer is None
+        if first:
+            buffer = np.empty(param.shape, param.dtype)
+        elif momentum:  # loaded state may come in any layout; the kernel wants C order
+            buffer = np.ascontiguousarray(buffer, param.dtype)
+            if buffer.shape != param.shape:  # the kernel walks both arrays with one index
+                raise ValueError(f"SGD.step: state 'momentum_buffer' has shape {buffer.shape}, its parameter "
+                                 f"{param.shape}")
         if momentum:
-            buffer = state.get("momentum_buffer")
-            if buffer is None:
-                buffer = state["momentum_buffer"] = grad.copy()
-            else:
-                buffer *= momentum
-                buffer += grad if dampening == 0 else (1 - dampening) * grad
-            grad = grad + momentum * buffer if group["nesterov"] else buffer
-        step = group["lr"] * grad
-        param._modify("SGD.step", lambda p: np.subtract(p, step, out=p))
+            state["momentum_buffer"] = buffer
+        param._modify("SGD.step", lambda p: sgd_step(p, grad, buffer if momentum else None, group["lr"], momentum,
+                                                     group["dampening"], group["weight_decay"], group["maximize"],
+                                                     group["nesterov"], bool(first)))

@@ -95,9 +95,14 @@ def one_blas_thread():
 
 
 MULTITHREADED_BLAS_MACS = 4_000_000_000  # a product this large takes about as long as BLAS's workers spin after it
+SERIAL_BLAS_MACS = 4 * 65536  # OpenBLAS runs a GEMM of at most this many on the calling thread by itself
 
 
 def blas_for_product(macs: int):
     """One BLAS thread for a product of fewer than MULTITHREADED_BLAS_MACS multiply-adds (BLAS's idle workers
-    spin after a product and take the cores from the kernels that follow), the set count for a larger one."""
-    return one_blas_thread() if macs < MULTITHREADED_BLAS_MACS else nullcontext()
+    spin after a product and take the cores from the kernels that follow), the set count for a larger one.
+    A product of at most SERIAL_BLAS_MACS needs no switch (OpenBLAS's GEMM_MULTITHREAD_THRESHOLD · 65536): the
+    switch there and back cost more than a small model's products themselves."""
+    if macs <= SERIAL_BLAS_MACS or macs >= MULTITHREADED_BLAS_MACS:
+        return nullcontext()
+    return one_blas_thread()
