@@ -213,3 +213,17 @@ def test_adam_refuses_state_arrays_its_kernel_would_walk_past():
     optimizer.state[layer.weight]["exp_avg"] = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"Adam\.step: state 'exp_avg' has shape \(3,\), its parameter \(2, 3\)"):
         optimizer.step()
+
+
+def test_sgd_refuses_a_momentum_buffer_its_kernel_would_walk_past():
+    """The one-pass SGD kernel walks parameter, gradient and momentum buffer with one index: a buffer of another
+    shape (a hand-edited or foreign optimizer state) is refused before the kernel runs."""
+    from tinygrad_cnn import nn, optim
+    layer = nn.Linear(3, 2)
+    optimizer = optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    layer(tc.tensor(np.ones((1, 3), np.float32))).sum().backward()
+    optimizer.step()
+    optimizer.state[layer.weight]["momentum_buffer"] = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=r"SGD\.step: state 'momentum_buffer' has shape \(3,\), its parameter "
+                                         r"\(2, 3\)"):
+        optimizer.step()
