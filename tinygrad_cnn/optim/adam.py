@@ -2,7 +2,7 @@
 import numpy as np
 
 from .optimizer import Optimizer
-from ..ops.kernels.adam import adam_step
+from ..ops.kernels.optimizer_steps import adam_step
 
 
 class Adam(Optimizer):

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .optimizer import Optimizer
-from ..ops.kernels.sgd import sgd_step
+from ..ops.kernels.optimizer_steps import sgd_step
 
 
 class SGD(Optimizer):
@@ -25,18 +25,16 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _update(self, param, grad, state, group):
-        momentum = group["momentum"]
-        buffer = state.get("momentum_buffer")
-        first = momentum and buffer is None
-        if first:
-            buffer = np.empty(param.shape, param.dtype)
-        elif momentum:  # loaded state may come in any layout; the kernel wants C order
-            buffer = np.ascontiguousarray(buffer, param.dtype)
+        momentum, buffer, first = group["momentum"], None, False
+        if momentum:
+            buffer = state.get("momentum_buffer")
+            first = buffer is None
+            # a loaded buffer may come in any layout; the kernel wants C order
+            buffer = np.empty(param.shape, param.dtype) if first else np.ascontiguousarray(buffer, param.dtype)
             if buffer.shape != param.shape:  # the kernel walks both arrays with one index
                 raise ValueError(f"SGD.step: state 'momentum_buffer' has shape {buffer.shape}, its parameter "
                                  f"{param.shape}")
-        if momentum:
             state["momentum_buffer"] = buffer
-        param._modify("SGD.step", lambda p: sgd_step(p, grad, buffer if momentum else None, group["lr"], momentum,
-                                                     group["dampening"], group["weight_decay"], group["maximize"],
-                                                     group["nesterov"], bool(first)))
+        param._modify("SGD.step", lambda p: sgd_step(p, grad, buffer, group["lr"], momentum, group["dampening"],
+                                                     group["weight_decay"], group["maximize"], group["nesterov"],
+                                                     first))

@@ -22,9 +22,9 @@ from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwi
                                       conv_direct, conv_gemm, conv_pointwise)
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
+from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, lanes
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
-TILE_CHANNELS = 2 * VECTOR_BYTES // 4  # output channels of a float32 register tile (register_tile: BLOCKS vectors)
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
 
 
@@ -61,8 +61,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "pointwise"
     group_out = out_channels // groups
     filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
-    whole_tiles = group_out >= 16 and group_out % TILE_CHANNELS == 0
-    if direction == "forward" and (filled or whole_tiles) and group_in * kernel_h * kernel_w >= 64 and (
+    if direction == "forward" and (filled or _fills_tiles(group_out)) and group_in * kernel_h * kernel_w >= 64 and (
             positions is None or positions >= 16):
         return "blocked"
     if positions is None or positions >= 64:
@@ -71,8 +70,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                 dw_taps <= 576 or positions is not None and positions >= 256):
             return "blocked"
         taps = group_out * kernel_h * kernel_w  # per input channel of dL/dX
-        fills = group_in >= 32 or group_in >= 16 and group_in % TILE_CHANNELS == 0  # dL/dX's outputs: C_in
-        if direction == "grad_input" and stride == (1, 1) and fills and group_in <= 128 and 64 <= taps and (
+        if direction == "grad_input" and stride == (1, 1) and (group_in >= 32 or _fills_tiles(group_in)) and (
+                group_in <= 128 and 64 <= taps) and (
                 group_in < 64 or taps <= 576 or positions is None or positions >= 256):
             return "blocked"
     if stride != (1, 1):
@@ -81,6 +80,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "direct" if group_in < 64 else "gemm"
     small = group_out < 32 or group_in * kernel_h * kernel_w < 32
     return "direct" if small or (group_out <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
+
+
+def _fills_tiles(channels):
+    """Whether `channels` (16 or more) fill whole float32 register tiles (16 channels with AVX2, 32 with AVX-512)."""
+    return channels >= 16 and channels % (BLOCKS * lanes(4)) == 0
 
 
 def _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation):
