@@ -42,6 +42,7 @@ GRID = [
     (3, 37, 5, 6, 74, (3, 3), 2, 1, 1, 37),       # depthwise: three blocks of channels, the last partial, ×2
     (2, 3, 7, 6, 6, (5, 3), 1, (4, 1), (2, 1), 3),  # depthwise ×2, 'same' padding with dilation, non-square
     (2, 33, 6, 5, 40, (3, 3), 1, 1, 1, 1),        # more channels than one register tile holds, and a partial tile
+    (2, 3, 4, 37, 5, (3, 3), 1, 1, 1, 1),         # rows longer than a register tile: tiles within a row and across
 ]
 
 

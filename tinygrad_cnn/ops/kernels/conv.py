@@ -22,7 +22,7 @@ from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwi
                                       conv_direct, conv_gemm, conv_pointwise)
 from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes
-from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, lanes
+from tinygrad_cnn.ops.kernels.register_tile import tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
@@ -83,8 +83,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
 
 
 def _fills_tiles(channels):
-    """Whether `channels` (16 or more) fill whole float32 register tiles (16 channels with AVX2, 32 with AVX-512)."""
-    return channels >= 16 and channels % (BLOCKS * lanes(4)) == 0
+    """Whether `channels` (16 or more) fill whole float32 register tiles (register_tile.tile_width: 16 channels
+    fill a narrow tile with AVX-512, a wide one with AVX2)."""
+    return channels >= 16 and channels % tile_width(channels, 4) == 0
 
 
 def _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation):

@@ -1,14 +1,14 @@
-"""Register-blocked direct convolution: O = X ⋆ W + b with a tile of outputs (PIXELS positions × BLOCKS vectors of
-output channels) held in registers across all C·K_h·K_w taps (register_tile.tile_taps), so each output is
-stored once, not once per few taps.
+"""Register-blocked direct convolution: O = X ⋆ W + b with a tile of outputs (positions × vectors of output
+channels: PIXELS × BLOCKS, or VECTORS × 1 for layers of at most one vector of channels) held in registers across
+all C·K_h·K_w taps (register_tile.tile_taps), so each output is stored once, not once per few taps.
 
-Weights are packed channel-blocked: packed[mb, t, l] = W[mb·V + l, t] for tap t = (c, kh, kw) and V = BLOCKS
-vectors of output channels (zero past M), so a tap's weights for a tile are contiguous. With groups, each group's
+Weights are packed channel-blocked: packed[mb, t, l] = W[mb·V + l, t] for tap t = (c, kh, kw) and V = the tile's
+output channels (register_tile.tile_width; zero past M), so a tap's weights for a tile are contiguous. With groups, each group's
 M/groups output channels get blocks of their own, whose taps read only that group's C/groups input channels.
 The input is zero-padded and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw)
 of output (oh, ow) reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ +
 oh·pitch + ow, so consecutive output positions of a row are consecutive inputs at any stride. A forward tile takes
-PIXELS consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns the
+its positions as consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns the
 outputs of one (sample, channel block), and every output is one sum in tap order: the same bits on any thread count.
 """
 import functools
@@ -17,7 +17,8 @@ import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.padding import pad_split
-from tinygrad_cnn.ops.kernels.register_tile import BLOCKS, PIXELS, lanes, tile_taps
+from tinygrad_cnn.ops.kernels.register_tile import VECTORS, tile_positions, tile_taps, tile_width
+from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 from tinygrad_cnn.runtime import workspace
 
 
@@ -32,8 +33,8 @@ RUN_BYTES = 1 << 14  # the scratch run of tiles summed before they are written o
 def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, start, stop):
     """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
-    j·width + lane of block = g·blocks/groups + j, tile by tile: PIXELS consecutive output positions × width =
-    BLOCKS·lanes output channels. A task is one (sample, block). A run of tiles (RUN_BYTES) is summed into a
+    j·width + lane of block = g·blocks/groups + j, tile by tile: VECTORS·lanes/width consecutive output positions ×
+    width output channels. A task is one (sample, block). A run of tiles (RUN_BYTES) is summed into a
     scratch run (position-major, as the registers hold it) and then written out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
     planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32)."""
@@ -41,7 +42,9 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
     per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
     out_flat = out.reshape(out.size)
-    plane, run = out_h * out_w, max(1, RUN_BYTES // (PIXELS * width * out.itemsize)) * PIXELS
+    vectors = width * out.itemsize // VECTOR_BYTES
+    pixels = VECTORS // vectors
+    plane, run = out_h * out_w, max(1, RUN_BYTES // (pixels * width * out.itemsize)) * pixels
     acc = np.empty(run * width, out.dtype)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
@@ -52,9 +55,9 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
         source = n * sample_size + group * group_size
         for first in range(0, plane, run):
             positions = min(run, plane - first)
-            for tile in range(0, positions, PIXELS):
+            for tile in range(0, positions, pixels):
                 tile_taps(acc[tile * width:], packed, block * taps * width, planes, source, offsets, taps, shifts,
-                          first + tile)
+                          first + tile, vectors)
             for lane in range(channels):
                 target, offset = corner + lane * plane + first, bias[first_channel + lane]
                 for q in range(positions):
@@ -63,13 +66,13 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
 
 @functools.lru_cache(maxsize=64)
 def output_shifts(out_h, out_w, pitch):
-    """shifts[q] = oh·pitch + ow for output position q = oh·OW + ow, padded to whole tiles with the last one's
-    (computed again and dropped): each tile reads only outputs that exist, none across a row's end. Remembered
+    """shifts[q] = oh·pitch + ow for output position q = oh·OW + ow, padded to whole tiles of either shape
+    (VECTORS positions) with the last one's (computed again and dropped): each tile reads only outputs that exist, none across a row's end. Remembered
     per geometry (the kernel only reads it), as conv_direct.tap_table: a conv calls it every step."""
     oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
     shifts = oh * pitch + ow
-    tiles = -(-shifts.size // PIXELS)
-    return np.concatenate([shifts, np.full(tiles * PIXELS - shifts.size, shifts[-1])]).astype(np.int64)
+    tiles = -(-shifts.size // VECTORS)
+    return np.concatenate([shifts, np.full(tiles * VECTORS - shifts.size, shifts[-1])]).astype(np.int64)
 
 
 def _planes_and_taps(x, weight_shape, stride, padding, dilation):
@@ -98,15 +101,15 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles."""
     out_channels = weight.shape[0]
     planes, sample_size, offsets, pitch = _planes_and_taps(x, weight.shape, stride, padding, dilation)
-    tile_width = BLOCKS * lanes(x.itemsize)
     group_out = out_channels // groups
-    per_group = -(-group_out // tile_width)
-    rows = np.zeros((groups, per_group * tile_width, offsets.size), x.dtype)
+    width = tile_width(group_out, x.itemsize)
+    per_group = -(-group_out // width)
+    rows = np.zeros((groups, per_group * width, offsets.size), x.dtype)
     rows[:, :group_out] = weight.reshape(groups, group_out, -1)
-    packed = rows.reshape(groups * per_group, tile_width, offsets.size).transpose(0, 2, 1)
+    packed = rows.reshape(groups * per_group, width, offsets.size).transpose(0, 2, 1)
     forward_tiles(planes, sample_size, np.ascontiguousarray(packed).reshape(-1),
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets,
-                  output_shifts(*out.shape[2:], pitch), tile_width, groups)
+                  output_shifts(*out.shape[2:], pitch), width, groups)
 
 
 CHUNKS = 4  # tasks per block of output channels in dL/dW, each a run of tiles
@@ -121,28 +124,29 @@ def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups):
 def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, start, stop):
     """out[tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + g·sample_size/groups +
     shifts[tile, p] + k], g the group of `block` (blocks/groups blocks per group): dL/dW of
-    PIXELS taps × one block of output channels per tile, summed over the wide positions k of a group of samples
-    at once (positions[j·span + k] = j·sample_size + k for sample j of a group; tiles with the taps as the
+    VECTORS·lanes/width taps × one block of `width` output channels per tile, summed over the wide positions k of a
+    group of samples at once (positions[j·span + k] = j·sample_size + k for sample j of a group; tiles with the taps as the
     positions of register_tile, the output positions as its taps), group after group. A task is a run of tiles of
     one block, groups outermost, so a group's grads and planes stay in cache."""
-    tiles, blocks, _, width = out.shape
+    tiles, blocks, pixels, width = out.shape
     batch, span, chunks = grads.shape[1], grads.shape[2], min(CHUNKS, tiles)
     group, per_group = positions.shape[0] // span, blocks // groups
     grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
-    acc = np.empty(PIXELS * width, out.dtype)
+    acc = np.empty(pixels * width, out.dtype)
+    vectors = width * out.itemsize // VECTOR_BYTES
     for task in range(start, stop):
         block, chunk = task // chunks, task % chunks
         first_tile, last_tile = chunk * tiles // chunks, (chunk + 1) * tiles // chunks
         for tile in range(first_tile, last_tile):
-            for k in range(PIXELS * width):
-                out_flat[(tile * blocks + block) * PIXELS * width + k] = 0
+            for k in range(pixels * width):
+                out_flat[(tile * blocks + block) * pixels * width + k] = 0
         for n in range(0, batch, group):
             source = n * sample_size + block // per_group * (sample_size // groups)
             for tile in range(first_tile, last_tile):
                 tile_taps(acc, grads_flat, (block * batch + n) * span * width, planes, source, positions,
-                          min(group, batch - n) * span, shifts_flat, tile * PIXELS)
-                first = (tile * blocks + block) * PIXELS * width
-                for k in range(PIXELS * width):
+                          min(group, batch - n) * span, shifts_flat, tile * pixels, vectors)
+                first = (tile * blocks + block) * pixels * width
+                for k in range(pixels * width):
                     out_flat[first + k] += acc[k]
 
 
@@ -180,19 +184,20 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     planes, sample_size, offsets, pitch = _planes_and_taps(x, grad_w.shape, stride, padding, dilation)
-    tile_width = BLOCKS * lanes(x.itemsize)
     group_out = out_channels // groups
-    per_group = -(-group_out // tile_width)
+    width = tile_width(group_out, x.itemsize)
+    pixels = tile_positions(width, x.itemsize)
+    per_group = -(-group_out // width)
     blocks = groups * per_group
     span = (out_h - 1) * pitch + out_w
-    grads = workspace.get("blocked_grads", (blocks, batch, span, tile_width), x.dtype)
+    grads = workspace.get("blocked_grads", (blocks, batch, span, width), x.dtype)
     pack_grads(grad_out, pitch, grads, groups)
-    tiles = -(-offsets.size // PIXELS)
-    shifts = np.zeros(tiles * PIXELS, np.int64)  # the taps past the last are tap 0 again, and dropped
+    tiles = -(-offsets.size // pixels)
+    shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
-    out = np.empty((tiles, blocks, PIXELS, tile_width), x.dtype)
-    group = max(1, min(batch, GROUP_BYTES // (span * tile_width * x.itemsize)))
+    out = np.empty((tiles, blocks, pixels, width), x.dtype)
+    group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
     positions = (np.arange(group)[:, None] * sample_size + np.arange(span)).reshape(-1).astype(np.int64)
     grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups)
-    by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * PIXELS, groups, per_group * tile_width)
+    by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * pixels, groups, per_group * width)
     grad_w.reshape(groups, group_out, -1)[...] = by_tap[:offsets.size, :, :group_out].transpose(1, 2, 0)

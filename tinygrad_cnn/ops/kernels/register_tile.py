@@ -1,19 +1,22 @@
 """A tile of outputs held in vector registers across every tap of a convolution: the inner loop of the
 register-blocked kernels (conv_blocked.py).
 
-tile_taps(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start) computes, for PIXELS
-positions p and BLOCKS·L output channels (L = one vector: 16 float32 or 8 float64 with AVX-512, half that with
-AVX2),
-    acc[(p·BLOCKS + b)·L + l] = Σ_r weights[w_start + (r·BLOCKS + b)·L + l] · src[src_start + offsets[r] + s_p],
-s_p = shifts[shift_start + p], r < taps: per tap, BLOCKS contiguous vectors of weights (one per block of output
+tile_taps(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks) computes, for
+P = VECTORS/blocks positions p and blocks·L output channels (L = one vector: 16 float32 or 8 float64 with AVX-512,
+half that with AVX2; `blocks` is BLOCKS or 1),
+    acc[(p·blocks + b)·L + l] = Σ_r weights[w_start + (r·blocks + b)·L + l] · src[src_start + offsets[r] + s_p],
+s_p = shifts[shift_start + p], r < taps: per tap, `blocks` contiguous vectors of weights (one per block of output
 channels) times one input value broadcast per position. The forward's positions are outputs and r its taps;
-a dL/dW tile's positions are taps and r the output positions summed over.
-Written as LLVM IR (a Numba intrinsic): its PIXELS·BLOCKS accumulators are loop values, so they stay in registers
+a dL/dW tile's positions are taps and r the output positions summed over. The narrow tile (one block, twice the
+positions) is for layers of at most L output channels, which would leave half of a wide tile's lanes idle.
+Written as LLVM IR (a Numba intrinsic): its VECTORS accumulators are loop values, so they stay in registers
 for the whole sum and are stored once at the end; a loop over a Numba array would load and store them every tap.
 All arrays are flat and C-contiguous; the caller keeps every index in range.
 Numba's cache does not notice a change to this file in the kernels that inline it: after editing, delete their
 cache files (`__pycache__/conv_blocked.*.nb*`).
 """
+import functools
+
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -23,6 +26,7 @@ from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 # positions × vectors of output channels per tile: with AVX-512, 16 accumulators + 2 weight vectors + 1 broadcast
 # of 32 registers; with AVX2, 12 + 2 + 1 of 16 (a bigger tile spills its accumulators to memory)
 PIXELS, BLOCKS = (8, 2) if VECTOR_BYTES == 64 else (6, 2)
+VECTORS = PIXELS * BLOCKS  # accumulators of a tile, wide (PIXELS × BLOCKS) or narrow (VECTORS positions × 1)
 
 
 def lanes(itemsize: int) -> int:
@@ -30,63 +34,119 @@ def lanes(itemsize: int) -> int:
     return VECTOR_BYTES // itemsize
 
 
+def tile_width(channels: int, itemsize: int) -> int:
+    """Output channels per tile for a layer of `channels`: one vector when they fit in one, else BLOCKS vectors."""
+    return lanes(itemsize) * (1 if channels <= lanes(itemsize) else BLOCKS)
+
+
+def tile_positions(width: int, itemsize: int) -> int:
+    """Positions per tile of `width` output channels: VECTORS accumulators in all."""
+    return VECTORS * lanes(itemsize) // width
+
+
 @intrinsic
-def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start):
-    signature = types.void(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start)
+def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks):
+    signature = types.void(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks)
     return signature, _codegen
 
 
 def _codegen(context, builder, sig, args):
-    """The LLVM IR of tile_taps."""
-    acc_arg, w_arg, w_start_arg, src_arg, src_start_arg, offsets_arg, taps_arg = args[:7]
+    """The LLVM IR of tile_taps: a call of the loop for the tile's shape, chosen by `blocks`."""
     itemsize = sig.args[0].dtype.bitwidth // 8
-    width = lanes(itemsize)
-    i32, i64 = ir.IntType(32), ir.IntType(64)
+    i64 = ir.IntType(64)
     scalar = context.get_value_type(sig.args[0].dtype)
-    vector = ir.VectorType(scalar, width)
 
     def data(position):
         return context.make_array(sig.args[position])(context, builder, args[position]).data
 
-    acc_ptr, w_ptr, src_ptr, offsets_ptr = data(0), data(1), data(3), data(5)
-    w_start_value = context.cast(builder, w_start_arg, sig.args[2], types.int64)
-    src_start_value = context.cast(builder, src_start_arg, sig.args[4], types.int64)
-    taps_value = context.cast(builder, taps_arg, sig.args[6], types.int64)
-    shift_start = context.cast(builder, args[8], sig.args[8], types.int64)
-    shifts = [builder.load(builder.gep(data(7), [builder.add(shift_start, ir.Constant(i64, p))]))
-              for p in range(PIXELS)]  # loaded once, before the loop
+    def integer(position):
+        return context.cast(builder, args[position], sig.args[position], types.int64)
+
+    operands = [data(0), data(1), data(3), data(5), data(7), integer(2), integer(4), integer(8), integer(6)]
+    wide, narrow = builder.append_basic_block("wide_tile"), builder.append_basic_block("narrow_tile")
+    end = builder.append_basic_block("tile_end")
+    builder.cbranch(builder.icmp_signed("==", integer(9), ir.Constant(i64, 1)), narrow, wide)
+    for block, blocks in ((wide, BLOCKS), (narrow, 1)):
+        builder.position_at_end(block)
+        builder.call(_tile_function(builder.module, scalar, itemsize, blocks), operands)
+        builder.branch(end)
+    builder.position_at_end(end)
+    return context.get_dummy_value()
+
+
+def _tile_function(module, scalar, itemsize, blocks):
+    """The tile loop of one shape as a function of its own, not inlined: beside the other shape's loop in the
+    caller, LLVM's register allocation slowed the wide tile by up to 1.7× (measured on a stride-2 forward). When the
+    tile's positions are consecutive (no row end inside it), one address plus constant displacements reads them
+    all; otherwise each position keeps its own, and the narrow tile's 16 of those outnumber the free registers."""
+    name = f"tinygrad_cnn_tile_taps_{itemsize}_{blocks}"
+    if name in module.globals:
+        return module.globals[name]
+    i64, pointer = ir.IntType(64), scalar.as_pointer()
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer] * 3 + [i64.as_pointer()] * 2 + [i64] * 4),
+                           name)
+    function.linkage = "internal"
+    function.attributes.add("noinline")
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    vector = ir.VectorType(scalar, lanes(itemsize))
+    fma = module.declare_intrinsic(f"llvm.fma.v{lanes(itemsize)}f{itemsize * 8}", (),
+                                   ir.FunctionType(vector, [vector] * 3))
+    acc, weights, src, offsets, shifts_ptr, w_start, src_start, shift_start, taps = function.args
+    pixels = VECTORS // blocks
+    shifts = [builder.load(builder.gep(shifts_ptr, [builder.add(shift_start, ir.Constant(i64, p))]))
+              for p in range(pixels)]
+    in_a_row = [builder.icmp_signed("==", shifts[p], builder.add(shifts[0], ir.Constant(i64, p)))
+                for p in range(1, pixels)]
+    contiguous, scattered = function.append_basic_block("contiguous"), function.append_basic_block("scattered")
+    builder.cbranch(functools.reduce(builder.and_, in_a_row), contiguous, scattered)
+    for block, positions in ((contiguous, shifts[0]), (scattered, shifts)):
+        builder.position_at_end(block)
+        _tile_loop(builder, vector, itemsize, fma, (acc, weights, src, offsets), (w_start, src_start), taps,
+                   positions, pixels, blocks)
+        builder.ret_void()
+    return function
+
+
+def _tile_loop(builder, vector, itemsize, fma, pointers, starts, taps, shifts, pixels, blocks):
+    """The sum over `taps` of a tile of `pixels` positions × `blocks` vectors, stored into acc at the end; `shifts`
+    is each position's shift, or one value: the first of consecutive positions."""
+    acc_ptr, w_ptr, src_ptr, offsets_ptr = pointers
+    w_start, src_start = starts
+    width = vector.count
+    i32, i64 = ir.IntType(32), ir.IntType(64)
     zero = ir.Constant(vector, None)
-    fma = builder.module.declare_intrinsic(f"llvm.fma.v{width}f{itemsize * 8}", (),
-                                           ir.FunctionType(vector, [vector] * 3))
     broadcast_mask = ir.Constant(ir.VectorType(i32, width), [0] * width)
     entry = builder.basic_block
     loop = builder.append_basic_block("tile_loop")
     done = builder.append_basic_block("tile_done")
-    builder.cbranch(builder.icmp_signed(">", taps_value, ir.Constant(i64, 0)), loop, done)
+    builder.cbranch(builder.icmp_signed(">", taps, ir.Constant(i64, 0)), loop, done)
 
     builder.position_at_end(loop)
     tap = builder.phi(i64)
-    sums = [builder.phi(vector) for _ in range(PIXELS * BLOCKS)]
+    sums = [builder.phi(vector) for _ in range(pixels * blocks)]
     offset = builder.load(builder.gep(offsets_ptr, [tap]))
-    base = builder.add(src_start_value, offset)
-    w_base = builder.add(w_start_value, builder.mul(tap, ir.Constant(i64, BLOCKS * width)))
+    base = builder.add(src_start, offset)
+    w_base = builder.add(w_start, builder.mul(tap, ir.Constant(i64, blocks * width)))
     w_vectors = [builder.load(builder.bitcast(builder.gep(w_ptr, [builder.add(w_base, ir.Constant(i64, b * width))]),
-                                              vector.as_pointer()), align=itemsize) for b in range(BLOCKS)]
+                                              vector.as_pointer()), align=itemsize) for b in range(blocks)]
     updated = []
-    for p in range(PIXELS):
-        value = builder.load(builder.gep(src_ptr, [builder.add(base, shifts[p])]))
+    row = None if isinstance(shifts, list) else builder.gep(src_ptr, [builder.add(base, shifts)])
+    for p in range(pixels):
+        address = builder.gep(src_ptr, [builder.add(base, shifts[p])]) if row is None else builder.gep(
+            row, [ir.Constant(i64, p)])
+        value = builder.load(address)
         spread = builder.shuffle_vector(builder.insert_element(ir.Constant(vector, ir.Undefined), value,
                                                                ir.Constant(i32, 0)),
                                         ir.Constant(vector, ir.Undefined), broadcast_mask)
-        for b in range(BLOCKS):
-            updated.append(builder.call(fma, [spread, w_vectors[b], sums[p * BLOCKS + b]]))
+        for b in range(blocks):
+            updated.append(builder.call(fma, [spread, w_vectors[b], sums[p * blocks + b]]))
     next_tap = builder.add(tap, ir.Constant(i64, 1))
     tap.add_incoming(ir.Constant(i64, 0), entry)
     tap.add_incoming(next_tap, loop)
     for phi, value in zip(sums, updated):
         phi.add_incoming(zero, entry)
         phi.add_incoming(value, loop)
-    builder.cbranch(builder.icmp_signed("<", next_tap, taps_value), loop, done)
+    builder.cbranch(builder.icmp_signed("<", next_tap, taps), loop, done)
 
     builder.position_at_end(done)
     finals = [builder.phi(vector) for _ in updated]  # phis first, as LLVM requires
@@ -95,4 +155,3 @@ def _codegen(context, builder, sig, args):
         final.add_incoming(value, loop)
         target = builder.gep(acc_ptr, [ir.Constant(i64, k * width)])
         builder.store(final, builder.bitcast(target, vector.as_pointer()), align=itemsize)
-    return context.get_dummy_value()
