@@ -8,6 +8,7 @@ from reference import conv2d_reference, conv2d_reference_grads
 from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, conv2d_grad_input,
                                            conv2d_grad_weight, supports)
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
+from tinygrad_cnn.ops.kernels.padding import phase_planes
 
 # None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only (depthwise_same
 # also stride 1 and 'same' padding)
@@ -264,6 +265,36 @@ def test_results_are_fresh_arrays_not_workspace(algorithm):
     conv2d_grad_weight(-x, grad_out, weight.shape, *geometry, algorithm=algorithm)
     for array, copy in zip((first, grad_x, grad_w), kept):
         np.testing.assert_array_equal(array, copy)
+
+
+@pytest.mark.parametrize("stride, padding, weight_algorithm", [(1, 1, "blocked"), (1, 1, "direct"), (2, 1, "blocked"),
+                                                               (2, 1, "direct"), (1, 0, "blocked")])
+def test_dw_from_the_planes_the_blocked_forward_kept_equals_dw_from_x(stride, padding, weight_algorithm):
+    """The blocked forward's phase planes, kept for the backward, are X zero-padded and split by the stride: dL/dW
+    from them has the same bits as from X, and a kernel that needs planes split otherwise (the direct dL/dW
+    always splits by 1) pads X itself; the planes are the caller's, no workspace a later call overwrites."""
+    rng = np.random.default_rng(5)
+    x, weight, bias = _random_case(rng, 3, 4, 9, 8, 5, (3, 3), 1, np.float32)
+    geometry = ((stride, stride), (padding, padding), (1, 1), 1)
+    keep = {}
+    out = conv2d_forward(x, weight, bias, *geometry, algorithm="blocked", keep=keep)
+    np.testing.assert_array_equal(out, conv2d_forward(x, weight, bias, *geometry, algorithm="blocked"))
+    assert keep["stride"] == (stride, stride)
+    expected_planes = phase_planes(x, (stride, stride), (padding, padding)).copy()
+    conv2d_forward(-x, weight, bias, *geometry, algorithm="blocked")  # a later call leaves the kept planes alone
+    np.testing.assert_array_equal(keep["planes"], expected_planes)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    np.testing.assert_array_equal(
+        conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep),
+        conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm))
+    _, expected_w, _ = conv2d_reference_grads(x, weight, grad_out, (stride, stride), (padding, padding), (1, 1), 1)
+    np.testing.assert_allclose(
+        conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep), expected_w,
+        rtol=1e-4, atol=1e-4)
+    keep["planes"][...] = 0  # used exactly where they are the planes needed: dL/dW from them is then 0
+    reused = weight_algorithm == "blocked" or stride == 1
+    zeroed = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep)
+    assert (not zeroed.any()) == reused
 
 
 def test_output_size_formula():

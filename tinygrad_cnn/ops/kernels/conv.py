@@ -143,14 +143,20 @@ def _phase_shape(input_shape, stride, padding):
     return tuple(-(-(input_shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):
-    """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS."""
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None, keep=None):
+    """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS. With a dict `keep`,
+    a forward that pads X into phase planes leaves them there for conv2d_grad_weight (keep["planes"] and the
+    stride they were split by, keep["stride"]), so the backward does not pad X again."""
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w)
     if algorithm == "blocked":
-        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups)
+        planes = None
+        if keep is not None:
+            planes = keep["planes"] = phase_planes(x, stride, padding, fresh=True)
+            keep["stride"] = tuple(stride)
+        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups, planes)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
                                       *stride, *padding, *_phase_taps(x.shape, weight.shape, stride, padding, dilation))
@@ -214,13 +220,18 @@ def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation
     return conv2d_forward(z, rotated, None, (1, 1), tuple(max(0, p) for p in pads), dilation, groups, "blocked")
 
 
-def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
-    """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS."""
+def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None, kept=None):
+    """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS; `kept`, the
+    forward's `keep` (its phase planes of X are used where they are the ones needed)."""
     grad_w = np.empty(weight_shape, x.dtype)
     algorithm = _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, "grad_weight",
                            grad_out.shape[2] * grad_out.shape[3])
+    kept = kept or {}
+
+    def planes_by(split_stride):
+        return kept["planes"] if kept.get("stride") == tuple(split_stride) else None
     if algorithm == "blocked":
-        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
+        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups, planes_by(stride))
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
@@ -233,8 +244,9 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     elif algorithm == "gemm":
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     else:
-        conv_direct.grad_weight(phase_planes(x, (1, 1), padding), grad_out, grad_w, *stride, *dilation,
-                                groups)
+        padded = planes_by((1, 1))
+        conv_direct.grad_weight(phase_planes(x, (1, 1), padding) if padded is None else padded, grad_out, grad_w,
+                                *stride, *dilation, groups)
     return grad_w
 
 

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.padding import pad_split
+from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 from tinygrad_cnn.runtime import workspace
@@ -75,32 +75,27 @@ def output_shifts(out_h, out_w, pitch):
     return np.concatenate([shifts, np.full(tiles * VECTORS - shifts.size, shifts[-1])]).astype(np.int64)
 
 
-def _planes_and_taps(x, weight_shape, stride, padding, dilation):
+def _planes_and_taps(x, weight_shape, stride, padding, dilation, planes=None):
     """(planes, sample size, tap offsets, phase-plane pitch): the zero-padded input split into its stride
-    phases in a flat workspace, and the offset of each tap t = (c, kh, kw) of one
-    group's C/groups input channels into its planes (see the module docstring)."""
-    (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w) = stride, padding, dilation
+    phases, flat (padding.phase_planes, in its workspace unless the caller passes them, made by the forward), and
+    the offset of each tap t = (c, kh, kw) of one group's C/groups input channels into its planes (see the module
+    docstring)."""
+    (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
     group_in, kernel_h, kernel_w = weight_shape[1:]
-    batch, channels, height, width = x.shape
-    q_h, q_w = -(-(height + 2 * pad_h) // stride_h), -(-(width + 2 * pad_w) // stride_w)
-    phases = stride_h * stride_w
-    sample_size = channels * phases * q_h * q_w
-    if (phases, pad_h, pad_w) == (1, 0, 0):  # the planes are the input itself
-        planes = x.reshape(-1)
-    else:
-        planes = workspace.get("blocked_planes", (batch * sample_size,), x.dtype)
-        pad_split(x, stride_h, stride_w, pad_h, pad_w, planes.reshape(batch, channels * phases, q_h, q_w))
+    planes = phase_planes(x, stride, padding) if planes is None else planes
+    phases, q_h, q_w = stride_h * stride_w, planes.shape[2], planes.shape[3]
     kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
     offsets = ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
-    return planes, sample_size, offsets.astype(np.int64), q_w
+    return planes.reshape(-1), planes[0].size, offsets.astype(np.int64), q_w
 
 
-def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
-    """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles."""
+def forward(x, weight, bias, out, stride, padding, dilation, groups=1, planes=None):
+    """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles; `planes`, when
+    given, are x's phase planes (padding.phase_planes)."""
     out_channels = weight.shape[0]
-    planes, sample_size, offsets, pitch = _planes_and_taps(x, weight.shape, stride, padding, dilation)
+    planes, sample_size, offsets, pitch = _planes_and_taps(x, weight.shape, stride, padding, dilation, planes)
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
     per_group = -(-group_out // width)
@@ -182,12 +177,12 @@ def pack_grads(grad_out, pitch, grads, groups, start, stop):
                     grads_flat[row + ow * width + lane] = zero
 
 
-def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
+def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1, planes=None):
     """dL/dW = X ⋆ dL/dO into `grad_w`: dL/dO laid out on the phase planes' pitch (zero past each row's end) and
     channel-blocked per group (pack_grads), then every tap t of group g as dW[m, t] = Σ_n,k dL/dO[n, m, k] ·
-    planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles)."""
+    planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles); `planes` as in `forward`."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    planes, sample_size, offsets, pitch = _planes_and_taps(x, grad_w.shape, stride, padding, dilation)
+    planes, sample_size, offsets, pitch = _planes_and_taps(x, grad_w.shape, stride, padding, dilation, planes)
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
     pixels = tile_positions(width, x.itemsize)
