@@ -67,8 +67,9 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
 @functools.lru_cache(maxsize=64)
 def output_shifts(out_h, out_w, pitch):
     """shifts[q] = oh·pitch + ow for output position q = oh·OW + ow, padded to whole tiles of either shape
-    (VECTORS positions) with the last one's (computed again and dropped): each tile reads only outputs that exist, none across a row's end. Remembered
-    per geometry (the kernel only reads it), as conv_direct.tap_table: a conv calls it every step."""
+    (VECTORS positions) with the last one's (computed again and dropped): each tile reads only outputs that
+    exist. Remembered per geometry (the kernel only reads it), as conv_direct.tap_table: a conv calls it every
+    step."""
     oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
     shifts = oh * pitch + ow
     tiles = -(-shifts.size // VECTORS)
