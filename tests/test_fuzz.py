@@ -635,6 +635,8 @@ def test_conv2d(data):
             raise Refused("stride, dilation or groups")
         if x.shape[1] % groups or w_shape[0] % groups or x.shape[1] != w_shape[1] * groups:
             raise Refused("channels")
+        if min(w_shape[2:]) < 1:
+            raise Refused("a kernel of size 0")
         pad, x_ref = _reference_padding(padding, geometry[0], geometry[1], w_shape), x
         if padding == "same":
             extra = [d * (k - 1) % 2 for d, k in zip(geometry[1], w_shape[2:])]

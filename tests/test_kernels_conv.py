@@ -9,6 +9,7 @@ from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, con
                                            conv2d_grad_weight, supports)
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
 from tinygrad_cnn.ops.kernels.padding import phase_planes
+from tinygrad_cnn.ops.kernels.register_tile import lanes
 
 # None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only (depthwise_same
 # also stride 1 and 'same' padding)
@@ -44,6 +45,8 @@ GRID = [
     (2, 3, 7, 6, 6, (5, 3), 1, (4, 1), (2, 1), 3),  # depthwise ×2, 'same' padding with dilation, non-square
     (2, 33, 6, 5, 40, (3, 3), 1, 1, 1, 1),        # more channels than one register tile holds, and a partial tile
     (2, 3, 4, 37, 5, (3, 3), 1, 1, 1, 1),         # rows longer than a register tile: tiles within a row and across
+    (2, 5, 9, 11, 37, (3, 3), 2, 1, 1, 1),        # stride 2 with a wide register tile: the padded input read strided
+    (1, 3, 10, 9, 33, (3, 2), (2, 3), (1, 0), (2, 1), 1),  # the same with rectangular stride, padding and dilation
 ]
 
 
@@ -267,20 +270,23 @@ def test_results_are_fresh_arrays_not_workspace(algorithm):
         np.testing.assert_array_equal(array, copy)
 
 
+@pytest.mark.parametrize("out_channels", [5, 40])  # a narrow and a wide register tile
 @pytest.mark.parametrize("stride, padding, weight_algorithm", [(1, 1, "blocked"), (1, 1, "direct"), (2, 1, "blocked"),
                                                                (2, 1, "direct"), (1, 0, "blocked")])
-def test_dw_from_the_planes_the_blocked_forward_kept_equals_dw_from_x(stride, padding, weight_algorithm):
-    """The blocked forward's phase planes, kept for the backward, are X zero-padded and split by the stride: dL/dW
-    from them has the same bits as from X, and a kernel that needs planes split otherwise (the direct dL/dW
-    always splits by 1) pads X itself; the planes are the caller's, no workspace a later call overwrites."""
+def test_dw_from_the_planes_the_blocked_forward_kept_equals_dw_from_x(stride, padding, weight_algorithm,
+                                                                      out_channels):
+    """The blocked forward's phase planes, kept for the backward, are X zero-padded and split by the stride (narrow
+    tiles) or by 1 (wide tiles read them strided): dL/dW from them has the same bits as from X, and a kernel that
+    needs planes split otherwise (the direct dL/dW always splits by 1) pads X itself; the planes are the caller's,
+    no workspace a later call overwrites."""
     rng = np.random.default_rng(5)
-    x, weight, bias = _random_case(rng, 3, 4, 9, 8, 5, (3, 3), 1, np.float32)
+    x, weight, bias = _random_case(rng, 3, 4, 9, 8, out_channels, (3, 3), 1, np.float32)
     geometry = ((stride, stride), (padding, padding), (1, 1), 1)
     keep = {}
     out = conv2d_forward(x, weight, bias, *geometry, algorithm="blocked", keep=keep)
     np.testing.assert_array_equal(out, conv2d_forward(x, weight, bias, *geometry, algorithm="blocked"))
-    assert keep["stride"] == (stride, stride)
-    expected_planes = phase_planes(x, (stride, stride), (padding, padding)).copy()
+    assert keep["stride"] == ((stride, stride) if out_channels <= lanes(4) else (1, 1))
+    expected_planes = phase_planes(x, keep["stride"], (padding, padding)).copy()
     conv2d_forward(-x, weight, bias, *geometry, algorithm="blocked")  # a later call leaves the kept planes alone
     np.testing.assert_array_equal(keep["planes"], expected_planes)
     grad_out = rng.standard_normal(out.shape).astype(np.float32)
@@ -292,7 +298,7 @@ def test_dw_from_the_planes_the_blocked_forward_kept_equals_dw_from_x(stride, pa
         conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep), expected_w,
         rtol=1e-4, atol=1e-4)
     keep["planes"][...] = 0  # used exactly where they are the planes needed: dL/dW from them is then 0
-    reused = weight_algorithm == "blocked" or stride == 1
+    reused = keep["stride"] == ((stride, stride) if weight_algorithm == "blocked" else (1, 1))
     zeroed = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep)
     assert (not zeroed.any()) == reused
 

@@ -42,6 +42,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, 
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     (_, channels, height, width), (out_channels, group_in, kernel_h, kernel_w) = x.shape, weight.shape
+    if min(kernel_h, kernel_w) < 1:
+        raise ValueError(f"{op}: weight {weight.shape} has a {kernel_h}×{kernel_w} kernel; expected at least 1×1")
     if channels % groups or out_channels % groups:
         raise ValueError(f"{op}: groups={groups} must divide both the input channels ({channels}) and the output "
                          f"channels ({out_channels}); input {x.shape}, weight {weight.shape}")

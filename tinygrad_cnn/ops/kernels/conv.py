@@ -146,7 +146,7 @@ def _phase_shape(input_shape, stride, padding):
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None, keep=None):
     """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS. With a dict `keep`,
     a forward that pads X into phase planes leaves them there for conv2d_grad_weight (keep["planes"] and the
-    stride they were split by, keep["stride"]), so the backward does not pad X again."""
+    stride they were split by, keep["stride"]), so the backward does not pad X again where it needs the same."""
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
@@ -154,8 +154,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     if algorithm == "blocked":
         planes = None
         if keep is not None:
-            planes = keep["planes"] = phase_planes(x, stride, padding, fresh=True)
-            keep["stride"] = tuple(stride)
+            keep["stride"] = conv_blocked.planes_stride(weight.shape, stride, groups, x.itemsize)
+            planes = keep["planes"] = phase_planes(x, keep["stride"], padding, fresh=True)
         conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups, planes)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
