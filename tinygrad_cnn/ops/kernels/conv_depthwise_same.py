@@ -8,6 +8,8 @@ table of bits per chunk and tap, built once per call). Each direction is then a 
 multiply-adds per chunk and tap (vector_taps.masked_taps, masked_correlate). A task owns one plane written
 (dL/dW: one output channel over all samples, in order): the same bits on any thread count.
 """
+import functools
+
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
@@ -35,15 +37,21 @@ def tap_masks(height, width, shift_h, shift_w):
     return (shift_h * width + shift_w).astype(np.int64), np.ascontiguousarray(masks.reshape(-1), dtype=np.int64)
 
 
-def _shifts(weight_shape, padding, dilation, sign):
-    """Per tap (kh, kw): sign·(kh·D_h − P_h) and sign·(kw·D_w − P_w)."""
-    kh, kw = np.divmod(np.arange(weight_shape[2] * weight_shape[3]), weight_shape[3])
-    return sign * (kh * dilation[0] - padding[0]), sign * (kw * dilation[1] - padding[1])
+@functools.lru_cache(maxsize=64)
+def _taps(height, width, kernel_h, kernel_w, padding, dilation, sign):
+    """tap_masks for taps reading sign·(kh·D_h − P_h), sign·(kw·D_w − P_w) away: remembered per geometry (the
+    kernels only read them), since a layer asks for the same ones at every step, in each direction."""
+    kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
+    return tap_masks(height, width, sign * (kh * dilation[0] - padding[0]), sign * (kw * dilation[1] - padding[1]))
+
+
+def _geometry(plane_shape, weight_shape, padding, dilation, sign):
+    return _taps(*plane_shape[2:], *weight_shape[2:], tuple(padding), tuple(dilation), sign)
 
 
 def forward(x, weight, bias, out, padding, dilation):
     """O[n, m, i, j] = b[m] + Σ_kh,kw W[m, 0, kh, kw] · X_pad[n, m // R, i + kh·D_h, j + kw·D_w]."""
-    offsets, masks = tap_masks(*x.shape[2:], *_shifts(weight.shape, padding, dilation, 1))
+    offsets, masks = _geometry(x.shape, weight.shape, padding, dilation, 1)
     _forward(x, weight.reshape(weight.shape[0], -1), bias, out, offsets, masks)
 
 
@@ -65,7 +73,7 @@ def grad_input(grad_out, weight, grad_in, padding, dilation):
     """dL/dX = full convolution of dL/dO (zero-padded by D·(K−1)) with the 180°-rotated filter, cropped by P: with
     'same' padding that is dX[n, c, i, j] = Σ_r Σ_kh,kw W[cR + r, 0, kh, kw] · dL/dO[n, cR + r, i + P_h − kh·D_h,
     j + P_w − kw·D_w] (zero outside the plane), the R output channels of c summed in order."""
-    offsets, masks = tap_masks(*grad_in.shape[2:], *_shifts(weight.shape, padding, dilation, -1))
+    offsets, masks = _geometry(grad_in.shape, weight.shape, padding, dilation, -1)
     _grad_input(grad_out, weight.reshape(weight.shape[0], -1), grad_in, offsets, masks)
 
 
@@ -90,7 +98,7 @@ def _grad_input(grad_out, weights, grad_in, offsets, masks, start, stop):
 def grad_weight(x, grad_out, grad_w, padding, dilation):
     """dL/dW[m, 0, kh, kw] = Σ_n,i,j X_pad[n, m // R, i + kh·D_h, j + kw·D_w] · dL/dO[n, m, i, j] (X ⋆ dL/dO): LANES
     partial sums per output channel and tap over all samples, then the lanes added."""
-    offsets, masks = tap_masks(*x.shape[2:], *_shifts(grad_w.shape, padding, dilation, 1))
+    offsets, masks = _geometry(x.shape, grad_w.shape, padding, dilation, 1)
     sums = np.zeros((grad_w.shape[0], offsets.shape[0], LANES), grad_w.dtype)
     _grad_weight(x, grad_out, sums, offsets, masks)
     grad_w.reshape(grad_w.shape[0], -1)[...] = sums.sum(axis=2)
