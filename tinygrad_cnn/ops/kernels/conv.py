@@ -44,12 +44,13 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     measurements behind the thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
 
     The register-blocked kernels ('blocked', any groups, counted per group) hold a tile of positions × output
-    channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2) in registers over all taps, a tile's positions
+    channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector
+    of channels) in registers over all taps, a tile's positions
     consecutive outputs (across row ends): their forward beats both others on output planes of 4×4 and more, at
     any stride, with 32 or more output channels and 64 or more taps per output; their backward from 8×8 on. On
     planes of 16×16 or less 16 to 31 output channels still beat the direct kernel's passes over short rows, and on
-    any plane when they fill whole tiles (16 with AVX2). dL/dX runs as their forward on dL/dO with C_in outputs,
-    so it takes 32 ≤ C_in ≤ 128, or 16 with AVX2 (stride 1: at stride 2 three
+    any plane when they fill whole tiles (16: a wide tile with AVX2, a narrow one with AVX-512). dL/dX runs as their
+    forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128, or 16 (stride 1: at stride 2 three
     quarters of the dilated dL/dO are zeros); from C_in = 64 on, on planes under 16×16, the GEMM is faster past
     576 taps per output (C_out = 64 at 3×3). dL/dW holds a tile of taps × output channels over the positions;
     past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster on planes under 16×16.
