@@ -251,13 +251,13 @@ def sweep_pool_calls(pool, rng):
     return calls
 
 
-def print_machine(threads, cpu_time):
+def print_machine(threads):
     """The CPU model, its vector ISA, and the FMA peak measured now on `threads` threads."""
     from fma_peak import fma_peak
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                  "unknown CPU")
     flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
-    peak, width = fma_peak(threads, cpu_time=cpu_time)
+    peak, width = fma_peak(threads)
     print(f"CPU: {model}, {os.cpu_count()} logical CPUs; AVX-512F {'present' if 'avx512f' in flags else 'absent'}, "
           f"AVX2 {'present' if 'avx2' in flags else 'absent'}")
     print(f"FMA peak {peak:.0f} GFLOP/s on {threads} thread(s): {12} independent {width}-lane float32 FMAs per "
@@ -270,7 +270,7 @@ def main_sweep(args):
     threads = get_threads()
     if torch is not None:
         torch.set_num_threads(threads)
-    peak = print_machine(threads, args.cpu_time)
+    peak = print_machine(threads)
     clock = "process CPU time" if args.cpu_time else "wall time"
     print(f"batch {SWEEP_BATCH}, float32, {threads} threads, through nn.functional with autograd; median {clock} "
           f"of {args.repeats} runs, median of {args.rounds} rounds (ms); GFLOP/s and %peak of the forward")
