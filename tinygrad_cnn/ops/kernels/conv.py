@@ -227,12 +227,9 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     grad_w = np.empty(weight_shape, x.dtype)
     algorithm = _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, "grad_weight",
                            grad_out.shape[2] * grad_out.shape[3])
-    kept = kept or {}
-
-    def planes_by(split_stride):
-        return kept["planes"] if kept.get("stride") == tuple(split_stride) else None
     if algorithm == "blocked":
-        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups, planes_by(stride))
+        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups,
+                                 _padded_input(x, stride, padding, kept))
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
@@ -245,10 +242,17 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     elif algorithm == "gemm":
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     else:
-        padded = planes_by((1, 1))
-        conv_direct.grad_weight(phase_planes(x, (1, 1), padding) if padded is None else padded, grad_out, grad_w,
-                                *stride, *dilation, groups)
+        conv_direct.grad_weight(_padded_input(x, (1, 1), padding, kept), grad_out, grad_w, *stride, *dilation,
+                                groups)
     return grad_w
+
+
+def _padded_input(x, split_stride, padding, kept):
+    """X zero-padded and split by `split_stride` (padding.phase_planes): the forward's kept planes when they are
+    those, else made now in the workspace."""
+    if kept and kept["stride"] == tuple(split_stride):
+        return kept["planes"]
+    return phase_planes(x, split_stride, padding)
 
 
 def conv2d_grad_bias(grad_out):
