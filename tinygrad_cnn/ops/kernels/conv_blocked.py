@@ -119,40 +119,45 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, planes=No
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups)
 
 
-CHUNKS = 4  # tasks per block of output channels in dL/dW, each a run of tiles
+PARTS = 4  # dL/dW sums each block's samples in this many parts, a task each, then adds the parts in order
 GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
 
 
 def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups):
-    return out.shape[1] * min(CHUNKS, out.shape[0])
+    return out.shape[0] * out.shape[2]
 
 
 @parallel_kernel(tasks=_weight_tasks)
 def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, start, stop):
-    """out[tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + g·sample_size/groups +
-    shifts[tile, p] + k], g the group of `block` (blocks/groups blocks per group): dL/dW of
-    VECTORS·lanes/width taps × one block of `width` output channels per tile, summed over the wide positions k of a
-    group of samples at once (positions[j·span + k] = j·sample_size + k for sample j of a group; tiles with the taps as the
-    positions of register_tile, the output positions as its taps), group after group. A task is a run of tiles of
-    one block, groups outermost, so a group's grads and planes stay in cache."""
-    tiles, blocks, pixels, width = out.shape
-    batch, span, chunks = grads.shape[1], grads.shape[2], min(CHUNKS, tiles)
+    """out[part, tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + g·sample_size/groups +
+    shifts[tile, p] + k] over the samples n of `part`, g the group of `block` (blocks/groups blocks per group):
+    dL/dW of VECTORS·lanes/width taps × one block of `width` output channels per tile, summed over the wide
+    positions k of a group of samples at once (positions[j·span + k] = j·sample_size + k for sample j of a
+    group; tiles with the taps as the positions of register_tile, the output positions as its taps). A task is
+    one (part, block): the part's samples in groups, every tile of the block on a group while its grads and
+    planes are in cache, so each sample is read once per block (tasks that split the taps instead each read
+    the whole batch: twice the memory traffic on two threads). The parts are fixed by the batch, not by the
+    thread count, so the sums are the same bits on any thread count."""
+    parts, tiles, blocks, pixels, width = out.shape
+    batch, span = grads.shape[1], grads.shape[2]
     group, per_group = positions.shape[0] // span, blocks // groups
+    groups_of_samples = -(-batch // group)
     grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
     acc = np.empty(pixels * width, out.dtype)
     vectors = width * out.itemsize // VECTOR_BYTES
     for task in range(start, stop):
-        block, chunk = task // chunks, task % chunks
-        first_tile, last_tile = chunk * tiles // chunks, (chunk + 1) * tiles // chunks
-        for tile in range(first_tile, last_tile):
+        part, block = task // blocks, task % blocks
+        corner = part * tiles * blocks * pixels * width
+        for tile in range(tiles):
             for k in range(pixels * width):
-                out_flat[(tile * blocks + block) * pixels * width + k] = 0
-        for n in range(0, batch, group):
+                out_flat[corner + (tile * blocks + block) * pixels * width + k] = 0
+        first_group, last_group = part * groups_of_samples // parts, (part + 1) * groups_of_samples // parts
+        for n in range(first_group * group, min(batch, last_group * group), group):
             source = n * sample_size + block // per_group * (sample_size // groups)
-            for tile in range(first_tile, last_tile):
+            for tile in range(tiles):
                 tile_taps(acc, grads_flat, (block * batch + n) * span * width, planes, source, positions,
                           min(group, batch - n) * span, shifts_flat, tile * pixels, vectors)
-                first = (tile * blocks + block) * pixels * width
+                first = corner + (tile * blocks + block) * pixels * width
                 for k in range(pixels * width):
                     out_flat[first + k] += acc[k]
 
@@ -206,9 +211,12 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1, planes
     tiles = -(-offsets.size // pixels)
     shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
-    out = np.empty((tiles, blocks, pixels, width), x.dtype)
     group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
+    out = np.empty((min(PARTS, -(-batch // group)), tiles, blocks, pixels, width), x.dtype)
     positions = (np.arange(group)[:, None] * sample_size + np.arange(span)).reshape(-1).astype(np.int64)
     grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups)
-    by_tap = out.transpose(0, 2, 1, 3).reshape(tiles * pixels, groups, per_group * width)
+    summed = out[0]
+    for part in out[1:]:
+        summed += part
+    by_tap = summed.transpose(0, 2, 1, 3).reshape(tiles * pixels, groups, per_group * width)
     grad_w.reshape(groups, group_out, -1)[...] = by_tap[:offsets.size, :, :group_out].transpose(1, 2, 0)
