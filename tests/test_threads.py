@@ -361,6 +361,25 @@ def test_spin_until_sees_flags_another_thread_writes_and_gives_up_after_its_budg
     writer.join()
 
 
+def test_post_and_wait_posts_then_waits_for_every_start_and_finish_and_wait_publishes_then_waits_for_a_post():
+    """The launch's hand-over, written outside the GIL: post_and_wait stores the launch number into each used
+    worker's posted flag (not the others'), returns once each has started (another thread writes `started` while
+    it waits) or after its budget; finish_and_wait stores the finished number, then waits for the next post."""
+    from tinygrad_cnn.runtime.spin import finish_and_wait, post_and_wait
+    posted, started = np.array([1, 1, 1], np.int64), np.array([1, 1, 1], np.int64)
+    post_and_wait(posted, started, 2, 2, 1000, 1000)  # nobody starts: returns after its budget
+    assert posted.tolist() == [2, 2, 1]
+    writer = threading.Timer(0.02, lambda: started.__setitem__(slice(0, 2), 2))
+    writer.start()
+    post_and_wait(posted, started, 2, 2, 1 << 34, 0)  # seconds of budget: returns only once the starts are seen
+    writer.join()
+    assert started.tolist() == [2, 2, 1]
+    finished = np.zeros(3, np.int64)
+    assert not finish_and_wait(finished, posted, 1, 2, 1000)  # no launch 3 posted
+    assert finished.tolist() == [0, 2, 0]
+    assert finish_and_wait(finished, np.array([3, 3, 3], np.int64), 1, 2, 0)
+
+
 def test_workers_spin_only_while_every_thread_has_a_core():
     if launch._cores() < 2:
         pytest.skip("needs two cores")

@@ -16,9 +16,11 @@ import numpy as np
 from numba.core import event
 from numba.core.compiler_lock import global_compiler_lock
 
-from .spin import SPIN_CYCLES, spin_until
+from .spin import SPIN_CYCLES, finish_and_wait, post_and_wait, spin_until
 from .threads import get_num_threads
 
+START_CYCLES = SPIN_CYCLES // 8  # how long a launch waits for its workers to take their parts, at most
+LINGER_CYCLES = 20000  # and then a few microseconds more: the workers' calls of their kernels hold the GIL that long
 SMALL_PASS = 1 << 19  # elements; below it waking a worker costs more than splitting the pass gains
 
 
@@ -26,45 +28,50 @@ class _Workers:
     """Threads that each run one part of a launch, started at the first launch that splits (import starts none).
 
     One launch at a time has the workers; a launch from another Python thread meanwhile runs whole on its own
-    thread instead of waiting. Launches are numbered: the launching thread writes the number into `posted[i]`
-    when it hands worker i a part, the worker writes it into `finished[i]` when the part is done. Between
-    launches a worker first busy-waits outside the GIL for the next number (spin.spin_until, about half a
-    millisecond), then sleeps on its semaphore; the launching thread waits for the parts the same way. The
-    semaphores are released and acquired once per part either way, so a wait that ends early only skips
-    a sleep."""
+    thread instead of waiting. Launches are numbered: the launching thread hands worker i a part and writes the
+    number into `posted[i]`, the worker writes it into `started[i]` when it takes the part and into
+    `finished[i]` when it is done. Between launches a worker first busy-waits outside the GIL for the next
+    number (spin.spin_until, about half a millisecond), then sleeps on its semaphore; the launching thread waits
+    for the parts the same way. `posted` and `finished` are written outside the GIL, and the launching thread
+    waits for `started` before it enters its own part (spin.post_and_wait): each thread then takes the GIL
+    while the other does not hold it. Handing over with the GIL held made the other thread block on the GIL,
+    and waking it again cost 15-20 us twice per launch on a 2-core VM (a launch of two 50 us parts: 100 us,
+    now 66 us). The semaphores are released and acquired once per part either way, so a wait that ends early
+    only skips a sleep."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.wake = []  # one semaphore per worker
         self.done = threading.Semaphore(0)
-        self.jobs = []  # (kernel, args, start, stop) per worker
+        self.jobs = []  # (kernel, args, start, stop, launch number) per worker
         self.errors = []
         self.launches = 0
         self.posted = np.zeros(0, np.int64)
+        self.started = np.zeros(0, np.int64)
         self.finished = np.zeros(0, np.int64)
         self.spin_cycles = 0
 
     def _work(self, index):
-        seen = 0
+        spin_until(self.posted, index, index + 1, 1, self.spin_cycles)
         while True:
-            spin_until(self.posted, index, index + 1, seen + 1, self.spin_cycles)
             self.wake[index].acquire()
-            kernel, args, start, stop = self.jobs[index]
+            kernel, args, start, stop, seen = self.jobs[index]
             self.jobs[index] = None
-            seen = int(self.posted[index])
+            self.started[index] = seen
             try:
                 kernel(*args, start, stop)
             except BaseException as error:  # handed to the launching thread, which raises it
                 self.errors.append(error)
             kernel = args = None  # a finished launch keeps no array alive
-            self.finished[index] = seen
             self.done.release()
+            finish_and_wait(self.finished, self.posted, index, seen, self.spin_cycles)
 
     def _start(self, count):
         if len(self.wake) < count:
             # spin only while every thread can have a core of its own
             self.spin_cycles = SPIN_CYCLES if count < _cores() else 0
             self.posted = np.concatenate([self.posted, np.zeros(count - len(self.wake), np.int64)])
+            self.started = np.concatenate([self.started, np.zeros(count - len(self.wake), np.int64)])
             self.finished = np.concatenate([self.finished, np.zeros(count - len(self.wake), np.int64)])
         while len(self.wake) < count:
             self.wake.append(threading.Semaphore(0))
@@ -81,9 +88,10 @@ class _Workers:
             self._start(len(bounds) - 1)
             self.launches += 1
             for index, (start, stop) in enumerate(bounds[1:]):
-                self.jobs[index] = (kernel, args, start, stop)
-                self.posted[index] = self.launches
+                self.jobs[index] = (kernel, args, start, stop, self.launches)
                 self.wake[index].release()
+            post_and_wait(self.posted, self.started, len(bounds) - 1, self.launches,
+                          START_CYCLES if self.spin_cycles else 0, LINGER_CYCLES if self.spin_cycles else 0)
             try:
                 kernel(*args, *bounds[0])
             finally:
