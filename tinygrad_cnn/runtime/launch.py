@@ -21,7 +21,7 @@ from .threads import get_num_threads
 
 START_CYCLES = SPIN_CYCLES // 8  # how long a launch waits for its workers to take their parts, at most
 LINGER_CYCLES = 20000  # and then a few microseconds more: the workers' calls of their kernels hold the GIL that long
-SMALL_PASS = 1 << 19  # elements; below it waking a worker costs more than splitting the pass gains
+SMALL_PASS = 1 << 18  # elements; below it waking a worker costs more than splitting the pass gains
 
 
 class _Workers:
