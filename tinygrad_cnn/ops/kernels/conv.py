@@ -52,8 +52,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     any plane when they fill whole tiles (16: a wide tile with AVX2, a narrow one with AVX-512). dL/dX runs as their
     forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128, or 16 (stride 1: at stride 2 three
     quarters of the dilated dL/dO are zeros); from C_in = 64 on, on planes under 16×16, the GEMM is faster past
-    576 taps per output (C_out = 64 at 3×3). dL/dW holds a tile of taps × output channels over the positions;
-    past 576 taps per output channel (C_in = 64 at 3×3) the GEMM is faster on planes under 16×16.
+    576 taps per output (C_out = 64 at 3×3). dL/dW holds a tile of taps × output channels over the positions,
+    from 32 output channels or whole tiles of them (16, as for the forward); past 576 taps per output channel
+    (C_in = 64 at 3×3) the GEMM is faster on planes under 16×16.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
@@ -67,7 +68,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "blocked"
     if positions is None or positions >= 64:
         dw_taps = group_in * kernel_h * kernel_w
-        if direction == "grad_weight" and (group_out >= 32 or groups > 1 and filled) and 64 <= dw_taps and (
+        if direction == "grad_weight" and (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled) and (
+                64 <= dw_taps) and (
                 dw_taps <= 576 or positions is not None and positions >= 256):
             return "blocked"
         taps = group_out * kernel_h * kernel_w  # per input channel of dL/dX
