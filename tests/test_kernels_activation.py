@@ -1,14 +1,18 @@
 """The ReLU kernels on plain arrays against the NumPy rule over random shapes and dtypes (zeros, negative
-values and NaN included), and ReLU through autograd on strided input and gradient."""
+values and NaN included; sizes past SMALL_PASS, split over the threads in runs with a partial last one), and
+ReLU through autograd on strided input and gradient."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops.kernels.activation import relu_backward, relu_forward
+from tinygrad_cnn.ops.kernels.activation import RUN, relu_backward, relu_forward
+from tinygrad_cnn.runtime import SMALL_PASS
+
+SIZES = st.one_of(st.integers(0, 300), st.integers(SMALL_PASS - 3, SMALL_PASS + 2 * RUN + 3))
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 300), st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
+@given(SIZES, st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
 def test_relu_forward_is_the_maximum_with_zero_keeping_nan(size, dtype, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(size).astype(dtype)
@@ -20,7 +24,7 @@ def test_relu_forward_is_the_maximum_with_zero_keeping_nan(size, dtype, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 300), st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
+@given(SIZES, st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
 def test_relu_backward_keeps_the_gradient_where_the_output_is_positive(size, dtype, seed):
     rng = np.random.default_rng(seed)
     out = np.maximum(rng.standard_normal(size), 0).astype(dtype)

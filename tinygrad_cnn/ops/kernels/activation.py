@@ -1,19 +1,32 @@
-"""ReLU and its gradient in one pass over memory."""
-from numba import njit
+"""ReLU and its gradient in one pass over memory, split over the threads in runs of RUN elements."""
+import numpy as np
+
+from tinygrad_cnn.ops.kernels import parallel_kernel
+
+RUN = 1 << 16  # elements per task: a task's three streams stay well inside the L2 cache
 
 
-@njit(cache=True, no_cfunc_wrapper=True)
-def relu_forward(x, zero, out):
+def _runs(x, *rest):
+    """A pass's tasks: its first flat array in runs of RUN elements."""
+    return -(-x.size // RUN)
+
+
+def _elements(x, *rest):
+    return x.size
+
+
+@parallel_kernel(tasks=_runs, elements=_elements)
+def relu_forward(x, zero, out, start, stop):
     """out[i] = max(x[i], 0) on flat C-contiguous arrays, NaN kept (as PyTorch); `zero` is 0 of their dtype.
     About twice as fast as np.maximum(x, 0), which runs its general broadcasting loop."""
-    for i in range(x.size):
+    for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, x.size))):
         out[i] = zero if x[i] <= zero else x[i]
 
 
-@njit(cache=True, no_cfunc_wrapper=True)
-def relu_backward(grad, out, zero, grad_in):
+@parallel_kernel(tasks=_runs, elements=_elements)
+def relu_backward(grad, out, zero, grad_in, start, stop):
     """dL/dx[i] = dL/dy[i] where y[i] = max(x[i], 0) > 0, else 0 (PyTorch's gradient at 0), on flat C-contiguous
     arrays; `zero` is 0 of their dtype. One pass: NumPy's grad · (x > 0) builds a mask first and converts it to
-    floats. Serial: the pass is memory-bound, and a parallel launch costs more than the second thread gains."""
-    for i in range(grad.size):
+    floats."""
+    for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, grad.size))):
         grad_in[i] = grad[i] if out[i] > 0 else zero
