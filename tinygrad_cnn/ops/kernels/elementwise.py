@@ -1,4 +1,5 @@
-"""ReLU and its gradient in one pass over memory, split over the threads in runs of RUN elements."""
+"""Elementwise passes over flat C-contiguous arrays, split over the threads in runs of RUN elements: ReLU and its
+gradient in one pass each, and the sum of two arrays of one shape."""
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
@@ -30,3 +31,10 @@ def relu_backward(grad, out, zero, grad_in, start, stop):
     floats."""
     for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, grad.size))):
         grad_in[i] = grad[i] if out[i] > 0 else zero
+
+
+@parallel_kernel(tasks=_runs, elements=_elements)
+def add(a, b, out, start, stop):
+    """out[i] = a[i] + b[i] (the residual sum of two activations: NumPy's a + b runs on one thread)."""
+    for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, a.size))):
+        out[i] = a[i] + b[i]
