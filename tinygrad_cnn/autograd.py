@@ -13,6 +13,9 @@ import threading
 
 import numpy as np
 
+from .ops.kernels.elementwise import sum_of
+
+
 class _GradState(threading.local):
     enabled = True  # a class default: each thread starts in grad mode without a failed attribute lookup per op
 
@@ -426,7 +429,7 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
                 tensor._accumulate_grad(g, owned)
             else:
                 key = (id(tensor._node), tensor._output_index)
-                pending[key] = g if key not in pending else pending[key] + g
+                pending[key] = g if key not in pending else sum_of(pending[key], g)
         if not retain_graph:
             _release(node)
 

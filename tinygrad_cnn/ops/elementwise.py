@@ -5,7 +5,6 @@ import numpy as np
 
 from ..autograd import Function
 from .broadcast import shape_of, unbroadcast
-from ..runtime import SMALL_PASS
 from .kernels import elementwise as kernels
 
 
@@ -13,21 +12,11 @@ class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = (shape_of(a), shape_of(b))
-        if _same_float_arrays(a, b) and a.size >= SMALL_PASS:
-            out = np.empty_like(a)
-            kernels.add(a.reshape(-1), b.reshape(-1), out.reshape(-1))
-            return out
-        return a + b
+        return kernels.sum_of(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         return unbroadcast(grad, ctx.shapes[0]), unbroadcast(grad, ctx.shapes[1])
-
-
-def _same_float_arrays(a, b) -> bool:
-    """Whether a and b are C-contiguous float arrays of one shape and dtype (a kernel's flat pass fits)."""
-    return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
-            and a.dtype.kind == "f" and a.flags.c_contiguous and b.flags.c_contiguous)
 
 
 class Sub(Function):

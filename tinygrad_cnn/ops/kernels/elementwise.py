@@ -3,6 +3,7 @@ gradient in one pass each, and the sum of two arrays of one shape."""
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
+from tinygrad_cnn.runtime import SMALL_PASS
 
 RUN = 1 << 16  # elements per task: a task's three streams stay well inside the L2 cache
 
@@ -38,3 +39,14 @@ def add(a, b, out, start, stop):
     """out[i] = a[i] + b[i] (the residual sum of two activations: NumPy's a + b runs on one thread)."""
     for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, a.size))):
         out[i] = a[i] + b[i]
+
+
+def sum_of(a, b):
+    """a + b: `add` on the threads for two C-contiguous float arrays of one shape and dtype from SMALL_PASS
+    elements on (the same bits), NumPy's a + b otherwise (broadcasting, mixed dtypes, scalars)."""
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
+            and a.dtype.kind == "f" and a.size >= SMALL_PASS and a.flags.c_contiguous and b.flags.c_contiguous):
+        out = np.empty_like(a)
+        add(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        return out
+    return a + b
