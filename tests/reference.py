@@ -1,4 +1,4 @@
-"""Slow, obvious references for conv, pool and batch norm: forward and gradients written straight from the
+"""Slow, obvious references for conv, pool and batch norm (and the draws behind dropout's mask): forward and gradients written straight from the
 definitions.
 
 They loop over the kernel offsets (conv) or the output windows (pool) and use NumPy only inside one offset
@@ -167,3 +167,14 @@ def batch_norm_reference_grads(x, weight, eps, g):
     sum_gx = (g * x_hat).sum(axis=axes, keepdims=True)
     grad_x = weight.reshape(shape) / (n * sigma) * (n * g - sum_g - x_hat * sum_gx)
     return grad_x, sum_gx.reshape(-1), sum_g.reshape(-1)
+
+
+def dropout_uniform_reference(seed, count):
+    """The documented draw of each element i: SplitMix64's output of seed + (i + 1)·0x9E3779B97F4A7C15, its
+    top 53 bits over 2^53 (NumPy's uint64 arithmetic wraps as the kernel's does)."""
+    with np.errstate(over="ignore"):
+        z = seed + (np.arange(count, dtype=np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) / 2.0 ** 53

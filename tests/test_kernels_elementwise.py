@@ -1,11 +1,15 @@
-"""The elementwise kernels on plain arrays: ReLU and its gradient against the NumPy rule over random shapes and dtypes (zeros, negative
-values and NaN included; sizes past SMALL_PASS, split over the threads in runs with a partial last one), and
-ReLU through autograd on strided input and gradient."""
+"""The elementwise kernels on plain arrays against NumPy rules over random sizes and dtypes (zeros, negative
+values and NaN included; sizes past SMALL_PASS, split over the threads in runs with a partial last one): ReLU
+and its gradient, the sum of two arrays, dropout's mask against the documented draws (tests/reference.py);
+Dropout's gradient; ReLU and Add through autograd."""
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
+import tinygrad_cnn as tc
+from reference import dropout_uniform_reference
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops.kernels.elementwise import RUN, add, relu_backward, relu_forward
+from tinygrad_cnn.ops.elementwise import Dropout
+from tinygrad_cnn.ops.kernels.elementwise import RUN, add, dropout, relu_backward, relu_forward
 from tinygrad_cnn.runtime import SMALL_PASS
 
 SIZES = st.one_of(st.integers(0, 300), st.integers(SMALL_PASS - 3, SMALL_PASS + 2 * RUN + 3))
@@ -60,6 +64,31 @@ def test_tensor_sum_of_large_activations_through_the_kernel_and_its_gradient():
     np.testing.assert_array_equal(a.grad.numpy(), np.ones_like(x))
     np.testing.assert_array_equal((a + Tensor(y[0])).numpy(), x + y[0])
     assert (a + Tensor(y.astype(np.float64))).dtype == np.float64
+
+
+@settings(max_examples=15, deadline=None)
+@given(SIZES, st.sampled_from([np.float32, np.float64]), st.floats(0, 1), st.integers(0, 2 ** 63 - 1))
+def test_dropout_keeps_the_elements_whose_draw_reaches_p_and_scales_them(size, dtype, p, seed):
+    x = np.random.default_rng(seed % 1000).standard_normal(size).astype(dtype)
+    scale = dtype(0.0 if p == 1 else 1 / (1 - p))
+    out = np.empty_like(x)
+    dropout(x, np.uint64(seed), p, scale, out)
+    keep = dropout_uniform_reference(np.uint64(seed), size) >= p
+    np.testing.assert_array_equal(out, np.where(keep, x * scale, 0).astype(dtype))
+
+
+def test_dropout_function_gradcheck_and_its_backward_mask_is_the_forwards():
+    """With its seed fixed, Dropout is a fixed linear map: gradcheck in float64, and in float32 the gradient is
+    the incoming one through the forward's mask, scaled by 1/(1 − p)."""
+    x = tc.tensor(np.random.default_rng(3).standard_normal((3, 5, 7)), requires_grad=True)
+    assert tc.gradcheck(lambda t: Dropout.apply(t, 0.4, 12345), [x])
+    y = tc.tensor(np.random.default_rng(4).standard_normal((64, 700)).astype(np.float32), requires_grad=True)
+    out = Dropout.apply(y, 0.25, 99)
+    g = np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
+    out.backward(g)
+    kept = out.numpy() != 0
+    assert 0.74 < kept.mean() < 0.76  # 44 800 draws: standard error 0.002
+    np.testing.assert_array_equal(y.grad.numpy(), np.where(kept, g * np.float32(1 / 0.75), 0))
 
 
 def test_relu_on_strided_input_and_gradient():

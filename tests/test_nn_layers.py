@@ -8,7 +8,7 @@ import pytest
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor, nn
 
-from reference import (adaptive_avg_pool2d_reference, avg_pool2d_reference, batch_norm_reference,
+from reference import (dropout_uniform_reference, adaptive_avg_pool2d_reference, avg_pool2d_reference, batch_norm_reference,
                        batch_norm_reference_grads, conv2d_reference, conv2d_reference_grads, max_pool2d_reference)
 
 
@@ -184,8 +184,10 @@ def test_dropout_mask_comes_from_the_package_generator():
     first = nn.Dropout(0.5)(x).numpy()
     tc.manual_seed(42)
     np.testing.assert_array_equal(nn.Dropout(0.5)(x).numpy(), first)
-    expected_keep = np.random.default_rng(42).random((4, 5)) >= 0.5
-    np.testing.assert_array_equal(first != 0, expected_keep)
+    seed = np.uint64(np.random.default_rng(42).integers(0, 2 ** 63))  # one draw of the generator per call
+    np.testing.assert_array_equal(first != 0, dropout_uniform_reference(seed, 20).reshape(4, 5) >= 0.5)
+    assert (nn.Dropout(0.5)(x).numpy() != first).any()  # the generator has moved on
+
 
 
 def test_dropout_is_identity_in_eval_and_extremes_are_exact():

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..ops.elementwise import Dropout
 from ..ops.normalization import BatchNorm
 from ..rng import generator
 from ..functions import tensor
@@ -76,9 +77,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
         raise TypeError(f"dropout: expected a floating tensor, got dtype {x.dtype}")
     if not training or p == 0:
         return x
-    keep = generator().random(x.shape) >= p
-    scale = 0.0 if p == 1 else 1.0 / (1 - p)
-    return x * Tensor(keep * scale, dtype=x.dtype)
+    return Dropout.apply(x, p, int(generator().integers(0, 2 ** 63)))
 
 
 def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor = None, bias: Tensor = None,

@@ -260,6 +260,29 @@ class ReLU(Function):
         return grad_in
 
 
+class Dropout(Function):
+    """x·m/(1 − p) with m[i] = 1 with probability 1 − p, else 0, as PyTorch's dropout; the mask comes from
+    `seed` (kernels.elementwise.dropout: one counter-based draw per element), so the backward makes it again
+    instead of keeping it: dL/dx = dL/dy·m/(1 − p)."""
+
+    @staticmethod
+    def forward(ctx, x, p, seed):
+        ctx.p, ctx.seed = p, seed
+        return _dropout(x, p, seed)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _dropout(grad, ctx.p, ctx.seed), None, None
+
+
+def _dropout(x, p, seed):
+    x = np.asarray(x, order="C")  # not ascontiguousarray: it makes a 0-d array 1-d
+    out = np.empty_like(x)
+    scale = x.dtype.type(0.0 if p == 1 else 1.0 / (1 - p))
+    kernels.dropout(x.reshape(-1), np.uint64(seed), float(p), scale, out.reshape(-1))
+    return out
+
+
 class LeakyReLU(Function):
     """max(x, 0) + slope·min(x, 0). The gradient at 0 is the slope, as PyTorch's."""
 

@@ -1,6 +1,7 @@
 """Elementwise passes over flat C-contiguous arrays, split over the threads in runs of RUN elements: ReLU and its
-gradient in one pass each, and the sum of two arrays of one shape."""
+gradient in one pass each, the sum of two arrays of one shape, and dropout's scaled mask."""
 import numpy as np
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.runtime import SMALL_PASS
@@ -50,3 +51,28 @@ def sum_of(a, b):
         add(a.reshape(-1), b.reshape(-1), out.reshape(-1))
         return out
     return a + b
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment and multipliers (Steele, Lea, Flood, 2014)
+_MIX_1, _MIX_2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def _uniform(seed, i):
+    """A uniform draw in [0, 1) for element i of the stream `seed`: SplitMix64's output function applied to
+    seed + (i + 1)·golden, its top 53 bits. Counter-based, so any thread draws any element, and the backward
+    draws the forward's mask again."""
+    z = seed + (np.uint64(i) + np.uint64(1)) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@parallel_kernel(tasks=_runs, elements=_elements)
+def dropout(x, seed, p, scale, out, start, stop):
+    """out[i] = x[i]·scale where the draw of element i is at least p (probability 1 − p), else 0: dropout's
+    forward with x the input, and its backward with x the incoming gradient and the same seed."""
+    zero = out.dtype.type(0)
+    for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, x.size))):
+        out[i] = x[i] * scale if _uniform(seed, i) >= p else zero
