@@ -132,6 +132,30 @@ def test_every_function_of_the_package_has_a_mapping_or_is_a_loss():
     assert unmapped <= {"CrossEntropy", "BinaryCrossEntropyWithLogits", "IndexPut", "Atan2", "CumProd"}, unmapped
 
 
+class TrainingDropout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return nn.functional.dropout(self.linear(x), 0.3, training=True)
+
+
+def test_a_dropout_recorded_in_training_mode_is_onnxs_dropout_with_its_ratio(tmp_path):
+    """A Dropout layer in eval mode records nothing; F.dropout(training=True) does, and becomes ONNX's Dropout
+    in training mode with the same ratio, which onnxruntime loads and runs."""
+    path = tmp_path / "dropout.onnx"
+    tc.onnx.export(TrainingDropout(), Tensor(np.ones((2, 8), np.float32)), str(path))
+    model = onnx.load(str(path))
+    node = next(n for n in model.graph.node if n.op_type == "Dropout")
+    constants = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    constants.update({n.output[0]: onnx.numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node
+                      if n.op_type == "Constant"})
+    assert np.isclose(constants[node.input[1]], 0.3) and bool(constants[node.input[2]])
+    session = ort.InferenceSession(str(path))
+    assert session.run(None, {session.get_inputs()[0].name: np.ones((3, 8), np.float32)})[0].shape == (3, 4)
+
+
 class Doubling(Function):
     @staticmethod
     def forward(ctx, x):

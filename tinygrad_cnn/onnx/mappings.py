@@ -53,6 +53,14 @@ def leaky_relu(g, call, x, slope):
     return g.add("LeakyRelu", [g.value(x)], alpha=float(slope))
 
 
+@maps(E.Dropout)
+def dropout(g, call, x, p, seed):
+    """A dropout the forward recorded (F.dropout with training=True; a Dropout layer in eval mode records
+    none): ONNX's Dropout in training mode, which draws a mask of its own."""
+    ratio = g.constant(np.asarray(p, x.dtype), "ratio")
+    return g.add("Dropout", [g.value(x), ratio, g.constant(np.asarray(True), "training_mode")])
+
+
 @maps(A.GELU)
 def gelu(g, call, x, approximate):
     """ONNX has Gelu only from opset 20: ½x(1 + erf(x/√2)), or with approximate='tanh'
