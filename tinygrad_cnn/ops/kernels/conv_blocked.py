@@ -129,11 +129,12 @@ def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups):
 
 @parallel_kernel(tasks=_weight_tasks)
 def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, start, stop):
-    """out[part, tile, block, p, l] = Σ_n Σ_k grads[block, n, k, l] · planes[n·sample_size + g·sample_size/groups +
-    shifts[tile, p] + k] over the samples n of `part`, g the group of `block` (blocks/groups blocks per group):
-    dL/dW of VECTORS·lanes/width taps × one block of `width` output channels per tile, summed over the wide
-    positions k of a group of samples at once (positions[j·span + k] = j·sample_size + k for sample j of a
-    group; tiles with the taps as the positions of register_tile, the output positions as its taps). A task is
+    """out[part, tile, block, p, l] = Σ_n Σ_q grads[block, n, q, l] · planes[n·sample_size + g·sample_size/groups +
+    shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), g the
+    group of `block` (blocks/groups blocks per group): dL/dW of VECTORS·lanes/width taps × one block of `width`
+    output channels per tile, summed over the positions of a group of samples at once (positions[j·OH·OW + q] =
+    j·sample_size + oh·pitch + ow for sample j of a group: only the outputs, none of the padding columns between
+    them; tiles with the taps as the positions of register_tile, the output positions as its taps). A task is
     one (part, block): the part's samples in groups, every tile of the block on a group while its grads and
     planes are in cache, so each sample is read once per block (tasks that split the taps instead each read
     the whole batch: twice the memory traffic on two threads). The parts are fixed by the batch, not by the
@@ -162,17 +163,16 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
                     out_flat[first + k] += acc[k]
 
 
-@parallel_kernel(tasks=lambda grad_out, pitch, grads, groups: grads.shape[0] * grads.shape[1],
-                 elements=lambda grad_out, pitch, grads, groups: grads.size)
-def pack_grads(grad_out, pitch, grads, groups, start, stop):
-    """grads[g·B + j, n, k, l] = dL/dO[n, g·M/groups + j·V + l, k // pitch, k mod pitch] (B = blocks/groups), zero
-    past a row's end and past the group's last channel: dL/dO on the phase planes' pitch, channel-blocked per
-    group. A task is one (sample, block), written row by row, one channel's row at a time: each row of dL/dO
-    is read whole before the next, while the packed row (pitch·V values) stays in L1. Gathering the V channels
-    of one position at a time read V planes in step, which, 4 KiB apart on 32×32, thrash the few L1 sets they
-    share (3-4× slower)."""
+@parallel_kernel(tasks=lambda grad_out, grads, groups: grads.shape[0] * grads.shape[1],
+                 elements=lambda grad_out, grads, groups: grads.size)
+def pack_grads(grad_out, grads, groups, start, stop):
+    """grads[g·B + j, n, q, l] = dL/dO[n, g·M/groups + j·V + l, q] for output position q (B = blocks/groups), zero
+    past the group's last channel: dL/dO channel-blocked per group. A task is one (sample, block), written row
+    by row, one channel's row at a time: each row of dL/dO is read whole before the next, while the packed row
+    (OW·V values) stays in L1. Gathering the V channels of one position at a time read V planes in step, which,
+    4 KiB apart on 32×32, thrash the few L1 sets they share (3-4× slower)."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    blocks, span, width = grads.shape[0], grads.shape[2], grads.shape[3]
+    blocks, width = grads.shape[0], grads.shape[3]
     per_group, group_out, plane = blocks // groups, out_channels // groups, out_h * out_w
     grad_flat, grads_flat = grad_out.reshape(grad_out.size), grads.reshape(grads.size)
     zero = grads.dtype.type(0)
@@ -181,23 +181,23 @@ def pack_grads(grad_out, pitch, grads, groups, start, stop):
         part = block % per_group
         first_channel = block // per_group * group_out + part * width
         channels = min(width, group_out - part * width)
-        corner = (block * batch + n) * span * width
+        corner = (block * batch + n) * plane * width
         for oh in range(out_h):
-            row, ends = corner + oh * pitch * width, min(pitch, span - oh * pitch)
+            row = corner + oh * out_w * width
             for lane in range(width):
-                source, filled = (n * out_channels + first_channel + lane) * plane + oh * out_w, 0
+                source = (n * out_channels + first_channel + lane) * plane + oh * out_w
                 if lane < channels:
-                    filled = min(out_w, ends)
-                    for ow in range(filled):
+                    for ow in range(out_w):
                         grads_flat[row + ow * width + lane] = grad_flat[source + ow]
-                for ow in range(filled, ends):
-                    grads_flat[row + ow * width + lane] = zero
+                else:
+                    for ow in range(out_w):
+                        grads_flat[row + ow * width + lane] = zero
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1, planes=None):
-    """dL/dW = X ⋆ dL/dO into `grad_w`: dL/dO laid out on the phase planes' pitch (zero past each row's end) and
-    channel-blocked per group (pack_grads), then every tap t of group g as dW[m, t] = Σ_n,k dL/dO[n, m, k] ·
-    planes[n, g·sample_size/groups + offsets[t] + k] (grad_weight_tiles); `planes` as in `forward`."""
+    """dL/dW = X ⋆ dL/dO into `grad_w`: dL/dO channel-blocked per group (pack_grads), then every tap t of group g
+    as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n, g·sample_size/groups + offsets[t] + oh·pitch + ow] over the
+    output positions q = (oh, ow) (grad_weight_tiles); `planes` as in `forward`."""
     batch, out_channels, out_h, out_w = grad_out.shape
     planes, sample_size, offsets, pitch = _planes_and_taps(x, grad_w.shape, stride, padding, dilation, planes)
     group_out = out_channels // groups
@@ -205,15 +205,16 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1, planes
     pixels = tile_positions(width, x.itemsize)
     per_group = -(-group_out // width)
     blocks = groups * per_group
-    span = (out_h - 1) * pitch + out_w
+    span = out_h * out_w
     grads = workspace.get("blocked_grads", (blocks, batch, span, width), x.dtype)
-    pack_grads(grad_out, pitch, grads, groups)
+    pack_grads(grad_out, grads, groups)
     tiles = -(-offsets.size // pixels)
     shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
     group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
     out = np.empty((min(PARTS, -(-batch // group)), tiles, blocks, pixels, width), x.dtype)
-    positions = (np.arange(group)[:, None] * sample_size + np.arange(span)).reshape(-1).astype(np.int64)
+    on_planes = (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1)  # oh·pitch + ow
+    positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1).astype(np.int64)
     grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups)
     summed = out[0]
     for part in out[1:]:
