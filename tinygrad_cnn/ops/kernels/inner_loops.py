@@ -18,6 +18,14 @@ def copy_strided(dst, dst_start, dst_step, src, src_start, src_step, count):
         dst[d + k * d_step] = src[s + k * s_step]
 
 
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def copy(dst, dst_start, src, src_start, count):
+    """dst[dst_start + k] = src[src_start + k] for k < count, on flat arrays (a contiguous run: it vectorises)."""
+    d, s = np.uint64(dst_start), np.uint64(src_start)
+    for k in range(np.uint64(count)):
+        dst[d + k] = src[s + k]
+
+
 @njit(cache=True, no_cfunc_wrapper=True, inline="always", fastmath={"contract"})
 def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alpha):
     """dst[dst_start + k·dst_step] += alpha · src[src_start + k·src_step] for k < count, on flat arrays."""
