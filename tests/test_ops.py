@@ -372,3 +372,31 @@ def test_bad_arguments_raise_clear_errors(make, fragment):
     with pytest.raises(ValueError) as error:
         make(tc.tensor(np.ones((2, 3, 4))))
     assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_large_2d_matmul_split_over_the_threads_equals_numpy_on_any_thread_count(dtype):
+    """From SPLIT_MACS multiply-adds a 2-D product and its gradients run as column blocks on the threads (a
+    Linear layer 9216 -> 128 at batch 64, as in the MNIST cnn): the numbers are NumPy's, and the same bits on
+    one and on two threads."""
+    from tinygrad_cnn.ops.matmul import SPLIT_MACS
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((64, 9216)).astype(dtype), rng.standard_normal((9216, 128)).astype(dtype)
+    g = rng.standard_normal((64, 128)).astype(dtype)
+    assert 64 * 9216 * 128 >= SPLIT_MACS
+    results = []
+    for threads in (1, 2):
+        previous = tc.get_num_threads()
+        tc.set_num_threads(threads)
+        try:
+            x, w = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+            out = x @ w
+            out.backward(g)
+            results.append((out.numpy(), x.grad.numpy(), w.grad.numpy()))
+        finally:
+            tc.set_num_threads(previous)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    for got, expected in zip(results[0], (a @ b, g @ b.T, a.T @ g)):
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance * np.abs(expected).max())
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)

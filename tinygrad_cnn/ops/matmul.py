@@ -6,6 +6,9 @@ import numpy as np
 from ..autograd import Function
 from ..runtime.threads import blas_for_product
 from .broadcast import unbroadcast
+from .kernels.gemm import gemm
+
+SPLIT_MACS = 1 << 22  # a 2-D product from this many multiply-adds is split into column blocks over the threads
 
 
 def _macs(a, b) -> int:
@@ -20,7 +23,18 @@ def _product(x, y):
     """x @ y for operands of at least 2 dims. When the summed axis has length 1 (a batch of one row in a weight's
     gradient) every entry is one product, so it is the broadcast x * y: the same numbers, without NumPy's matmul,
     which is several times slower on that shape."""
-    return x * y if x.shape[-1] == 1 else x @ y
+    return x * y if x.shape[-1] == 1 else _matmul(x, y)
+
+
+def _matmul(x, y):
+    """x @ y; a 2-D product of SPLIT_MACS or more runs as column blocks on the kernels' threads, one BLAS thread
+    each (kernels/gemm.py: BLAS's own threads would keep spinning after it, taking the cores from the kernels
+    that follow), so a Linear layer's products use both cores without that."""
+    if x.ndim == 2 and y.ndim == 2 and x.shape[0] * x.shape[1] * y.shape[1] >= SPLIT_MACS:
+        out = np.empty((x.shape[0], y.shape[1]), np.result_type(x, y))
+        gemm(x, y, out)
+        return out
+    return x @ y
 
 
 class MatMul(Function):
@@ -35,7 +49,7 @@ class MatMul(Function):
         try:
             ctx.macs = _macs(a, b)  # each gradient is a product of the same size: its BLAS threads follow this
             with blas_for_product(ctx.macs):
-                out = a @ b
+                out = _matmul(a, b)
         except ValueError:
             raise ValueError(f"matmul: the batch axes of shapes {a.shape} and {b.shape} cannot be broadcast "
                              "together") from None
