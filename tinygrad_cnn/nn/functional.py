@@ -70,7 +70,8 @@ def log_softmax(input: Tensor, dim=None, _stacklevel=3, dtype=None) -> Tensor:
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero each element with probability p and scale the survivors by 1/(1 − p), so the expected value is
-    unchanged; the identity when not training. Draws come from the package generator."""
+    unchanged; the identity when not training. Each call takes one draw of the package generator, which seeds
+    the mask's per-element draws (ops.elementwise.Dropout): reseeding repeats the masks."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
     if x.dtype.kind != "f":  # 1/(1 − p) would be truncated to the integer dtype
