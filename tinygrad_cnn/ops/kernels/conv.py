@@ -47,7 +47,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector
     of channels) in registers over all taps, a tile's positions
     consecutive outputs (across row ends): their forward beats both others on output planes of 4×4 and more, at
-    any stride, with 32 or more output channels and 64 or more taps per output; their backward from 8×8 on. On
+    any stride, with 32 or more output channels and 64 or more taps per output (on planes under 8×8 up to 1152
+    taps, C_in = 128 at 3×3: past that the GEMM's forward is faster there); their backward from 8×8 on. On
     planes of 16×16 or less 16 to 31 output channels still beat the direct kernel's passes over short rows, and on
     any plane when they fill whole tiles (16: a wide tile with AVX2, a narrow one with AVX-512). dL/dX runs as their
     forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128, or 16 (stride 1: at stride 2 three
@@ -63,8 +64,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "pointwise"
     group_out = out_channels // groups
     filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
-    if direction == "forward" and (filled or _fills_tiles(group_out)) and group_in * kernel_h * kernel_w >= 64 and (
-            positions is None or positions >= 16):
+    taps_in = group_in * kernel_h * kernel_w
+    if direction == "forward" and (filled or _fills_tiles(group_out)) and taps_in >= 64 and (
+            positions is None or positions >= 64 or positions >= 16 and taps_in <= 1152):
         return "blocked"
     if positions is None or positions >= 64:
         dw_taps = group_in * kernel_h * kernel_w
