@@ -16,13 +16,13 @@ import functools
 import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.padding import phase_planes
+from tinygrad_cnn.ops.kernels.padding import phase_planes, split_phase
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 from tinygrad_cnn.runtime import workspace
 
 
-def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, width, groups):
+def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, geometry):
     return out.shape[0] * (packed.shape[0] // (offsets.shape[0] * width))
 
 
@@ -30,15 +30,26 @@ RUN_BYTES = 1 << 14  # the scratch run of tiles summed before they are written o
 
 
 @parallel_kernel(tasks=_tile_tasks)
-def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, start, stop):
+def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, geometry, start, stop):
     """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
     j·width + lane of block = g·blocks/groups + j, tile by tile: VECTORS·lanes/width consecutive output positions ×
     width output channels. A task is one (sample, block). A run of tiles (RUN_BYTES) is summed into a
     scratch run (position-major, as the registers hold it) and then written out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
-    planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32)."""
+    planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32).
+    With geometry[0] set, `planes` is the unpadded input instead, geometry = (1, C, H, W, S_h, S_w, P_h, P_w,
+    Q_h, Q_w), and each task's sample is padded and split into phase planes (padding.split_phase) in a scratch
+    copy of the thread's own when its first task reaches it: the copy stays in cache, where padding the whole
+    batch first wrote it to memory and read it back."""
     batch, out_channels, out_h, out_w = out.shape
+    fused = geometry[0] != 0
+    in_channels, height, in_width = geometry[1], geometry[2], geometry[3]
+    stride_h, stride_w, pad_h, pad_w, q_h, q_w = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8], geometry[9]
+    phases = stride_h * stride_w
+    padded = np.empty(sample_size if fused else 0, out.dtype)
+    inputs = padded if fused else planes
+    padded_sample = -1
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
     per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
     out_flat = out.reshape(out.size)
@@ -52,11 +63,18 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
         first_channel = group * group_out + part * width
         channels = min(width, group_out - part * width)
         corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
-        source = n * sample_size + group * group_size
+        if fused and n != padded_sample:
+            for index in range(in_channels * phases):
+                phase = index % phases
+                split_phase(planes, (n * in_channels + index // phases) * height * in_width, height, in_width,
+                            stride_h, stride_w, pad_h, pad_w, phase // stride_w, phase % stride_w, padded,
+                            index * q_h * q_w, q_h, q_w)
+            padded_sample = n
+        source = (0 if fused else n * sample_size) + group * group_size
         for first in range(0, plane, run):
             positions = min(run, plane - first)
             for tile in range(0, positions, pixels):
-                tile_taps(acc[tile * width:], packed, block * taps * width, planes, source, offsets, taps, shifts,
+                tile_taps(acc[tile * width:], packed, block * taps * width, inputs, source, offsets, taps, shifts,
                           first + tile, vectors)
             for lane in range(channels):
                 target, offset = corner + lane * plane + first, bias[first_channel + lane]
@@ -89,25 +107,36 @@ def planes_stride(weight_shape, stride, groups, itemsize):
 def _planes_and_taps(x, weight_shape, stride, padding, dilation, planes=None):
     """(planes, sample size, tap offsets, phase-plane pitch): the zero-padded input split into its stride
     phases, flat (padding.phase_planes, in its workspace unless the caller passes them, made by the forward), and
-    the offset of each tap t = (c, kh, kw) of one group's C/groups input channels into its planes (see the module
-    docstring)."""
+    the offset of each tap into its planes (_tap_offsets)."""
+    planes = phase_planes(x, stride, padding) if planes is None else planes
+    q_h, q_w = planes.shape[2:]
+    return planes.reshape(-1), planes[0].size, _tap_offsets(weight_shape, stride, dilation, q_h, q_w), q_w
+
+
+def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
+    """The offset of each tap t = (c, kh, kw) of one group's C/groups input channels into its phase planes of
+    q_h × q_w (see the module docstring)."""
     (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
     group_in, kernel_h, kernel_w = weight_shape[1:]
-    planes = phase_planes(x, stride, padding) if planes is None else planes
-    phases, q_h, q_w = stride_h * stride_w, planes.shape[2], planes.shape[3]
     kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
     tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
     tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
-    offsets = ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
-    return planes.reshape(-1), planes[0].size, offsets.astype(np.int64), q_w
+    offsets = ((np.arange(group_in)[:, None] * stride_h * stride_w + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
+    return offsets.astype(np.int64)
 
 
 def forward(x, weight, bias, out, stride, padding, dilation, groups=1, planes=None):
-    """O = X ⋆ W + b into `out`: the packing and phase planes in NumPy, the sums in forward_tiles; `planes`, when
-    given, are x's phase planes split by planes_stride (padding.phase_planes)."""
-    out_channels = weight.shape[0]
+    """O = X ⋆ W + b into `out`: the packing in NumPy, the sums in forward_tiles; `planes`, when given, are x's
+    phase planes split by planes_stride (padding.phase_planes), else forward_tiles pads each sample itself
+    (x is read in place when it needs no padding and no split)."""
+    out_channels, (batch, channels, height, width_in) = weight.shape[0], x.shape
     split = planes_stride(weight.shape, stride, groups, x.itemsize)
-    planes, sample_size, offsets, pitch = _planes_and_taps(x, weight.shape, split, padding, dilation, planes)
+    q_h, q_w = (-(-(x.shape[2 + i] + 2 * padding[i]) // split[i]) for i in range(2))
+    fused = planes is None and (tuple(split), q_h, q_w) != ((1, 1), height, width_in)
+    geometry = np.array([fused, channels, height, width_in, *split, *padding, q_h, q_w], np.int64)
+    planes = x.reshape(-1) if planes is None else planes.reshape(-1)
+    sample_size, pitch = channels * split[0] * split[1] * q_h * q_w, q_w
+    offsets = _tap_offsets(weight.shape, split, dilation, q_h, q_w)
     shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
@@ -116,7 +145,8 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, planes=No
     rows[:, :group_out] = weight.reshape(groups, group_out, -1)
     packed = rows.reshape(groups * per_group, width, offsets.size).transpose(0, 2, 1)
     forward_tiles(planes, sample_size, np.ascontiguousarray(packed).reshape(-1),
-                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups)
+                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups,
+                  geometry)
 
 
 PARTS = 4  # dL/dW sums each block's samples in this many parts, a task each, then adds the parts in order
