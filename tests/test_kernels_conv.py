@@ -8,8 +8,7 @@ from reference import conv2d_reference, conv2d_reference_grads
 from tinygrad_cnn.ops.kernels.conv import (conv2d_forward, conv2d_grad_bias, conv2d_grad_input,
                                            conv2d_grad_weight, supports)
 from tinygrad_cnn.ops.kernels.geometry import conv2d_output_size
-from tinygrad_cnn.ops.kernels.padding import phase_planes
-from tinygrad_cnn.ops.kernels.register_tile import lanes
+from tinygrad_cnn.runtime import get_num_threads, set_num_threads
 
 # None: the dispatcher's choice (pointwise for plain 1×1); depthwise takes C_in/groups = 1 only (depthwise_same
 # also stride 1 and 'same' padding)
@@ -271,36 +270,30 @@ def test_results_are_fresh_arrays_not_workspace(algorithm):
 
 
 @pytest.mark.parametrize("out_channels", [5, 40])  # a narrow and a wide register tile
-@pytest.mark.parametrize("stride, padding, weight_algorithm", [(1, 1, "blocked"), (1, 1, "direct"), (2, 1, "blocked"),
-                                                               (2, 1, "direct"), (1, 0, "blocked")])
-def test_dw_from_the_planes_the_blocked_forward_kept_equals_dw_from_x(stride, padding, weight_algorithm,
-                                                                      out_channels):
-    """The blocked forward's phase planes, kept for the backward, are X zero-padded and split by the stride (narrow
-    tiles) or by 1 (wide tiles read them strided): dL/dW from them has the same bits as from X, and a kernel that
-    needs planes split otherwise (the direct dL/dW always splits by 1) pads X itself; the planes are the caller's,
-    no workspace a later call overwrites."""
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 1), (1, 0), (2, 2)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_blocked_kernels_padding_each_sample_equal_them_on_the_input_padded_first(stride, padding, out_channels,
+                                                                                     threads):
+    """The blocked forward and dL/dW pad each sample themselves, in a scratch copy per thread: their results have
+    the same bits as the same kernels on X zero-padded beforehand (padding 0, read in place at stride 1), on one
+    and on two threads, and match the reference."""
     rng = np.random.default_rng(5)
-    x, weight, bias = _random_case(rng, 3, 4, 9, 8, out_channels, (3, 3), 1, np.float32)
-    geometry = ((stride, stride), (padding, padding), (1, 1), 1)
-    keep = {}
-    out = conv2d_forward(x, weight, bias, *geometry, algorithm="blocked", keep=keep)
-    np.testing.assert_array_equal(out, conv2d_forward(x, weight, bias, *geometry, algorithm="blocked"))
-    assert keep["stride"] == ((stride, stride) if out_channels <= lanes(4) else (1, 1))
-    expected_planes = phase_planes(x, keep["stride"], (padding, padding)).copy()
-    conv2d_forward(-x, weight, bias, *geometry, algorithm="blocked")  # a later call leaves the kept planes alone
-    np.testing.assert_array_equal(keep["planes"], expected_planes)
-    grad_out = rng.standard_normal(out.shape).astype(np.float32)
-    np.testing.assert_array_equal(
-        conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep),
-        conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm))
+    x, weight, bias = _random_case(rng, 5, 4, 9, 8, out_channels, (3, 3), 1, np.float32)
+    padded = np.ascontiguousarray(np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding))))
+    geometry, unpadded = ((stride, stride), (padding, padding), (1, 1), 1), ((stride, stride), (0, 0), (1, 1), 1)
+    previous = get_num_threads()
+    set_num_threads(threads)
+    try:
+        out = conv2d_forward(x, weight, bias, *geometry, algorithm="blocked")
+        np.testing.assert_array_equal(out, conv2d_forward(padded, weight, bias, *unpadded, algorithm="blocked"))
+        grad_out = rng.standard_normal(out.shape).astype(np.float32)
+        grad_w = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm="blocked")
+        np.testing.assert_array_equal(
+            grad_w, conv2d_grad_weight(padded, grad_out, weight.shape, *unpadded, algorithm="blocked"))
+    finally:
+        set_num_threads(previous)
     _, expected_w, _ = conv2d_reference_grads(x, weight, grad_out, (stride, stride), (padding, padding), (1, 1), 1)
-    np.testing.assert_allclose(
-        conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep), expected_w,
-        rtol=1e-4, atol=1e-4)
-    keep["planes"][...] = 0  # used exactly where they are the planes needed: dL/dW from them is then 0
-    reused = keep["stride"] == ((stride, stride) if weight_algorithm == "blocked" else (1, 1))
-    zeroed = conv2d_grad_weight(x, grad_out, weight.shape, *geometry, algorithm=weight_algorithm, kept=keep)
-    assert (not zeroed.any()) == reused
+    np.testing.assert_allclose(grad_w, expected_w, rtol=1e-4, atol=1e-4)
 
 
 def test_output_size_formula():

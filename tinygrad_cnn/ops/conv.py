@@ -2,7 +2,7 @@
 checks the arguments before it is applied."""
 import numpy as np
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function
 from .kernels import conv as kernels
 from .kernels.geometry import output_hw
 
@@ -31,9 +31,7 @@ class Conv2d(Function):
             out_hw = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
             out = np.zeros((x.shape[0], weight.shape[0], *out_hw), x.dtype)
             return out if bias is None else out + bias[:, None, None]
-        # the padded input planes the forward makes, kept for dL/dW when there will be a backward for it
-        ctx.kept = {} if ctx.needs_input_grad[1] and is_grad_enabled() else None
-        return kernels.conv2d_forward(x, weight, bias, *ctx.geometry, keep=ctx.kept)
+        return kernels.conv2d_forward(x, weight, bias, *ctx.geometry)
 
     @staticmethod
     def backward(ctx, grad):
@@ -47,7 +45,7 @@ class Conv2d(Function):
         if needs_x:
             grad_x = kernels.conv2d_grad_input(grad, weight, x.shape, *ctx.geometry)
         if needs_w:
-            grad_w = kernels.conv2d_grad_weight(x, grad, weight.shape, *ctx.geometry, kept=ctx.kept)
+            grad_w = kernels.conv2d_grad_weight(x, grad, weight.shape, *ctx.geometry)
         if needs_b:
             grad_b = kernels.conv2d_grad_bias(grad)
         if needs_x:

@@ -148,20 +148,14 @@ def _phase_shape(input_shape, stride, padding):
     return tuple(-(-(input_shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None, keep=None):
-    """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS. With a dict `keep`,
-    a forward that pads X into phase planes leaves them there for conv2d_grad_weight (keep["planes"] and the
-    stride they were split by, keep["stride"]), so the backward does not pad X again where it needs the same."""
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):
+    """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS."""
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w)
     if algorithm == "blocked":
-        planes = None
-        if keep is not None:
-            keep["stride"] = conv_blocked.planes_stride(weight.shape, stride, groups, x.itemsize)
-            planes = keep["planes"] = phase_planes(x, keep["stride"], padding, fresh=True)
-        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups, planes)
+        conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.forward(x, weight, np.zeros(out_channels, x.dtype) if bias is None else bias, out,
                                       *stride, *padding, *_phase_taps(x.shape, weight.shape, stride, padding, dilation))
@@ -225,15 +219,13 @@ def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation
     return conv2d_forward(z, rotated, None, (1, 1), tuple(max(0, p) for p in pads), dilation, groups, "blocked")
 
 
-def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None, kept=None):
-    """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS; `kept`, the
-    forward's `keep` (its phase planes of X are used where they are the ones needed)."""
+def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
+    """dL/dW = X ⋆ dL/dO as a fresh array of `weight_shape`; `algorithm` forces one of ALGORITHMS."""
     grad_w = np.empty(weight_shape, x.dtype)
     algorithm = _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, "grad_weight",
                            grad_out.shape[2] * grad_out.shape[3])
     if algorithm == "blocked":
-        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups,
-                                 _padded_input(x, stride, padding, kept))
+        conv_blocked.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     elif algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_weight(x, grad_out, grad_w, *stride, *padding,
                                           *_phase_taps(x.shape, weight_shape, stride, padding, dilation))
@@ -246,17 +238,9 @@ def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, gro
     elif algorithm == "gemm":
         conv_gemm.grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups)
     else:
-        conv_direct.grad_weight(_padded_input(x, (1, 1), padding, kept), grad_out, grad_w, *stride, *dilation,
+        conv_direct.grad_weight(phase_planes(x, (1, 1), padding), grad_out, grad_w, *stride, *dilation,
                                 groups)
     return grad_w
-
-
-def _padded_input(x, split_stride, padding, kept):
-    """X zero-padded and split by `split_stride` (padding.phase_planes): the forward's kept planes when they are
-    those, else made now in the workspace."""
-    if kept and kept["stride"] == tuple(split_stride):
-        return kept["planes"]
-    return phase_planes(x, split_stride, padding)
 
 
 def conv2d_grad_bias(grad_out):

@@ -14,9 +14,10 @@ outputs of one (sample, channel block), and every output is one sum in tap order
 import functools
 
 import numpy as np
+from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.padding import phase_planes, split_phase
+from tinygrad_cnn.ops.kernels.padding import split_phase
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 from tinygrad_cnn.runtime import workspace
@@ -38,15 +39,11 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     scratch run (position-major, as the registers hold it) and then written out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
     planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32).
-    With geometry[0] set, `planes` is the unpadded input instead, geometry = (1, C, H, W, S_h, S_w, P_h, P_w,
-    Q_h, Q_w), and each task's sample is padded and split into phase planes (padding.split_phase) in a scratch
-    copy of the thread's own when its first task reaches it: the copy stays in cache, where padding the whole
-    batch first wrote it to memory and read it back."""
+    `planes` is the unpadded input: with geometry[0] set (_geometry), each task's sample is padded and split
+    into its phase planes (_pad_sample) in a scratch copy of the thread's own when its first task reaches it;
+    the copy stays in cache, where padding the whole batch first wrote it to memory and read it back."""
     batch, out_channels, out_h, out_w = out.shape
     fused = geometry[0] != 0
-    in_channels, height, in_width = geometry[1], geometry[2], geometry[3]
-    stride_h, stride_w, pad_h, pad_w, q_h, q_w = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8], geometry[9]
-    phases = stride_h * stride_w
     padded = np.empty(sample_size if fused else 0, out.dtype)
     inputs = padded if fused else planes
     padded_sample = -1
@@ -64,11 +61,7 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
         channels = min(width, group_out - part * width)
         corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
         if fused and n != padded_sample:
-            for index in range(in_channels * phases):
-                phase = index % phases
-                split_phase(planes, (n * in_channels + index // phases) * height * in_width, height, in_width,
-                            stride_h, stride_w, pad_h, pad_w, phase // stride_w, phase % stride_w, padded,
-                            index * q_h * q_w, q_h, q_w)
+            _pad_sample(planes, n, 0, geometry[1] * geometry[4] * geometry[5], geometry, padded, 0)
             padded_sample = n
         source = (0 if fused else n * sample_size) + group * group_size
         for first in range(0, plane, run):
@@ -80,6 +73,31 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
                 target, offset = corner + lane * plane + first, bias[first_channel + lane]
                 for q in range(positions):
                     out_flat[target + q] = acc[q * width + lane] + offset
+
+
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def _pad_sample(x_flat, n, first, last, geometry, padded, start):
+    """Input planes first … last−1 (channel·phases + phase) of sample n of the unpadded input, zero-padded and
+    split into their stride phases (padding.split_phase), into padded[start + plane·Q_h·Q_w]; `geometry` as
+    forward_tiles'."""
+    in_channels, height, width = geometry[1], geometry[2], geometry[3]
+    stride_h, stride_w, pad_h, pad_w, q_h, q_w = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8], geometry[9]
+    phases = stride_h * stride_w
+    for index in range(first, last):
+        phase = index % phases
+        split_phase(x_flat, (n * in_channels + index // phases) * height * width, height, width, stride_h, stride_w,
+                    pad_h, pad_w, phase // stride_w, phase % stride_w, padded, start + index * q_h * q_w, q_h, q_w)
+
+
+def _geometry(x, stride, padding):
+    """(geometry, sample size, phase-plane pitch) for kernels that pad each sample themselves: geometry =
+    (pad?, C, H, W, S_h, S_w, P_h, P_w, Q_h, Q_w) with Q = ⌈(H + 2P)/S⌉ per axis, 'pad?' 0 when x is its own
+    single phase plane (no padding, stride 1): then it is read in place."""
+    batch, channels, height, width = x.shape
+    q_h, q_w = (-(-(x.shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
+    fused = (tuple(stride), q_h, q_w) != ((1, 1), height, width)
+    geometry = np.array([fused, channels, height, width, *stride, *padding, q_h, q_w], np.int64)
+    return geometry, channels * stride[0] * stride[1] * q_h * q_w, q_w
 
 
 @functools.lru_cache(maxsize=64)
@@ -104,15 +122,6 @@ def planes_stride(weight_shape, stride, groups, itemsize):
     return tuple(stride) if narrow else (1, 1)
 
 
-def _planes_and_taps(x, weight_shape, stride, padding, dilation, planes=None):
-    """(planes, sample size, tap offsets, phase-plane pitch): the zero-padded input split into its stride
-    phases, flat (padding.phase_planes, in its workspace unless the caller passes them, made by the forward), and
-    the offset of each tap into its planes (_tap_offsets)."""
-    planes = phase_planes(x, stride, padding) if planes is None else planes
-    q_h, q_w = planes.shape[2:]
-    return planes.reshape(-1), planes[0].size, _tap_offsets(weight_shape, stride, dilation, q_h, q_w), q_w
-
-
 def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     """The offset of each tap t = (c, kh, kw) of one group's C/groups input channels into its phase planes of
     q_h × q_w (see the module docstring)."""
@@ -125,18 +134,13 @@ def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     return offsets.astype(np.int64)
 
 
-def forward(x, weight, bias, out, stride, padding, dilation, groups=1, planes=None):
-    """O = X ⋆ W + b into `out`: the packing in NumPy, the sums in forward_tiles; `planes`, when given, are x's
-    phase planes split by planes_stride (padding.phase_planes), else forward_tiles pads each sample itself
+def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
+    """O = X ⋆ W + b into `out`: the packing in NumPy, the sums in forward_tiles, which pads each sample itself
     (x is read in place when it needs no padding and no split)."""
-    out_channels, (batch, channels, height, width_in) = weight.shape[0], x.shape
+    out_channels = weight.shape[0]
     split = planes_stride(weight.shape, stride, groups, x.itemsize)
-    q_h, q_w = (-(-(x.shape[2 + i] + 2 * padding[i]) // split[i]) for i in range(2))
-    fused = planes is None and (tuple(split), q_h, q_w) != ((1, 1), height, width_in)
-    geometry = np.array([fused, channels, height, width_in, *split, *padding, q_h, q_w], np.int64)
-    planes = x.reshape(-1) if planes is None else planes.reshape(-1)
-    sample_size, pitch = channels * split[0] * split[1] * q_h * q_w, q_w
-    offsets = _tap_offsets(weight.shape, split, dilation, q_h, q_w)
+    geometry, sample_size, pitch = _geometry(x, split, padding)
+    offsets = _tap_offsets(weight.shape, split, dilation, geometry[8], pitch)
     shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
@@ -144,7 +148,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, planes=No
     rows = np.zeros((groups, per_group * width, offsets.size), x.dtype)
     rows[:, :group_out] = weight.reshape(groups, group_out, -1)
     packed = rows.reshape(groups * per_group, width, offsets.size).transpose(0, 2, 1)
-    forward_tiles(planes, sample_size, np.ascontiguousarray(packed).reshape(-1),
+    forward_tiles(x.reshape(-1), sample_size, np.ascontiguousarray(packed).reshape(-1),
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups,
                   geometry)
 
@@ -153,12 +157,12 @@ PARTS = 4  # dL/dW sums each block's samples in this many parts, a task each, th
 GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
 
 
-def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups):
+def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups, geometry):
     return out.shape[0] * out.shape[2]
 
 
 @parallel_kernel(tasks=_weight_tasks)
-def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, start, stop):
+def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, geometry, start, stop):
     """out[part, tile, block, p, l] = Σ_n Σ_q grads[block, n, q, l] · planes[n·sample_size + g·sample_size/groups +
     shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), g the
     group of `block` (blocks/groups blocks per group): dL/dW of VECTORS·lanes/width taps × one block of `width`
@@ -167,8 +171,9 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
     them; tiles with the taps as the positions of register_tile, the output positions as its taps). A task is
     one (part, block): the part's samples in groups, every tile of the block on a group while its grads and
     planes are in cache, so each sample is read once per block (tasks that split the taps instead each read
-    the whole batch: twice the memory traffic on two threads). The parts are fixed by the batch, not by the
-    thread count, so the sums are the same bits on any thread count."""
+    the whole batch: twice the memory traffic on two threads). `planes` is the unpadded input, padded as in
+    forward_tiles: a task pads its group's input planes of each group of samples into a scratch copy. The parts
+    are fixed by the batch, not by the thread count, so the sums are the same bits on any thread count."""
     parts, tiles, blocks, pixels, width = out.shape
     batch, span = grads.shape[1], grads.shape[2]
     group, per_group = positions.shape[0] // span, blocks // groups
@@ -176,6 +181,10 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
     grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
     acc = np.empty(pixels * width, out.dtype)
     vectors = width * out.itemsize // VECTOR_BYTES
+    fused = geometry[0] != 0
+    padded = np.empty(group * sample_size if fused else 0, out.dtype)
+    inputs = padded if fused else planes
+    group_planes = geometry[1] // groups * geometry[4] * geometry[5]  # input planes of one group of channels
     for task in range(start, stop):
         part, block = task // blocks, task % blocks
         corner = part * tiles * blocks * pixels * width
@@ -184,9 +193,14 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
                 out_flat[corner + (tile * blocks + block) * pixels * width + k] = 0
         first_group, last_group = part * groups_of_samples // parts, (part + 1) * groups_of_samples // parts
         for n in range(first_group * group, min(batch, last_group * group), group):
-            source = n * sample_size + block // per_group * (sample_size // groups)
+            channel_group = block // per_group
+            if fused:
+                for j in range(min(group, batch - n)):
+                    _pad_sample(planes, n + j, channel_group * group_planes, (channel_group + 1) * group_planes,
+                                geometry, padded, j * sample_size)
+            source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
             for tile in range(tiles):
-                tile_taps(acc, grads_flat, (block * batch + n) * span * width, planes, source, positions,
+                tile_taps(acc, grads_flat, (block * batch + n) * span * width, inputs, source, positions,
                           min(group, batch - n) * span, shifts_flat, tile * pixels, vectors)
                 first = corner + (tile * blocks + block) * pixels * width
                 for k in range(pixels * width):
@@ -224,12 +238,13 @@ def pack_grads(grad_out, grads, groups, start, stop):
                         grads_flat[row + ow * width + lane] = zero
 
 
-def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1, planes=None):
+def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     """dL/dW = X ⋆ dL/dO into `grad_w`: dL/dO channel-blocked per group (pack_grads), then every tap t of group g
     as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n, g·sample_size/groups + offsets[t] + oh·pitch + ow] over the
-    output positions q = (oh, ow) (grad_weight_tiles); `planes` as in `forward`."""
+    output positions q = (oh, ow), the planes X's zero-padded phase planes (grad_weight_tiles pads them)."""
     batch, out_channels, out_h, out_w = grad_out.shape
-    planes, sample_size, offsets, pitch = _planes_and_taps(x, grad_w.shape, stride, padding, dilation, planes)
+    geometry, sample_size, pitch = _geometry(x, stride, padding)
+    offsets = _tap_offsets(grad_w.shape, stride, dilation, geometry[8], pitch)
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
     pixels = tile_positions(width, x.itemsize)
@@ -245,7 +260,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1, planes
     out = np.empty((min(PARTS, -(-batch // group)), tiles, blocks, pixels, width), x.dtype)
     on_planes = (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1)  # oh·pitch + ow
     positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1).astype(np.int64)
-    grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups)
+    grad_weight_tiles(x.reshape(-1), sample_size, grads, positions, shifts, out, groups, geometry)
     summed = out[0]
     for part in out[1:]:
         summed += part

@@ -54,15 +54,15 @@ def pad_split(x, stride_h, stride_w, pad_h, pad_w, out, start, stop):
                     phase // stride_w, phase % stride_w, out_flat, task * out_h * out_w, out_h, out_w)
 
 
-def phase_planes(x, stride, padding, fresh=False):
-    """`pad_split` into a workspace, or into a new array with `fresh` (one a caller keeps):
-    (N, C·S_h·S_w, ⌈(H + 2P_h)/S_h⌉, ⌈(W + 2P_w)/S_w⌉); x itself at stride 1 with no padding."""
+def phase_planes(x, stride, padding):
+    """`pad_split` into a workspace: (N, C·S_h·S_w, ⌈(H + 2P_h)/S_h⌉, ⌈(W + 2P_w)/S_w⌉); x itself at stride 1
+    with no padding."""
     (stride_h, stride_w), (pad_h, pad_w) = stride, padding
     batch, channels, height, width = x.shape
     shape = (batch, channels * stride_h * stride_w, -(-(height + 2 * pad_h) // stride_h),
              -(-(width + 2 * pad_w) // stride_w))
     if shape == x.shape:  # stride 1, no padding
         return x
-    out = np.empty(shape, x.dtype) if fresh else workspace.get("phase_planes", shape, x.dtype)
+    out = workspace.get("phase_planes", shape, x.dtype)
     pad_split(x, stride_h, stride_w, pad_h, pad_w, out)
     return out
