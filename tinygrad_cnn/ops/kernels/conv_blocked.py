@@ -75,7 +75,7 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
                     out_flat[target + q] = acc[q * width + lane] + offset
 
 
-@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+@njit(cache=True, no_cfunc_wrapper=True)
 def _pad_sample(x_flat, n, first, last, geometry, padded, start):
     """Input planes first … last−1 (channel·phases + phase) of sample n of the unpadded input, zero-padded and
     split into their stride phases (padding.split_phase), into padded[start + plane·Q_h·Q_w]; `geometry` as
