@@ -21,7 +21,7 @@ import numpy as np
 from tinygrad_cnn.ops.kernels import (conv_blocked, conv_depthwise, conv_depthwise_planes, conv_depthwise_same,
                                       conv_direct, conv_gemm, conv_pointwise)
 from tinygrad_cnn.ops.kernels.geometry import output_hw
-from tinygrad_cnn.ops.kernels.padding import phase_planes
+from tinygrad_cnn.ops.kernels.padding import phase_planes, phase_shape
 from tinygrad_cnn.ops.kernels.register_tile import tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
@@ -139,13 +139,8 @@ def _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, direc
 def _phase_taps(input_shape, weight_shape, stride, padding, dilation):
     """(tap phases, tap shifts, phase plane height, width) for reading a filter from the phase planes of the
     zero-padded input (conv_gemm.tap_phases)."""
-    q_h, q_w = _phase_shape(input_shape, stride, padding)
+    q_h, q_w = phase_shape(input_shape, stride, padding)
     return (*conv_gemm.tap_phases(weight_shape[2], weight_shape[3], stride, dilation, q_w), q_h, q_w)
-
-
-def _phase_shape(input_shape, stride, padding):
-    """(height, width) of the phase planes of the zero-padded input: ⌈(H + 2P)/S⌉ per axis (padding.phase_planes)."""
-    return tuple(-(-(input_shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm=None):

@@ -17,7 +17,8 @@ import numpy as np
 from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.padding import split_phase
+from tinygrad_cnn.ops.kernels.conv_gemm import tap_phases
+from tinygrad_cnn.ops.kernels.padding import phase_shape, split_phase
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 from tinygrad_cnn.runtime import workspace
@@ -94,7 +95,7 @@ def _geometry(x, stride, padding):
     (pad?, C, H, W, S_h, S_w, P_h, P_w, Q_h, Q_w) with Q = ⌈(H + 2P)/S⌉ per axis, 'pad?' 0 when x is its own
     single phase plane (no padding, stride 1): then it is read in place."""
     batch, channels, height, width = x.shape
-    q_h, q_w = (-(-(x.shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
+    q_h, q_w = phase_shape(x.shape, stride, padding)
     fused = (tuple(stride), q_h, q_w) != ((1, 1), height, width)
     geometry = np.array([fused, channels, height, width, *stride, *padding, q_h, q_w], np.int64)
     return geometry, channels * stride[0] * stride[1] * q_h * q_w, q_w
@@ -125,13 +126,10 @@ def planes_stride(weight_shape, stride, groups, itemsize):
 def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     """The offset of each tap t = (c, kh, kw) of one group's C/groups input channels into its phase planes of
     q_h × q_w (see the module docstring)."""
-    (stride_h, stride_w), (dil_h, dil_w) = stride, dilation
     group_in, kernel_h, kernel_w = weight_shape[1:]
-    kh, kw = np.divmod(np.arange(kernel_h * kernel_w), kernel_w)
-    tap_phase = (kh * dil_h % stride_h) * stride_w + kw * dil_w % stride_w
-    tap_shift = (kh * dil_h // stride_h) * q_w + kw * dil_w // stride_w
-    offsets = ((np.arange(group_in)[:, None] * stride_h * stride_w + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
-    return offsets.astype(np.int64)
+    tap_phase, tap_shift = tap_phases(kernel_h, kernel_w, stride, dilation, q_w)
+    phases = stride[0] * stride[1]
+    return ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
 
 
 def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
@@ -192,8 +190,8 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
             for k in range(pixels * width):
                 out_flat[corner + (tile * blocks + block) * pixels * width + k] = 0
         first_group, last_group = part * groups_of_samples // parts, (part + 1) * groups_of_samples // parts
+        channel_group = block // per_group
         for n in range(first_group * group, min(batch, last_group * group), group):
-            channel_group = block // per_group
             if fused:
                 for j in range(min(group, batch - n)):
                     _pad_sample(planes, n + j, channel_group * group_planes, (channel_group + 1) * group_planes,

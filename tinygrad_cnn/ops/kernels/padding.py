@@ -54,13 +54,18 @@ def pad_split(x, stride_h, stride_w, pad_h, pad_w, out, start, stop):
                     phase // stride_w, phase % stride_w, out_flat, task * out_h * out_w, out_h, out_w)
 
 
+def phase_shape(input_shape, stride, padding):
+    """(height, width) of the phase planes of an (N, C, H, W) input zero-padded by P and split by S:
+    ⌈(H + 2P)/S⌉ per axis."""
+    return tuple(-(-(input_shape[2 + i] + 2 * padding[i]) // stride[i]) for i in range(2))
+
+
 def phase_planes(x, stride, padding):
     """`pad_split` into a workspace: (N, C·S_h·S_w, ⌈(H + 2P_h)/S_h⌉, ⌈(W + 2P_w)/S_w⌉); x itself at stride 1
     with no padding."""
     (stride_h, stride_w), (pad_h, pad_w) = stride, padding
-    batch, channels, height, width = x.shape
-    shape = (batch, channels * stride_h * stride_w, -(-(height + 2 * pad_h) // stride_h),
-             -(-(width + 2 * pad_w) // stride_w))
+    batch, channels = x.shape[:2]
+    shape = (batch, channels * stride_h * stride_w, *phase_shape(x.shape, stride, padding))
     if shape == x.shape:  # stride 1, no padding
         return x
     out = workspace.get("phase_planes", shape, x.dtype)
