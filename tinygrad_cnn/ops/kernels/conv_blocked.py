@@ -40,16 +40,17 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     scratch run (position-major, as the registers hold it) and then written out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
     planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32).
-    `planes` is the unpadded input: with geometry[0] set (_geometry), each task's sample is padded and split
-    into its phase planes (_pad_sample) in a scratch copy of the thread's own when its first task reaches it;
-    the copy stays in cache, where padding the whole batch first wrote it to memory and read it back."""
+    `planes` is the unpadded input: with geometry[0] set (_geometry), the input planes of a task's sample and
+    group are padded and split into their phase planes (_pad_sample) in a scratch copy of the thread's own when
+    its first task reaches them; the copy stays in cache, where padding the whole batch first wrote it to memory
+    and read it back."""
     batch, out_channels, out_h, out_w = out.shape
-    fused = geometry[0] != 0
-    padded = np.empty(sample_size if fused else 0, out.dtype)
-    inputs = padded if fused else planes
-    padded_sample = -1
     taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
     per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
+    fused = geometry[0] != 0
+    padded = np.empty(group_size if fused else 0, out.dtype)
+    inputs = padded if fused else planes
+    group_planes, padded_planes = geometry[1] // groups * geometry[4] * geometry[5], -1
     out_flat = out.reshape(out.size)
     vectors = width * out.itemsize // VECTOR_BYTES
     pixels = VECTORS // vectors
@@ -61,10 +62,12 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
         first_channel = group * group_out + part * width
         channels = min(width, group_out - part * width)
         corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
-        if fused and n != padded_sample:
-            _pad_sample(planes, n, 0, geometry[1] * geometry[4] * geometry[5], geometry, padded, 0)
-            padded_sample = n
-        source = (0 if fused else n * sample_size) + group * group_size
+        if fused and n * groups + group != padded_planes:  # no literal arguments: each would compile it anew
+            first_plane = group * group_planes
+            _pad_sample(planes, n, first_plane, first_plane + group_planes, geometry, padded,
+                        -first_plane * geometry[8] * geometry[9])
+            padded_planes = n * groups + group
+        source = 0 if fused else n * sample_size + group * group_size
         for first in range(0, plane, run):
             positions = min(run, plane - first)
             for tile in range(0, positions, pixels):
