@@ -80,10 +80,11 @@ def tap_phases(kernel_h, kernel_w, stride, dilation, pitch):
 
 
 @parallel_kernel(tasks=lambda planes, *rest: rest[-1].shape[0] * planes.shape[0])
-def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift, cols, start, stop):
-    """cols[c·T + t, s·L + i] = planes[s, (first_channel + c)·phases + tap_phase[t]].flat[tap_shift[t] + i] for
-    i < L (L = columns per sample, T taps); a row past the taps (the bias row) is all ones. A task owns a
-    (row, sample) stretch."""
+def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift, positions, cols, start, stop):
+    """cols[c·T + t, s·L + i] = planes[s, (first_channel + c)·phases + tap_phase[t]].flat[tap_shift[t] + p_i] for
+    i < L (L = columns per sample, T taps), p_i = i (wide rows: `positions` empty, one contiguous copy) or
+    positions[i] (the outputs only); a row past the taps (the bias row) is all ones. A task owns a (row,
+    sample) stretch."""
     batch, all_planes, height, width = planes.shape
     rows, span, taps = cols.shape[0], cols.shape[1] // batch, tap_phase.shape[0]
     planes_flat, cols_flat = planes.reshape(planes.size), cols.reshape(cols.size)
@@ -93,8 +94,27 @@ def shifted_planes(planes, first_channel, channels, phases, tap_phase, tap_shift
             fill(cols_flat, task * span, span, 1)
             continue
         c, t = row // taps, row % taps
-        plane = s * all_planes + (first_channel + c) * phases + tap_phase[t]
-        copy_strided(cols_flat, task * span, 1, planes_flat, plane * height * width + tap_shift[t], 1, span)
+        source = (s * all_planes + (first_channel + c) * phases + tap_phase[t]) * height * width + tap_shift[t]
+        if positions.shape[0] == 0:
+            copy_strided(cols_flat, task * span, 1, planes_flat, source, 1, span)
+        else:
+            target = np.uint64(task * span)
+            for i in range(np.uint64(span)):
+                cols_flat[target + i] = planes_flat[np.uint64(source + positions[i])]
+
+
+EXACT_WASTE = 1.15  # columns for the outputs only once wide rows would hold this many times as many
+
+
+def column_positions(out_h, out_w, pitch):
+    """(columns per sample, positions) for the columns of an OH × OW output on phase planes of row `pitch`: wide
+    rows ((OH − 1)·pitch + OW columns, positions empty) unless they hold EXACT_WASTE times the outputs or more
+    (small planes: 4×4 with a padding of 1 holds 22 for 16), then one column per output at positions[q] =
+    oh·pitch + ow. The GEMM's time follows its columns; gathering exact ones costs less than that waste."""
+    span = (out_h - 1) * pitch + out_w
+    if span < EXACT_WASTE * out_h * out_w:
+        return span, np.zeros(0, np.int64)
+    return out_h * out_w, (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1).astype(np.int64)
 
 
 @parallel_kernel(tasks=lambda matrix, out, *rest: out.shape[0])
@@ -135,14 +155,16 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups):
     weight_matrix = weight.reshape(out_channels, -1)
     if bias is not None:  # bias fused into the GEMM: an extra column of W against a row of ones
         weight_matrix = np.concatenate([weight_matrix, bias[:, None]], axis=1)
-    rows, span = weight_matrix.shape[1], (out_h - 1) * pitch + out_w
+    rows, (span, positions) = weight_matrix.shape[1], column_positions(out_h, out_w, pitch)
+    out_pitch = pitch if positions.size == 0 else out_w
     for start, stop in _chunks(batch, rows * span * x.itemsize):
         cols = workspace.get("columns", (rows, (stop - start) * span), x.dtype)
         product = workspace.get("product", (group_out, (stop - start) * span), x.dtype)
         for group in range(groups):
-            shifted_planes(planes[start:stop], group * group_in, group_in, phases, tap_phase, tap_shift, cols)
+            shifted_planes(planes[start:stop], group * group_in, group_in, phases, tap_phase, tap_shift, positions,
+                           cols)
             gemm(weight_matrix[group * group_out:(group + 1) * group_out], cols, product)
-            wide_to_batch(product, out[start:stop], group * group_out, pitch)
+            wide_to_batch(product, out[start:stop], group * group_out, out_pitch)
 
 
 def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups):
@@ -180,15 +202,17 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups):
     planes = phase_planes(x, stride, padding)
     pitch, phases = planes.shape[3], stride[0] * stride[1]
     tap_phase, tap_shift = tap_phases(kernel_h, kernel_w, stride, dilation, pitch)
-    rows, span = group_in * kernel_h * kernel_w, (out_h - 1) * pitch + out_w
+    rows, (span, positions) = group_in * kernel_h * kernel_w, column_positions(out_h, out_w, pitch)
+    out_pitch = pitch if positions.size == 0 else out_w
     grad_matrix = grad_w.reshape(out_channels, rows)
     for index, (start, stop) in enumerate(_chunks(batch, rows * span * x.itemsize)):
         cols = workspace.get("columns", (rows, (stop - start) * span), x.dtype)
         grad_wide = workspace.get("grad_channel_major", (group_out, (stop - start) * span), x.dtype)
         partial = workspace.get("product", (group_out, rows), x.dtype)
         for group in range(groups):
-            shifted_planes(planes[start:stop], group * group_in, group_in, phases, tap_phase, tap_shift, cols)
-            batch_to_wide(grad_out[start:stop], group * group_out, pitch, grad_wide)
+            shifted_planes(planes[start:stop], group * group_in, group_in, phases, tap_phase, tap_shift, positions,
+                           cols)
+            batch_to_wide(grad_out[start:stop], group * group_out, out_pitch, grad_wide)
             members = grad_matrix[group * group_out:(group + 1) * group_out]
             # Σ over samples and output positions of dL/dO · X_pad: the correlation as one GEMM
             gemm(grad_wide, cols.T, members if index == 0 else partial)
