@@ -28,63 +28,68 @@ from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
 
 
-def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None, dilation=(1, 1)):
+def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None, dilation=(1, 1),
+                     out_positions=None):
     """One of ALGORITHMS for one direction ('forward', 'grad_input',
     'grad_weight'); `positions` is the size of the plane written (OH·OW forward, H·W for grad_input), None when
-    unknown.
+    unknown (taken as 32×32); `out_positions` OH·OW for grad_input (taken as H·W).
 
-    A GEMM pays for its columns only when both of its small dimensions are sizeable: M = output channels per
-    group and K = C_in/groups·kH·kW (forward, grad_weight). For grad_input the GEMM is Wᵀ @ dL/dO (inner size
-    C_out/groups) followed by a scatter of every tap's plane; it pays from C_in/groups = 64 on. Close calls stay
-    direct: the direct kernels give the same bits on any thread count (a GEMM split over threads does not), so
-    the MNIST models train identically on one and two threads. The direct kernels compute every stride-1
-    position, so S > 1 always goes to the GEMM. An ungrouped 1×1 conv of any stride and padding is a channel
-    product at each sampled position ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise
-    conv (one input channel per group, groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. The
-    measurements behind the thresholds are in benchmarks/RESULTS.md (`benchmarks/conv.py --algorithms`).
-
-    The register-blocked kernels ('blocked', any groups, counted per group) hold a tile of positions × output
-    channels (float32: 8 × 32 with AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector
-    of channels) in registers over all taps, a tile's positions
-    consecutive outputs (across row ends): their forward beats both others on output planes of 4×4 and more, at
-    any stride, with 32 or more output channels and 64 or more taps per output (on planes under 8×8 up to 1152
-    taps, C_in = 128 at 3×3: past that the GEMM's forward is faster there); their backward from 8×8 on. On
-    planes of 16×16 or less 16 to 31 output channels still beat the direct kernel's passes over short rows, and on
-    any plane when they fill whole tiles (16: a wide tile with AVX2, a narrow one with AVX-512). dL/dX runs as their
-    forward on dL/dO with C_in outputs, so it takes 32 ≤ C_in ≤ 128, or 16 (stride 1: at stride 2 three
-    quarters of the dilated dL/dO are zeros); from C_in = 64 on, on planes under 16×16, the GEMM is faster past
-    576 taps per output (C_out = 64 at 3×3). dL/dW holds a tile of taps × output channels over the positions,
-    from 32 output channels or whole tiles of them (16, as for the forward); past 576 taps per output channel
-    (C_in = 64 at 3×3) the GEMM is faster on planes under 16×16.
+    An ungrouped 1×1 conv of any stride and padding is a channel product at each sampled position
+    ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise conv (one input channel per group,
+    groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
+    ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
+    AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels) in registers
+    over all taps, and the GEMM ('gemm', columns + BLAS) takes what they do not win; 'direct' (one pass per tap
+    over whole planes) is left for layers with too few channels or taps to fill a tile. Measured per shape and
+    direction (`benchmarks/conv.py --algorithms`, figures in benchmarks/RESULTS.md), the blocked kernels win on
+    planes of 4×4 and more, in every direction, when they fill their tiles (32 or more output channels; 16 on
+    planes of 16×16 or less or when 16 fill whole tiles) and have 64 or more taps per output, except:
+      forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
+                   output channels: a GEMM that large runs nearer the peak;
+      grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
+                   to 4096 taps (2304 under 8×8) and C_in = 256 (C_in = 128 on planes over 16×16), when the full
+                   convolution's padding adds at most half to the outputs' reads (H·W ≤ 1.5·OH·OW): its taps meet
+                   the zeros of the padding and, at stride 2, of the dilation, where the GEMM's do not;
+      grad_weight  (a tile of taps × output channels summed over the positions) up to 2304 taps and 128 output
+                   channels, 256 on planes of 16×16 and more (every block of output channels pads the same
+                   samples again), and at stride 2 up to 288 taps (C_in = 32 at 3×3).
+    The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.
+    Close calls stay direct: the direct kernels give the same bits on any thread count (a GEMM split over
+    threads does not), so the MNIST models train identically on one and two threads.
     """
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
         return _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation)
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
         return "pointwise"
+    plane = 1024 if positions is None else positions
     group_out = out_channels // groups
-    filled = group_out >= 32 or (group_out >= 16 and positions is not None and positions <= 256)
-    taps_in = group_in * kernel_h * kernel_w
-    if direction == "forward" and (filled or _fills_tiles(group_out)) and taps_in >= 64 and (
-            positions is None or positions >= 64 or positions >= 16 and taps_in <= 1152):
+    taps_in, taps_out = group_in * kernel_h * kernel_w, group_out * kernel_h * kernel_w
+    padded_reads = plane / (plane if out_positions is None else out_positions)
+    if plane >= 16 and _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups,
+                                     padded_reads):
         return "blocked"
-    if positions is None or positions >= 64:
-        dw_taps = group_in * kernel_h * kernel_w
-        if direction == "grad_weight" and (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled) and (
-                64 <= dw_taps) and (
-                dw_taps <= 576 or positions is not None and positions >= 256):
-            return "blocked"
-        taps = group_out * kernel_h * kernel_w  # per input channel of dL/dX
-        if direction == "grad_input" and stride == (1, 1) and (group_in >= 32 or _fills_tiles(group_in)) and (
-                group_in <= 128 and 64 <= taps) and (
-                group_in < 64 or taps <= 576 or positions is None or positions >= 256):
-            return "blocked"
     if stride != (1, 1):
         return "gemm"
     if direction == "grad_input":
         return "direct" if group_in < 64 else "gemm"
-    small = group_out < 32 or group_in * kernel_h * kernel_w < 32
-    return "direct" if small or (group_out <= 64 and group_in * kernel_h * kernel_w <= 288) else "gemm"
+    small = group_out < 32 or taps_in < 32
+    return "direct" if small or (group_out <= 64 and taps_in <= 288) else "gemm"
+
+
+def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups, padded_reads):
+    """choose_algorithm's rule for the register-blocked kernels on planes of 16 positions or more."""
+    def filled(channels):
+        return channels >= 32 or channels >= 16 and plane <= 256 or _fills_tiles(channels)
+    if direction == "forward":
+        return filled(group_out) and taps_in >= 64 and not (
+            plane < 64 and (taps_in >= 2304 or group_out >= 384) or plane == 64 and group_out >= 512)
+    if direction == "grad_input":
+        return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= (4096 if plane >= 64 else 2304) and (
+            padded_reads <= 1.5) and (group_in <= 128 or group_in <= 256 and plane <= 256)
+    return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
+        64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 256) and (
+            stride == (1, 1) or taps_in <= 288))
 
 
 def _fills_tiles(channels):
@@ -124,10 +129,11 @@ def supports(algorithm, weight_shape, stride, padding, groups, direction="forwar
     return algorithm in ALGORITHMS
 
 
-def _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, direction, positions=None):
+def _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, direction, positions=None,
+               out_positions=None):
     """The forced `algorithm` after checking it fits, else choose_algorithm's pick."""
     if algorithm is None:
-        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions, dilation)
+        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions, dilation, out_positions)
     if not supports(algorithm, weight_shape, stride, padding, groups, direction, dilation):
         fitting = [a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups, direction, dilation)]
         raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute the {direction} of a conv with weight "
@@ -173,7 +179,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
 def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, groups, algorithm=None):
     """dL/dX as a fresh array of `input_shape`, by the full-convolution rule; `algorithm` forces one of ALGORITHMS."""
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "grad_input",
-                           input_shape[2] * input_shape[3])
+                           input_shape[2] * input_shape[3], grad_out.shape[2] * grad_out.shape[3])
     if algorithm == "blocked":
         return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation, groups)
     grad_in = np.empty(input_shape, grad_out.dtype)
