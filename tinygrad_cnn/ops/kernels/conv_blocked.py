@@ -37,7 +37,7 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
     j·width + lane of block = g·blocks/groups + j, tile by tile: VECTORS·lanes/width consecutive output positions ×
     width output channels. A task is one (sample, block). A run of tiles (RUN_BYTES) is summed into a
-    scratch run (position-major, as the registers hold it) and then written out one output plane at a time:
+    scratch run (channel-major: each tile transposed in registers) and then written out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
     planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32).
     `planes` is the unpadded input: with geometry[0] set (_geometry), the input planes of a task's sample and
@@ -55,7 +55,8 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     vectors = width * out.itemsize // VECTOR_BYTES
     pixels = VECTORS // vectors
     plane, run = out_h * out_w, max(1, RUN_BYTES // (pixels * width * out.itemsize)) * pixels
-    acc = np.empty(run * width, out.dtype)
+    pitch = run + pixels  # room for a tile store's padding positions (register_tile: fewer than `pixels`)
+    acc = np.empty(width * pitch, out.dtype)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
         group, part = block // per_group, block % per_group
@@ -71,12 +72,12 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
         for first in range(0, plane, run):
             positions = min(run, plane - first)
             for tile in range(0, positions, pixels):
-                tile_taps(acc[tile * width:], packed, block * taps * width, inputs, source, offsets, taps, shifts,
-                          first + tile, vectors)
+                tile_taps(acc[tile:], packed, block * taps * width, inputs, source, offsets, taps, shifts,
+                          first + tile, vectors, pitch)
             for lane in range(channels):
                 target, offset = corner + lane * plane + first, bias[first_channel + lane]
                 for q in range(positions):
-                    out_flat[target + q] = acc[q * width + lane] + offset
+                    out_flat[target + q] = acc[lane * pitch + q] + offset
 
 
 @njit(cache=True, no_cfunc_wrapper=True)
@@ -202,7 +203,7 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
             source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
             for tile in range(tiles):
                 tile_taps(acc, grads_flat, (block * batch + n) * span * width, inputs, source, positions,
-                          min(group, batch - n) * span, shifts_flat, tile * pixels, vectors)
+                          min(group, batch - n) * span, shifts_flat, tile * pixels, vectors, 0)
                 first = corner + (tile * blocks + block) * pixels * width
                 for k in range(pixels * width):
                     out_flat[first + k] += acc[k]

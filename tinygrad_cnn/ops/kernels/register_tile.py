@@ -1,12 +1,15 @@
 """A tile of outputs held in vector registers across every tap of a convolution: the inner loop of the
 register-blocked kernels (conv_blocked.py).
 
-tile_taps(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks) computes, for
+tile_taps(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks, pitch) computes, for
 P = VECTORS/blocks positions p and blocks·L output channels (L = one vector: 16 float32 or 8 float64 with AVX-512,
 half that with AVX2; `blocks` is BLOCKS or 1),
-    acc[(p·blocks + b)·L + l] = Σ_r weights[w_start + (r·blocks + b)·L + l] · src[src_start + offsets[r] + s_p],
+    tile[p, b·L + l] = Σ_r weights[w_start + (r·blocks + b)·L + l] · src[src_start + offsets[r] + s_p],
 s_p = shifts[shift_start + p], r < taps: per tap, `blocks` contiguous vectors of weights (one per block of output
-channels) times one input value broadcast per position. The forward's positions are outputs and r its taps;
+channels) times one input value broadcast per position. It stores the tile position-major, acc[(p·blocks + b)·L +
+l], with `pitch` 0, else channel-major, acc[(b·L + l)·pitch + p], transposed in registers (_store_transposed); that
+store also writes zeros after the P positions of each channel when P is not a power of two (AVX2: fewer than P), so
+`pitch` leaves room for them. The forward's positions are outputs and r its taps;
 a dL/dW tile's positions are taps and r the output positions summed over. The narrow tile (one block, twice the
 positions) is for layers of at most L output channels, which would leave half of a wide tile's lanes idle.
 Written as LLVM IR (a Numba intrinsic): its VECTORS accumulators are loop values, so they stay in registers
@@ -45,8 +48,8 @@ def tile_positions(width: int, itemsize: int) -> int:
 
 
 @intrinsic
-def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks):
-    signature = types.void(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks)
+def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks, pitch):
+    signature = types.void(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks, pitch)
     return signature, _codegen
 
 
@@ -62,7 +65,8 @@ def _codegen(context, builder, sig, args):
     def integer(position):
         return context.cast(builder, args[position], sig.args[position], types.int64)
 
-    operands = [data(0), data(1), data(3), data(5), data(7), integer(2), integer(4), integer(8), integer(6)]
+    operands = [data(0), data(1), data(3), data(5), data(7), integer(2), integer(4), integer(8), integer(6),
+                integer(10)]
     wide, narrow = builder.append_basic_block("wide_tile"), builder.append_basic_block("narrow_tile")
     end = builder.append_basic_block("tile_end")
     builder.cbranch(builder.icmp_signed("==", integer(9), ir.Constant(i64, 1)), narrow, wide)
@@ -83,7 +87,7 @@ def _tile_function(module, scalar, itemsize, blocks):
     if name in module.globals:
         return module.globals[name]
     i64, pointer = ir.IntType(64), scalar.as_pointer()
-    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer] * 3 + [i64.as_pointer()] * 2 + [i64] * 4),
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), [pointer] * 3 + [i64.as_pointer()] * 2 + [i64] * 5),
                            name)
     function.linkage = "internal"
     function.attributes.add("noinline")
@@ -91,7 +95,7 @@ def _tile_function(module, scalar, itemsize, blocks):
     vector = ir.VectorType(scalar, lanes(itemsize))
     fma = module.declare_intrinsic(f"llvm.fma.v{lanes(itemsize)}f{itemsize * 8}", (),
                                    ir.FunctionType(vector, [vector] * 3))
-    acc, weights, src, offsets, shifts_ptr, w_start, src_start, shift_start, taps = function.args
+    acc, weights, src, offsets, shifts_ptr, w_start, src_start, shift_start, taps, pitch = function.args
     pixels = VECTORS // blocks
     shifts = [builder.load(builder.gep(shifts_ptr, [builder.add(shift_start, ir.Constant(i64, p))]))
               for p in range(pixels)]
@@ -101,16 +105,66 @@ def _tile_function(module, scalar, itemsize, blocks):
     builder.cbranch(functools.reduce(builder.and_, in_a_row), contiguous, scattered)
     for block, positions in ((contiguous, shifts[0]), (scattered, shifts)):
         builder.position_at_end(block)
-        _tile_loop(builder, vector, itemsize, fma, (acc, weights, src, offsets), (w_start, src_start), taps,
-                   positions, pixels, blocks)
+        finals = _tile_loop(builder, vector, itemsize, fma, (weights, src, offsets), (w_start, src_start), taps,
+                            positions, pixels, blocks)
+        by_position, by_channel = function.append_basic_block(), function.append_basic_block()
+        builder.cbranch(builder.icmp_signed("==", pitch, ir.Constant(i64, 0)), by_position, by_channel)
+        builder.position_at_end(by_position)
+        for k, final in enumerate(finals):
+            target = builder.gep(acc, [ir.Constant(i64, k * vector.count)])
+            builder.store(final, builder.bitcast(target, vector.as_pointer()), align=itemsize)
+        builder.ret_void()
+        builder.position_at_end(by_channel)
+        _store_transposed(builder, finals, acc, pitch, pixels, blocks, itemsize)
         builder.ret_void()
     return function
 
 
+def _store_transposed(builder, finals, acc_ptr, pitch, pixels, blocks, itemsize):
+    """acc[(b·L + l)·pitch + p] = finals[p·blocks + b][l]: each block's pixels × L tile transposed in registers, in
+    row groups of G = min(L, pixels rounded up to a power of two) rows (zero rows pad the last group). Within a
+    group, stages h = G/2 … 1 swap the off-diagonal h × h blocks of each pair of rows h apart (one two-vector
+    shuffle per row and stage); then lanes k·G … k·G + G − 1 of row i hold channel k·G + i of the group's
+    positions, stored as one G-wide vector. A scalar copy out of a position-major tile cost more than the
+    shuffles (the loads it strides over are one element per channel)."""
+    lane_count = finals[0].type.count
+    group = min(lane_count, 1 << (pixels - 1).bit_length())
+    i64 = ir.IntType(64)
+    zero = ir.Constant(finals[0].type, None)
+    piece = ir.VectorType(finals[0].type.element, group)
+    for b in range(blocks):
+        rows = [finals[p * blocks + b] for p in range(pixels)]
+        rows += [zero] * (-pixels % group)
+        for first in range(0, len(rows), group):
+            block = rows[first:first + group]
+            h = group // 2
+            while h >= 1:
+                swapped = list(block)
+                for i in range(group):
+                    if i & h == 0:
+                        low = [l if l & h == 0 else lane_count + l - h for l in range(lane_count)]
+                        high = [l + h if l & h == 0 else lane_count + l for l in range(lane_count)]
+                        swapped[i] = builder.shuffle_vector(block[i], block[i + h], ir.Constant(
+                            ir.VectorType(ir.IntType(32), lane_count), low))
+                        swapped[i + h] = builder.shuffle_vector(block[i], block[i + h], ir.Constant(
+                            ir.VectorType(ir.IntType(32), lane_count), high))
+                block = swapped
+                h //= 2
+            for i in range(group):
+                for k in range(lane_count // group):
+                    values = block[i] if group == lane_count else builder.shuffle_vector(
+                        block[i], ir.Constant(block[i].type, ir.Undefined),
+                        ir.Constant(ir.VectorType(ir.IntType(32), group), list(range(k * group, (k + 1) * group))))
+                    channel = b * lane_count + k * group + i
+                    offset = builder.add(builder.mul(ir.Constant(i64, channel), pitch), ir.Constant(i64, first))
+                    builder.store(values, builder.bitcast(builder.gep(acc_ptr, [offset]), piece.as_pointer()),
+                                  align=itemsize)
+
+
 def _tile_loop(builder, vector, itemsize, fma, pointers, starts, taps, shifts, pixels, blocks):
-    """The sum over `taps` of a tile of `pixels` positions × `blocks` vectors, stored into acc at the end; `shifts`
-    is each position's shift, or one value: the first of consecutive positions."""
-    acc_ptr, w_ptr, src_ptr, offsets_ptr = pointers
+    """The sum over `taps` of a tile of `pixels` positions × `blocks` vectors, returned as its final vectors (index
+    p·blocks + b); `shifts` is each position's shift, or one value: the first of consecutive positions."""
+    w_ptr, src_ptr, offsets_ptr = pointers
     w_start, src_start = starts
     width = vector.count
     i32, i64 = ir.IntType(32), ir.IntType(64)
@@ -150,8 +204,7 @@ def _tile_loop(builder, vector, itemsize, fma, pointers, starts, taps, shifts, p
 
     builder.position_at_end(done)
     finals = [builder.phi(vector) for _ in updated]  # phis first, as LLVM requires
-    for k, (final, value) in enumerate(zip(finals, updated)):
+    for final, value in zip(finals, updated):
         final.add_incoming(zero, entry)
         final.add_incoming(value, loop)
-        target = builder.gep(acc_ptr, [ir.Constant(i64, k * width)])
-        builder.store(final, builder.bitcast(target, vector.as_pointer()), align=itemsize)
+    return finals
