@@ -43,7 +43,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     over whole planes) is left for layers with too few channels or taps to fill a tile. Measured per shape and
     direction (`benchmarks/conv.py --algorithms`, figures in benchmarks/RESULTS.md), the blocked kernels win on
     planes of 4×4 and more, in every direction, when they fill their tiles (32 or more output channels; 16 on
-    planes of 16×16 or less or when 16 fill whole tiles) and have 64 or more taps per output, except:
+    planes of 16×16 or less or when 16 fill whole tiles) and have 64 or more taps per output (the forward from 9:
+    one input channel at 3×3, where the direct kernel's passes are no faster), except:
       forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
                    output channels: a GEMM that large runs nearer the peak;
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
@@ -82,7 +83,7 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
     def filled(channels):
         return channels >= 32 or channels >= 16 and plane <= 256 or _fills_tiles(channels)
     if direction == "forward":
-        return filled(group_out) and taps_in >= 64 and not (
+        return filled(group_out) and taps_in >= 9 and not (
             plane < 64 and (taps_in >= 2304 or group_out >= 384) or plane == 64 and group_out >= 512)
     if direction == "grad_input":
         return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= (4096 if plane >= 64 else 2304) and (
