@@ -14,26 +14,40 @@ def split_phase(x_flat, x_start, height, width, stride_h, stride_w, pad_h, pad_w
                 out_start, out_h, out_w):
     """out[i, j] = X_pad[i·S_h + phase_h, j·S_w + phase_w] for the out_h × out_w phase plane at out_flat[out_start],
     X_pad the height × width plane at x_flat[x_start] zero-padded by P (zero past its edge). Zeros are written only
-    outside the copied rectangle, and a row of stride 1 is copied as a contiguous run (which vectorises; a copy
-    with a step known only at run time does not): at stride 1 a third less time than zeroing the whole plane
+    outside the copied rectangle (copy_phase_interior): at stride 1 a third less time than zeroing the whole plane
     first and copying with a step."""
-    # rows i with 0 <= i·S + phase − P < height, columns likewise
-    i_lo, i_hi = valid_range(phase_h - pad_h, stride_h, out_h, height)
-    j_lo, j_hi = valid_range(phase_w - pad_w, stride_w, out_w, width)
+    i_lo, i_hi, j_lo, j_hi = copy_phase_interior(x_flat, x_start, height, width, stride_h, stride_w, pad_h, pad_w,
+                                                 phase_h, phase_w, out_flat, out_start, out_h, out_w)
     if i_hi <= i_lo or j_hi <= j_lo:
         fill(out_flat, out_start, out_h * out_w, 0)
         return
     fill(out_flat, out_start, i_lo * out_w, 0)
     for i in range(i_lo, i_hi):
         row = out_start + i * out_w
-        source = x_start + (i * stride_h + phase_h - pad_h) * width + j_lo * stride_w + phase_w - pad_w
         fill(out_flat, row, j_lo, 0)
-        if stride_w == 1:
-            copy(out_flat, row + j_lo, x_flat, source, j_hi - j_lo)
-        else:
-            copy_strided(out_flat, row + j_lo, 1, x_flat, source, stride_w, j_hi - j_lo)
         fill(out_flat, row + j_hi, out_w - j_hi, 0)
     fill(out_flat, out_start + i_hi * out_w, (out_h - i_hi) * out_w, 0)
+
+
+@njit(cache=True, no_cfunc_wrapper=True)
+def copy_phase_interior(x_flat, x_start, height, width, stride_h, stride_w, pad_h, pad_w, phase_h, phase_w, out_flat,
+                        out_start, out_h, out_w):
+    """split_phase's copy without its zeros: the rows i_lo … i_hi−1, columns j_lo … j_hi−1 of the phase plane that
+    come from X, returned as (i_lo, i_hi, j_lo, j_hi). The zeros around them are the same for every plane of a
+    geometry, so a buffer that is refilled plane after plane needs them written once. A row of stride 1 is
+    copied as a contiguous run (which vectorises; a copy with a step known only at run time does not)."""
+    # rows i with 0 <= i·S + phase − P < height, columns likewise
+    i_lo, i_hi = valid_range(phase_h - pad_h, stride_h, out_h, height)
+    j_lo, j_hi = valid_range(phase_w - pad_w, stride_w, out_w, width)
+    if i_hi > i_lo and j_hi > j_lo:
+        for i in range(i_lo, i_hi):
+            row = out_start + i * out_w
+            source = x_start + (i * stride_h + phase_h - pad_h) * width + j_lo * stride_w + phase_w - pad_w
+            if stride_w == 1:
+                copy(out_flat, row + j_lo, x_flat, source, j_hi - j_lo)
+            else:
+                copy_strided(out_flat, row + j_lo, 1, x_flat, source, stride_w, j_hi - j_lo)
+    return i_lo, i_hi, j_lo, j_hi
 
 
 def _phase_planes(x, stride_h, stride_w, *rest):
