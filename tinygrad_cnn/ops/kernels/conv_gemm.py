@@ -181,7 +181,7 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups):
     out_channels, group_in, kernel_h, kernel_w = weight.shape
     group_out, (out_h, out_w) = out_channels // groups, grad_out.shape[2:]
     rows, positions = group_in * kernel_h * kernel_w, out_h * out_w
-    weight_t = np.ascontiguousarray(weight.reshape(groups, group_out, rows).transpose(0, 2, 1))  # Wᵀ per group
+    weight_t = weight.reshape(groups, group_out, rows).transpose(0, 2, 1)  # Wᵀ per group, a view: BLAS transposes
     grad_out_3d = grad_out.reshape(batch, out_channels, positions)
     for start, stop in _chunks(batch, rows * positions * grad_out.itemsize):
         grad_cm = workspace.get("grad_channel_major", (group_out, (stop - start) * positions), grad_out.dtype)
