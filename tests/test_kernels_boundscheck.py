@@ -112,7 +112,7 @@ CONV_EDGES = [  # (input shape, weight shape, keyword arguments)
     ((0, 2, 5, 5), (3, 2, 1, 1), {}),                                     # empty batch, pointwise path
     ((2, 3, 9, 8), (4, 3, 1, 1), {}),                                     # pointwise, products per sample in place
     ((1, 2, 17, 16), (3, 2, 1, 1), {"stride": 2, "padding": 1}),          # pointwise, sampled per sample
-    ((3, 2, 7, 6), (4, 2, 1, 1), {"stride": (2, 3), "padding": (0, 1)}),  # pointwise, gathered channel-major
+    ((3, 2, 7, 6), (4, 2, 1, 1), {"stride": (2, 3), "padding": (0, 1)}),  # pointwise, rectangular stride
     ((2, 0, 5, 5), (3, 0, 3, 3), {"stride": 2}),                          # no input channels: O = b
     ((2, 2, 5, 5), (0, 2, 3, 3), {}),                                     # no output channels
     ((1, 2, 0, 4), (3, 2, 1, 1), {"padding": 1}),                         # no rows, but padding gives an output

@@ -1,5 +1,5 @@
-"""The 1×1 and grouped conv families with every algorithm that takes them forced: the pointwise path's three
-routes (in place, sampled per sample, gathered channel-major) and the GEMM and direct paths on grouped convs,
+"""The 1×1 and grouped conv families with every algorithm that takes them forced: the pointwise path's
+routes (products per sample in place or on the sampled input; dL/dW per sample or gathered channel-major) and the GEMM and direct paths on grouped convs,
 against the plain-loop reference in float64 and float32, the adjoint identity, and gradcheck through conv2d."""
 import numpy as np
 import pytest
@@ -15,9 +15,9 @@ from tinygrad_cnn.ops.kernels.conv import (ALGORITHMS, conv2d_forward, conv2d_gr
 # (batch, C_in, H, W, C_out, (kH, kW), stride, padding, groups)
 CASES = [
     (2, 3, 9, 8, 4, (1, 1), (1, 1), (0, 0), 1),    # 1×1, 72 positions: products per sample on the arrays
-    (2, 3, 5, 6, 4, (1, 1), (1, 1), (0, 0), 1),    # 1×1, 30 positions: gathered channel-major
+    (2, 3, 5, 6, 4, (1, 1), (1, 1), (0, 0), 1),    # 1×1, 30 positions, in place
     (2, 3, 17, 16, 4, (1, 1), (2, 2), (1, 1), 1),  # 1×1 stride 2 with padding, 90 positions: sampled per sample
-    (3, 5, 9, 8, 2, (1, 1), (2, 2), (0, 0), 1),    # 1×1 stride 2 (a ResNet shortcut), odd height: gathered
+    (3, 5, 9, 8, 2, (1, 1), (2, 2), (0, 0), 1),    # 1×1 stride 2 (a ResNet shortcut), odd height: sampled
     (2, 4, 7, 6, 3, (1, 1), (2, 3), (1, 0), 1),    # 1×1, rectangular stride, padding on one axis
     (1, 140, 8, 8, 130, (1, 1), (1, 1), (0, 0), 1),  # 1×1, 64 positions but M·C > L·(M + C): dL/dW gathered
     (1, 3, 4, 5, 2, (1, 1), (3, 3), (2, 2), 1),    # 1×1 with more padding than stride: outputs of bias alone
@@ -46,9 +46,13 @@ def _dw(algorithm):
 
 def test_every_path_is_reached():
     """The grid holds each pointwise route and grouped convs for the GEMM path."""
+    pointwise = [c for c in CASES if c[5] == (1, 1) and c[8] == 1]
     positions = [((c[2] + 2 * c[7][0] - 1) // c[6][0] + 1) * ((c[3] + 2 * c[7][1] - 1) // c[6][1] + 1)
-                 for c in CASES if c[5] == (1, 1) and c[8] == 1]
-    assert min(positions) < conv_pointwise.PER_SAMPLE <= max(positions)
+                 for c in pointwise]
+    in_place = [c[6] == (1, 1) and c[7] == (0, 0) for c in pointwise]
+    assert any(in_place) and not all(in_place)
+    gathered = [c[4] * c[1] > size * (c[4] + c[1]) for c, size in zip(pointwise, positions)]  # dL/dW's rule
+    assert any(gathered) and not all(gathered)
     assert any(c[8] > 1 and c[1] > c[8] for c in CASES)
     assert len({algorithm for _, algorithm in _pairs()}) >= 3
 

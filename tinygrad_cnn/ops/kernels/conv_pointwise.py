@@ -5,11 +5,12 @@ A 1×1 filter has one tap, so every direction is a channel product at each outpu
   grad_input   dL/dX[n] = Wᵀ @ dL/dO[n] written at the sampled positions, zero elsewhere (the full convolution
                of the dilated dL/dO with a one-tap filter is just that: nothing overlaps, no col2im)
   grad_weight  dL/dW = Σ_n dL/dO[n] @ X_pad[n]ᵀ over the sampled positions
-With L = OH·OW positions per output plane of PER_SAMPLE or more, the products run per sample, on the arrays
-themselves when the conv is plain (stride 1, no padding), else on the input sampled once. On smaller planes the
-sampled input (and dL/dO) is gathered channel-major, (C, N·L), so the whole batch is ONE product: a product per
-sample with so few columns runs far below BLAS's speed, and the two copies cost less than that loses (figures
-in benchmarks/RESULTS.md).
+The forward and dL/dX run a product per sample, on the arrays themselves when the conv is plain (stride 1, no
+padding), else on the input sampled once: on planes down to 2×2 that beat gathering the batch channel-major,
+(C, N·L) for L = OH·OW, for ONE product (512x4x4->512 at batch 32: 1.43 -> 1.32 ms forward, 128x4x4->128
+0.23 -> 0.09; the two transposing copies cost more than the narrow products lose). dL/dW sums N products of
+M×C, so it gathers both operands for one product when those are larger than the copies (figures in
+benchmarks/RESULTS.md).
 """
 import numpy as np
 
@@ -18,9 +19,6 @@ from tinygrad_cnn.ops.kernels.gemm import gemm, gemm_stack
 from tinygrad_cnn.ops.kernels.geometry import valid_range
 from tinygrad_cnn.ops.kernels.inner_loops import axpy_strided, copy_strided, fill
 from tinygrad_cnn.runtime import workspace
-
-PER_SAMPLE = 64  # positions per output plane from which products per sample beat gathering for one product
-
 
 def _planes(array, *rest):
     return array.shape[0] * array.shape[1]
@@ -66,7 +64,7 @@ def scatter(src, channel_pitch, sample_pitch, bias, stride_h, stride_w, pad_h, p
                          src_flat, base + i * out_w + j_lo, 1, j_hi - j_lo, one)
 
 
-def _sampled(array, stride, padding, out_hw, name, channel_major):
+def _sampled(array, stride, padding, out_hw, name, channel_major=False):
     """`array` (N, C, H, W) zero-padded and sampled: (N, C, OH·OW) (itself when there is nothing to sample), or
     gathered channel-major into a (C, N·OH·OW) workspace (by NumPy's transposing copy when nothing is sampled:
     one pass, no short rows)."""
@@ -86,50 +84,28 @@ def _sampled(array, stride, padding, out_hw, name, channel_major):
     return matrix
 
 
-def _scatter(product, channel_major, bias, stride, padding, out_hw, out):
-    """`scatter` of a channel-major (C, N·L) or per-sample (N, C, L) product into `out` (by NumPy's transposing
-    add when every position is sampled)."""
-    batch, channels, positions = out.shape[0], out.shape[1], out_hw[0] * out_hw[1]
-    if tuple(stride) == (1, 1) and tuple(padding) == (0, 0) and channel_major:
-        np.add(product.reshape(channels, batch, positions).transpose(1, 0, 2), bias[:, None],
-               out=out.reshape(batch, channels, positions))
-        return
-    pitches = (batch * positions, positions) if channel_major else (positions, channels * positions)
-    scatter(product, *(np.int64(p) for p in pitches), bias, *(np.int64(v) for v in (*stride, *padding, *out_hw)), out)
-
-
 def forward(x, weight, bias, out, stride, padding):
-    """O = W @ X sampled (+ b) into `out`."""
+    """O = W @ X sampled (+ b) into `out`, a product per sample."""
     batch, out_channels, out_h, out_w = out.shape
     weight_matrix, positions = weight.reshape(out_channels, -1), out_h * out_w
-    inputs = _sampled(x, stride, padding, (out_h, out_w), "pointwise_input", positions < PER_SAMPLE)
-    if positions >= PER_SAMPLE:
-        gemm_stack(weight_matrix, inputs, out.reshape(batch, out_channels, positions))
-        if bias is not None:
-            out += bias[:, None, None]
-        return
-    product = workspace.get("pointwise_product", (out_channels, batch * positions), x.dtype)
-    gemm(weight_matrix, inputs, product)
-    _scatter(product, True, np.zeros(out_channels, x.dtype) if bias is None else bias, (1, 1), (0, 0),
-             (out_h, out_w), out)
+    inputs = _sampled(x, stride, padding, (out_h, out_w), "pointwise_input")
+    gemm_stack(weight_matrix, inputs, out.reshape(batch, out_channels, positions))
+    if bias is not None:
+        out += bias[:, None, None]
 
 
 def grad_input(grad_out, weight, grad_in, stride, padding):
-    """dL/dX = Wᵀ @ dL/dO at the sampled positions, zero elsewhere, into `grad_in`."""
+    """dL/dX = Wᵀ @ dL/dO at the sampled positions, zero elsewhere, into `grad_in`, a product per sample."""
     (batch, out_channels, out_h, out_w), channels = grad_out.shape, grad_in.shape[1]
     weight_t, positions = weight.reshape(out_channels, channels).T, out_h * out_w
-    grads = _sampled(grad_out, (1, 1), (0, 0), (out_h, out_w), "pointwise_grad", positions < PER_SAMPLE)
-    if positions >= PER_SAMPLE and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
+    grads = grad_out.reshape(batch, out_channels, positions)
+    if tuple(stride) == (1, 1) and tuple(padding) == (0, 0):
         gemm_stack(weight_t, grads, grad_in.reshape(batch, channels, positions))
         return
-    if positions >= PER_SAMPLE:
-        product = workspace.get("pointwise_product", (batch, channels, positions), grad_out.dtype)
-        gemm_stack(weight_t, grads, product)
-    else:
-        product = workspace.get("pointwise_product", (channels, batch * positions), grad_out.dtype)
-        gemm(weight_t, grads, product)
-    _scatter(product, positions < PER_SAMPLE, np.zeros(channels, grad_out.dtype), stride, padding, (out_h, out_w),
-             grad_in)
+    product = workspace.get("pointwise_product", (batch, channels, positions), grad_out.dtype)
+    gemm_stack(weight_t, grads, product)
+    scatter(product, np.int64(positions), np.int64(channels * positions), np.zeros(channels, grad_out.dtype),
+            *(np.int64(v) for v in (*stride, *padding, out_h, out_w)), grad_in)
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding):
@@ -137,7 +113,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding):
     the N products of M×C are smaller than the two gathered copies of N·L·(M + C), else one product."""
     (batch, out_channels, out_h, out_w), channels = grad_out.shape, x.shape[1]
     positions = out_h * out_w
-    gathered = positions < PER_SAMPLE or out_channels * channels > positions * (out_channels + channels)
+    gathered = out_channels * channels > positions * (out_channels + channels)
     inputs = _sampled(x, stride, padding, (out_h, out_w), "pointwise_input", gathered)
     grads = _sampled(grad_out, (1, 1), (0, 0), (out_h, out_w), "pointwise_grad", gathered)
     if gathered:
