@@ -312,24 +312,60 @@ def main_sweep(args):
     print("reproduce: python " + " ".join(sys.argv))
 
 
+def algorithm_grid():
+    """The 3×3 convs (padding 1) the dispatcher's rules were measured on at SWEEP_BATCH (kernels/conv.py
+    choose_algorithm): channel pairs of VGG/ResNet stages, 16-512, on 4×4-32×32 planes at stride 1, and at
+    stride 2 where the channels double, up to 64 MiB per activation."""
+    pairs = [(16, 16), (16, 32), (32, 32), (32, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
+             (256, 512), (512, 512)]
+    shapes = []
+    for c, m in pairs:
+        for h in (4, 8, 16, 32):
+            if max(c, m) * h * h * SWEEP_BATCH * 4 > 64 << 20:
+                continue
+            halving = h > 4 and (m == 2 * c or c == m == 16)
+            shapes += [(c, h, h, m, 3, 1, 1)] + ([(c, h, h, m, 3, 2, 1)] if halving else [])
+    return shapes
+
+
 def main_algorithms(args):
-    """Each direction by each algorithm (direct, gemm, blocked)."""
+    """Each direction by each algorithm that can take it (the direct kernels only up to 64 output channels and
+    576 taps: past that they are far slower), for the eight shapes at BATCH and the grid at SWEEP_BATCH; '*'
+    marks the dispatcher's pick, and the last column is the pick's time over the fastest one's per direction."""
     rng = np.random.default_rng(0)
-    columns = [(d, a) for d in ("fwd", "dX", "dW") for a in ("direct", "gemm", "blocked")]
-    print(f"{'shape':<28}" + "".join(f"{a + ' ' + d:>14}" for d, a in columns))
-    for c, h, w, m, k, s, p in CONV_SHAPES:
-        x = rng.standard_normal((BATCH, c, h, w), dtype=np.float32)
+    directions = ("fwd", "dX", "dW")
+    names = {"fwd": "forward", "dX": "grad_input", "dW": "grad_weight"}
+    print(f"{'shape':<30} {'batch':>5}  " + "  ".join(f"{d + ': gemm / blocked / direct':<34}" for d in directions)
+          + "  pick / best (fwd, dX, dW)")
+    slow = []
+    for batch, shape in [(BATCH, s) for s in CONV_SHAPES] + [(SWEEP_BATCH, s) for s in algorithm_grid()]:
+        c, h, w, m, k, s, p = shape
+        x = rng.standard_normal((batch, c, h, w), dtype=np.float32)
         weight = rng.standard_normal((m, c, k, k), dtype=np.float32)
-        bias = rng.standard_normal(m, dtype=np.float32)
         geometry = ((s, s), (p, p), (1, 1), 1)
-        grad = rng.standard_normal(conv_kernels.conv2d_forward(x, weight, bias, *geometry).shape, dtype=np.float32)
-        directions = {"fwd": lambda a: conv_kernels.conv2d_forward(x, weight, bias, *geometry, algorithm=a),
-                      "dX": lambda a: conv_kernels.conv2d_grad_input(grad, weight, x.shape, *geometry, algorithm=a),
-                      "dW": lambda a: conv_kernels.conv2d_grad_weight(x, grad, weight.shape, *geometry, algorithm=a)}
-        calls = [lambda d=d, a=a: directions[d](a) for d, a in columns]
-        times = median_times(calls, args.repeats)
-        print(f"{f'{c}x{h}x{w}->{m} k{k} s{s} p{p}':<28}" + "".join(f"{t * 1e3:14.2f}" for t in times), flush=True)
-    print("reproduce: python benchmarks/conv.py --algorithms")
+        out = conv_kernels.conv2d_forward(x, weight, None, *geometry)
+        grad = rng.standard_normal(out.shape, dtype=np.float32)
+        calls = {"fwd": lambda a: conv_kernels.conv2d_forward(x, weight, None, *geometry, algorithm=a),
+                 "dX": lambda a: conv_kernels.conv2d_grad_input(grad, weight, x.shape, *geometry, algorithm=a),
+                 "dW": lambda a: conv_kernels.conv2d_grad_weight(x, grad, weight.shape, *geometry, algorithm=a)}
+        algorithms = ["gemm", "blocked"] + (["direct"] if s == 1 and m <= 64 and c * k * k <= 576 else [])
+        cells, ratios = [], []
+        for d in directions:
+            positions = h * w if d == "dX" else out.shape[2] * out.shape[3]
+            pick = conv_kernels.choose_algorithm(weight.shape, (s, s), (p, p), 1, names[d], positions, (1, 1),
+                                                 out.shape[2] * out.shape[3] if d == "dX" else None)
+            timed = algorithms + ([pick] if pick not in algorithms else [])
+            times = dict(zip(timed, median_times([lambda a=a, d=d: calls[d](a) for a in timed], args.repeats,
+                                                 settle=0.05)))
+            cells.append(" / ".join(f"{times[a] * 1e3:.2f}{'*' if a == pick else ''}" for a in algorithms))
+            ratios.append(times[pick] / min(times.values()))
+        name = f"{c}x{h}x{w}->{m} k{k} s{s} p{p}"
+        print(f"{name:<30} {batch:>5}  " + "  ".join(f"{cell:<34}" for cell in cells) + "  "
+              + ", ".join(f"{r:.2f}" for r in ratios), flush=True)
+        slow += [(r, f"{name} {d}") for r, d in zip(ratios, directions) if r > 1.1]
+    print(f"picks more than 10% slower than the fastest algorithm: {len(slow)}"
+          + "".join(f"; {name} {r:.2f}" for r, name in sorted(slow, reverse=True)))
+    print("reproduce: python " + " ".join(sys.argv))
 
 
 STARTUP_SCRIPT = """

@@ -54,7 +54,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    GEMM's do not;
       grad_weight  (a tile of taps × output channels summed over the positions) up to 2304 taps and 128 output
                    channels, 256 on planes of 16×16 and more (every block of output channels pads the same
-                   samples again), and at stride 2 up to 288 taps (C_in = 32 at 3×3).
+                   samples again), and at stride 2 up to 288 taps (C_in = 32 at 3×3) or 64 output channels.
     The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.
     Close calls stay direct: the direct kernels give the same bits on any thread count (a GEMM split over
     threads does not), so the MNIST models train identically on one and two threads.
@@ -92,7 +92,7 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
             group_in <= 128 or group_in <= 256 and plane <= 256)
     return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
         64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 256) and (
-            stride == (1, 1) or taps_in <= 288))
+            stride == (1, 1) or taps_in <= 288 or group_out <= 64))
 
 
 def _fills_tiles(channels):
