@@ -22,7 +22,6 @@ from tinygrad_cnn.ops.kernels.inner_loops import fill
 from tinygrad_cnn.ops.kernels.padding import copy_phase_interior, phase_shape
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
-from tinygrad_cnn.runtime import workspace
 
 
 def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, geometry):
@@ -163,29 +162,33 @@ PARTS = 4  # dL/dW sums each block's samples in this many parts, a task each, th
 GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
 
 
-def _weight_tasks(planes, sample_size, grads, positions, shifts, out, groups, geometry):
+def _weight_tasks(planes, sample_size, grad_out, positions, shifts, out, groups, geometry):
     return out.shape[0] * out.shape[2]
 
 
 @parallel_kernel(tasks=_weight_tasks)
-def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups, geometry, start, stop):
-    """out[part, tile, block, p, l] = Σ_n Σ_q grads[block, n, q, l] · planes[n·sample_size + g·sample_size/groups +
-    shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), g the
-    group of `block` (blocks/groups blocks per group): dL/dW of VECTORS·lanes/width taps × one block of `width`
-    output channels per tile, summed over the positions of a group of samples at once (positions[j·OH·OW + q] =
-    j·sample_size + oh·pitch + ow for sample j of a group: only the outputs, none of the padding columns between
-    them; tiles with the taps as the positions of register_tile, the output positions as its taps). A task is
-    one (part, block): the part's samples in groups, every tile of the block on a group while its grads and
-    planes are in cache, so each sample is read once per block (tasks that split the taps instead each read
-    the whole batch: twice the memory traffic on two threads). `planes` is the unpadded input, padded as in
-    forward_tiles: a task pads its group's input planes of each group of samples into a scratch copy. The parts
-    are fixed by the batch, not by the thread count, so the sums are the same bits on any thread count."""
+def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, groups, geometry, start, stop):
+    """out[part, tile, block, p, l] = Σ_n Σ_q dL/dO[n, m_l, q] · planes[n·sample_size + g·sample_size/groups +
+    shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), m_l the
+    l-th output channel of `block` and g its group (blocks/groups blocks per group): dL/dW of VECTORS·lanes/width
+    taps × one block of `width` output channels per tile, summed over the positions of a group of samples at
+    once (positions[j·OH·OW + q] = j·sample_size + oh·pitch + ow for sample j of a group: only the outputs, none
+    of the padding columns between them; tiles with the taps as the positions of register_tile, the output
+    positions as its taps). A task is one (part, block): the part's samples in groups, every tile of the block on
+    a group while its dL/dO and planes are in cache, so each sample is read once per block (tasks that split the
+    taps instead each read the whole batch: twice the memory traffic on two threads). For each group the task
+    copies its block's dL/dO channel-blocked (_pack_grads) and pads the group's input planes (_pad_sample, as in
+    forward_tiles) into scratch copies of its own: no pass over memory before it. The parts are fixed by the
+    batch, not by the thread count, so the sums are the same bits on any thread count."""
     parts, tiles, blocks, pixels, width = out.shape
-    batch, span = grads.shape[1], grads.shape[2]
-    group, per_group = positions.shape[0] // span, blocks // groups
+    batch, out_channels, out_h, out_w = grad_out.shape
+    span = out_h * out_w
+    group, per_group, group_out = positions.shape[0] // span, blocks // groups, out_channels // groups
     groups_of_samples = -(-batch // group)
-    grads_flat, shifts_flat, out_flat = grads.reshape(grads.size), shifts.reshape(shifts.size), out.reshape(out.size)
+    grad_flat, shifts_flat, out_flat = grad_out.reshape(grad_out.size), shifts.reshape(shifts.size), out.reshape(
+        out.size)
     acc = np.empty(pixels * width, out.dtype)
+    packed = np.empty(group * span * width, out.dtype)
     vectors = width * out.itemsize // VECTOR_BYTES
     fused = geometry[0] != 0
     padded = np.empty(group * sample_size if fused else 0, out.dtype)
@@ -199,56 +202,52 @@ def grad_weight_tiles(planes, sample_size, grads, positions, shifts, out, groups
             for k in range(pixels * width):
                 out_flat[corner + (tile * blocks + block) * pixels * width + k] = 0
         first_group, last_group = part * groups_of_samples // parts, (part + 1) * groups_of_samples // parts
-        channel_group = block // per_group
+        channel_group, in_group = block // per_group, block % per_group
+        first_channel = channel_group * group_out + in_group * width
         for n in range(first_group * group, min(batch, last_group * group), group):
+            count = min(group, batch - n)
+            _pack_grads(grad_flat, n, count, first_channel, min(width, group_out - in_group * width), grad_out.shape,
+                        width, packed)
             if fused:
-                for j in range(min(group, batch - n)):
+                for j in range(count):
                     _pad_sample(planes, n + j, channel_group * group_planes, (channel_group + 1) * group_planes,
                                 geometry, padded, j * sample_size)
             source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
             for tile in range(tiles):
-                tile_taps(acc, grads_flat, (block * batch + n) * span * width, inputs, source, positions,
-                          min(group, batch - n) * span, shifts_flat, tile * pixels, vectors, 0)
+                tile_taps(acc, packed, 0, inputs, source, positions, count * span, shifts_flat, tile * pixels, vectors,
+                          0)
                 first = corner + (tile * blocks + block) * pixels * width
                 for k in range(pixels * width):
                     out_flat[first + k] += acc[k]
 
 
-@parallel_kernel(tasks=lambda grad_out, grads, groups: grads.shape[0] * grads.shape[1],
-                 elements=lambda grad_out, grads, groups: grads.size)
-def pack_grads(grad_out, grads, groups, start, stop):
-    """grads[g·B + j, n, q, l] = dL/dO[n, g·M/groups + j·V + l, q] for output position q (B = blocks/groups), zero
-    past the group's last channel: dL/dO channel-blocked per group. A task is one (sample, block), written row
-    by row, one channel's row at a time: each row of dL/dO is read whole before the next, while the packed row
-    (OW·V values) stays in L1. Gathering the V channels of one position at a time read V planes in step, which,
+@njit(cache=True, no_cfunc_wrapper=True)
+def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, packed):
+    """packed[(j·OH·OW + q)·width + l] = dL/dO[n + j, first_channel + l, q] for j < count, output position q and
+    l < channels, zero for channels ≤ l < width: one block of dL/dO channel-blocked. Written row by row, one
+    channel's row at a time: each row of dL/dO is read whole before the next, while the packed row (OW·width
+    values) stays in L1. Gathering the channels of one position at a time read `width` planes in step, which,
     4 KiB apart on 32×32, thrash the few L1 sets they share (3-4× slower)."""
-    batch, out_channels, out_h, out_w = grad_out.shape
-    blocks, width = grads.shape[0], grads.shape[3]
-    per_group, group_out, plane = blocks // groups, out_channels // groups, out_h * out_w
-    grad_flat, grads_flat = grad_out.reshape(grad_out.size), grads.reshape(grads.size)
-    zero = grads.dtype.type(0)
-    for task in range(start, stop):
-        n, block = task // blocks, task % blocks
-        part = block % per_group
-        first_channel = block // per_group * group_out + part * width
-        channels = min(width, group_out - part * width)
-        corner = (block * batch + n) * plane * width
+    out_channels, out_h, out_w = shape[1], shape[2], shape[3]
+    plane = out_h * out_w
+    zero = packed.dtype.type(0)
+    for j in range(count):
         for oh in range(out_h):
-            row = corner + oh * out_w * width
+            row = (j * plane + oh * out_w) * width
             for lane in range(width):
-                source = (n * out_channels + first_channel + lane) * plane + oh * out_w
+                source = ((n + j) * out_channels + first_channel + lane) * plane + oh * out_w
                 if lane < channels:
                     for ow in range(out_w):
-                        grads_flat[row + ow * width + lane] = grad_flat[source + ow]
+                        packed[row + ow * width + lane] = grad_flat[source + ow]
                 else:
                     for ow in range(out_w):
-                        grads_flat[row + ow * width + lane] = zero
+                        packed[row + ow * width + lane] = zero
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
-    """dL/dW = X ⋆ dL/dO into `grad_w`: dL/dO channel-blocked per group (pack_grads), then every tap t of group g
-    as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n, g·sample_size/groups + offsets[t] + oh·pitch + ow] over the
-    output positions q = (oh, ow), the planes X's zero-padded phase planes (grad_weight_tiles pads them)."""
+    """dL/dW = X ⋆ dL/dO into `grad_w`: every tap t of group g as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n, g·sample_size/groups + offsets[t] + oh·pitch + ow] over the
+    output positions q = (oh, ow), the planes X's zero-padded phase planes (grad_weight_tiles pads them and
+    copies dL/dO channel-blocked)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     geometry, sample_size, pitch = _geometry(x, stride, padding)
     offsets = _tap_offsets(grad_w.shape, stride, dilation, geometry[8], pitch)
@@ -258,8 +257,6 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     per_group = -(-group_out // width)
     blocks = groups * per_group
     span = out_h * out_w
-    grads = workspace.get("blocked_grads", (blocks, batch, span, width), x.dtype)
-    pack_grads(grad_out, grads, groups)
     tiles = -(-offsets.size // pixels)
     shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
@@ -267,7 +264,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     out = np.empty((min(PARTS, -(-batch // group)), tiles, blocks, pixels, width), x.dtype)
     on_planes = (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1)  # oh·pitch + ow
     positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1).astype(np.int64)
-    grad_weight_tiles(x.reshape(-1), sample_size, grads, positions, shifts, out, groups, geometry)
+    grad_weight_tiles(x.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, geometry)
     summed = out[0]
     for part in out[1:]:
         summed += part
