@@ -101,3 +101,12 @@ def test_relu_on_strided_input_and_gradient():
     out.backward(g)
     np.testing.assert_array_equal(out.numpy(), np.maximum(x.transpose(2, 0, 1), 0))
     np.testing.assert_array_equal(inp.grad.numpy(), np.where(x.transpose(2, 0, 1) > 0, g, 0))
+
+
+def test_dropout_drops_an_infinite_or_nan_element_to_nan_as_x_times_the_mask():
+    """PyTorch's dropout is x·mask·scale, so a dropped inf or NaN becomes NaN (inf·0) and a dropped -2 becomes -0."""
+    x = np.array([np.inf, -np.inf, np.nan, -2.0, 3.0], np.float32)
+    out = np.empty_like(x)
+    dropout(x, np.uint64(7), 1.0, np.float32(0), out)  # p = 1: every draw is below it
+    np.testing.assert_array_equal(out, x * np.float32(0))
+    assert np.signbit(out[3])

@@ -71,8 +71,9 @@ def _uniform(seed, i):
 
 @parallel_kernel(tasks=_runs, elements=_elements)
 def dropout(x, seed, p, scale, out, start, stop):
-    """out[i] = x[i]·scale where the draw of element i is at least p (probability 1 − p), else 0: dropout's
-    forward with x the input, and its backward with x the incoming gradient and the same seed."""
+    """out[i] = x[i]·scale where the draw of element i is at least p (probability 1 − p), else x[i]·0 (NaN for an
+    infinite or NaN x[i], as PyTorch's x·mask): dropout's forward with x the input, and its backward with x the
+    incoming gradient and the same seed."""
     zero = out.dtype.type(0)
     for i in range(np.uint64(start * RUN), np.uint64(min(stop * RUN, x.size))):
-        out[i] = x[i] * scale if _uniform(seed, i) >= p else zero
+        out[i] = x[i] * (scale if _uniform(seed, i) >= p else zero)
