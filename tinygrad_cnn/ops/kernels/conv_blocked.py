@@ -130,9 +130,10 @@ def planes_stride(weight_shape, stride, groups, itemsize):
     return tuple(stride) if narrow else (1, 1)
 
 
+@functools.lru_cache(maxsize=64)
 def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     """The offset of each tap t = (c, kh, kw) of one group's C/groups input channels into its phase planes of
-    q_h × q_w (see the module docstring)."""
+    q_h × q_w (see the module docstring). Remembered per geometry, as output_shifts (the kernels only read it)."""
     group_in, kernel_h, kernel_w = weight_shape[1:]
     tap_phase, tap_shift = tap_phases(kernel_h, kernel_w, stride, dilation, q_w)
     phases = stride[0] * stride[1]
@@ -145,13 +146,14 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     out_channels = weight.shape[0]
     split = planes_stride(weight.shape, stride, groups, x.itemsize)
     geometry, sample_size, pitch = _geometry(x, split, padding)
-    offsets = _tap_offsets(weight.shape, split, dilation, geometry[8], pitch)
+    offsets = _tap_offsets(weight.shape, tuple(split), tuple(dilation), int(geometry[8]), int(pitch))
     shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
     per_group = -(-group_out // width)
-    rows = np.zeros((groups, per_group * width, offsets.size), x.dtype)
-    rows[:, :group_out] = weight.reshape(groups, group_out, -1)
+    rows = weight.reshape(groups, group_out, -1)
+    if group_out % width:  # zero rows for the last block's missing channels
+        rows = np.concatenate([rows, np.zeros((groups, per_group * width - group_out, offsets.size), x.dtype)], 1)
     packed = rows.reshape(groups * per_group, width, offsets.size).transpose(0, 2, 1)
     forward_tiles(x.reshape(-1), sample_size, np.ascontiguousarray(packed).reshape(-1),
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups,
@@ -163,12 +165,12 @@ GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this
 
 
 def _weight_tasks(planes, sample_size, grad_out, positions, shifts, out, groups, geometry):
-    return out.shape[0] * out.shape[2]
+    return out.shape[0] * out.shape[1]
 
 
 @parallel_kernel(tasks=_weight_tasks)
 def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, groups, geometry, start, stop):
-    """out[part, tile, block, p, l] = Σ_n Σ_q dL/dO[n, m_l, q] · planes[n·sample_size + g·sample_size/groups +
+    """out[part, block, l, tile, p] = Σ_n Σ_q dL/dO[n, m_l, q] · planes[n·sample_size + g·sample_size/groups +
     shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), m_l the
     l-th output channel of `block` and g its group (blocks/groups blocks per group): dL/dW of VECTORS·lanes/width
     taps × one block of `width` output channels per tile, summed over the positions of a group of samples at
@@ -179,15 +181,17 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     taps instead each read the whole batch: twice the memory traffic on two threads). For each group the task
     copies its block's dL/dO channel-blocked (_pack_grads) and pads the group's input planes (_pad_sample, as in
     forward_tiles) into scratch copies of its own: no pass over memory before it. The parts are fixed by the
-    batch, not by the thread count, so the sums are the same bits on any thread count."""
-    parts, tiles, blocks, pixels, width = out.shape
+    batch, not by the thread count, so the sums are the same bits on any thread count. Each tile is stored
+    channel-major (register_tile's transposed store), so `out` holds each output channel's taps in a row: the
+    layout of dL/dW itself."""
+    parts, blocks, width, tiles, pixels = out.shape
     batch, out_channels, out_h, out_w = grad_out.shape
     span = out_h * out_w
     group, per_group, group_out = positions.shape[0] // span, blocks // groups, out_channels // groups
     groups_of_samples = -(-batch // group)
     grad_flat, shifts_flat, out_flat = grad_out.reshape(grad_out.size), shifts.reshape(shifts.size), out.reshape(
         out.size)
-    acc = np.empty(pixels * width, out.dtype)
+    acc = np.empty(width * 2 * pixels, out.dtype)  # channel-major, room for the store's padding positions
     packed = np.empty(group * span * width, out.dtype)
     vectors = width * out.itemsize // VECTOR_BYTES
     fused = geometry[0] != 0
@@ -197,10 +201,8 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     group_planes = geometry[1] // groups * geometry[4] * geometry[5]  # input planes of one group of channels
     for task in range(start, stop):
         part, block = task // blocks, task % blocks
-        corner = part * tiles * blocks * pixels * width
-        for tile in range(tiles):
-            for k in range(pixels * width):
-                out_flat[corner + (tile * blocks + block) * pixels * width + k] = 0
+        corner = (part * blocks + block) * width * tiles * pixels  # out[part, block, 0, 0, 0]
+        fill(out_flat, corner, width * tiles * pixels, 0)
         first_group, last_group = part * groups_of_samples // parts, (part + 1) * groups_of_samples // parts
         channel_group, in_group = block // per_group, block % per_group
         first_channel = channel_group * group_out + in_group * width
@@ -215,10 +217,11 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
             source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
             for tile in range(tiles):
                 tile_taps(acc, packed, 0, inputs, source, positions, count * span, shifts_flat, tile * pixels, vectors,
-                          0)
-                first = corner + (tile * blocks + block) * pixels * width
-                for k in range(pixels * width):
-                    out_flat[first + k] += acc[k]
+                          2 * pixels)
+                for lane in range(width):
+                    first = corner + lane * tiles * pixels + tile * pixels
+                    for p in range(pixels):
+                        out_flat[first + p] += acc[lane * 2 * pixels + p]
 
 
 @njit(cache=True, no_cfunc_wrapper=True)
@@ -250,7 +253,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     copies dL/dO channel-blocked)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     geometry, sample_size, pitch = _geometry(x, stride, padding)
-    offsets = _tap_offsets(grad_w.shape, stride, dilation, geometry[8], pitch)
+    offsets = _tap_offsets(grad_w.shape, tuple(stride), tuple(dilation), int(geometry[8]), int(pitch))
     group_out = out_channels // groups
     width = tile_width(group_out, x.itemsize)
     pixels = tile_positions(width, x.itemsize)
@@ -261,12 +264,12 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
     group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
-    out = np.empty((min(PARTS, -(-batch // group)), tiles, blocks, pixels, width), x.dtype)
+    out = np.empty((min(PARTS, -(-batch // group)), blocks, width, tiles, pixels), x.dtype)
     on_planes = (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1)  # oh·pitch + ow
     positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1).astype(np.int64)
     grad_weight_tiles(x.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, geometry)
     summed = out[0]
     for part in out[1:]:
         summed += part
-    by_tap = summed.transpose(0, 2, 1, 3).reshape(tiles * pixels, groups, per_group * width)
-    grad_w.reshape(groups, group_out, -1)[...] = by_tap[:offsets.size, :, :group_out].transpose(1, 2, 0)
+    by_channel = summed.reshape(groups, per_group * width, tiles * pixels)
+    grad_w.reshape(groups, group_out, -1)[...] = by_channel[:, :group_out, :offsets.size]
