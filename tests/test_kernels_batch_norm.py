@@ -64,6 +64,21 @@ def test_the_one_pass_variance_holds_far_from_zero(offset):
     np.testing.assert_allclose(var, wide.var(axis=(0, 2)), rtol=1e-9)
 
 
+@pytest.mark.parametrize("big", [9.48e153, 8.99e307])
+def test_statistics_whose_shifted_squares_overflow_come_from_two_passes(big):
+    """Values more than about 1e154 apart overflow the shifted squares; such a channel's statistics are summed
+    again in two passes, as NumPy's mean and var (and the output as the reference's, zeros where σ² is inf)."""
+    x = np.array([[[big, 0.0, 0.0]], [[1.0, 2.0, 3.0]]]).transpose(1, 0, 2).reshape(1, 2, 3).copy()
+    out, mean, var = np.empty_like(x), np.empty(2), np.empty(2)
+    run_whole(kernels.train_forward, x, np.ones(2), np.zeros(2), 1e-5, out, mean, var, np.empty((2, 2)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected_mean, expected_var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+        expected = (x - expected_mean[None, :, None]) / np.sqrt(expected_var[None, :, None] + 1e-5)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(var, expected_var, rtol=1e-12)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-12)
+
+
 @settings(max_examples=20, deadline=None)
 @given(SHAPES, st.sampled_from([np.float32, np.float64]), st.booleans(), st.integers(0, 2 ** 16))
 def test_evaluation_kernels_match_reference(shape, dtype, split, seed):

@@ -32,11 +32,31 @@ def _normalize_channel(x, c, m, a, b, out):
             out[n, c, i] = (x[n, c, i] - m) * a + b
 
 
+@numba.njit(cache=True)
+def _two_pass_moments(x, c):
+    """(μ, σ²) of channel c as Σx/M, then Σ(x − μ)²/M: for the rare channel whose shifted squares overflowed
+    (values more than about 1e154 from the first one), which two passes still get right up to the float64
+    range (as PyTorch's statistics do)."""
+    count = x.shape[0] * x.shape[2]
+    total = 0.0
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            total += x[n, c, i]
+    mu = total / count
+    squares = 0.0
+    for n in range(x.shape[0]):
+        for i in range(x.shape[2]):
+            d = x[n, c, i] - mu
+            squares += d * d
+    return mu, squares / count
+
+
 @parallel_kernel(tasks=_channels, fastmath=_FAST, elements=_elements)
 def train_forward(x, weight, bias, eps, out, mean, var, factors, start, stop):
     """Per channel c over its M = N·L values: μ = Σx / M and σ² = Σ(x − μ)² / M (biased), both from one pass
     of float64 sums of d = x − k and d², k the channel's first value (σ² = Σd²/M − (Σd/M)²; the shift keeps
-    the cancellation small), then y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64)
+    the cancellation small; two passes for a channel whose squares overflow that way: _two_pass_moments), then
+    y = (x − μ)·a + β with a = γ / √(σ² + eps). Writes out, mean, var (float64)
     and μ, a in `factors` (C × 2, x's dtype, so that the elementwise pass stays in it). The task of channel c
     writes every value of it."""
     n_batch, channels, length = x.shape
@@ -52,6 +72,8 @@ def train_forward(x, weight, bias, eps, out, mean, var, factors, start, stop):
                 squares += d * d
         shifted_mean = total / count
         mean[c], var[c] = shift + shifted_mean, max(squares / count - shifted_mean * shifted_mean, 0.0)
+        if not math.isfinite(squares):
+            mean[c], var[c] = _two_pass_moments(x, c)
         mu = mean[c]
         factors[c, 0] = mu
         factors[c, 1] = weight[c] / math.sqrt(var[c] + eps)
