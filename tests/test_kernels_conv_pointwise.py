@@ -1,6 +1,7 @@
-"""The 1×1 and grouped conv families with every algorithm that takes them forced: the pointwise path's
-routes (products per sample in place or on the sampled input; dL/dW per sample or gathered channel-major) and the GEMM and direct paths on grouped convs,
-against the plain-loop reference in float64 and float32, the adjoint identity, and gradcheck through conv2d."""
+"""The 1×1 and grouped conv families with every algorithm that takes them forced: the pointwise path's routes
+(products per sample in place or on the sampled input; dL/dW per sample or gathered channel-major) and the GEMM
+and direct paths on grouped convs, against the plain-loop reference in float64 and float32, the adjoint identity,
+and gradcheck through conv2d."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -248,9 +248,9 @@ def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, pack
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
-    """dL/dW = X ⋆ dL/dO into `grad_w`: every tap t of group g as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n, g·sample_size/groups + offsets[t] + oh·pitch + ow] over the
-    output positions q = (oh, ow), the planes X's zero-padded phase planes (grad_weight_tiles pads them and
-    copies dL/dO channel-blocked)."""
+    """dL/dW = X ⋆ dL/dO into `grad_w`: every tap t of group g as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n,
+    g·sample_size/groups + offsets[t] + oh·pitch + ow] over the output positions q = (oh, ow), the planes X's
+    zero-padded phase planes (grad_weight_tiles pads them and copies dL/dO channel-blocked)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     geometry, sample_size, pitch = _geometry(x, stride, padding)
     offsets = _tap_offsets(grad_w.shape, tuple(stride), tuple(dilation), int(geometry[8]), int(pitch))
