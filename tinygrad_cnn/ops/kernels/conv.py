@@ -43,8 +43,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     over whole planes) is left for layers with too few channels or taps to fill a tile. Measured per shape and
     direction (`benchmarks/conv.py --algorithms`, figures in benchmarks/RESULTS.md), the blocked kernels win on
     planes of 4×4 and more, in every direction, when they fill their tiles (32 or more output channels; 16 on
-    planes of 16×16 or less or when 16 fill whole tiles) and have 64 or more taps per output (the forward from 9:
-    one input channel at 3×3, where the direct kernel's passes are no faster), except:
+    planes of 16×16 or less or when 16 fill whole tiles) and have 64 or more taps per output (the forward with
+    AVX-512 from 9: one input channel at 3×3, where the direct kernel's passes are no faster; with AVX2 they are,
+    by 15-20% on 1x28x28->32 and 3x32x32->64), except:
       forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
                    output channels: a GEMM that large runs nearer the peak;
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
@@ -54,7 +55,10 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    GEMM's do not;
       grad_weight  (a tile of taps × output channels summed over the positions) up to 2304 taps and 128 output
                    channels, 256 on planes of 16×16 and more (every block of output channels pads the same
-                   samples again), and at stride 2 up to 288 taps (C_in = 32 at 3×3) or 64 output channels.
+                   samples again), and at stride 2 up to 288 taps (C_in = 32 at 3×3) or 64 output channels with
+                   AVX-512, 144 taps with AVX2.
+    The AVX2 limits were measured with the kernels compiled for Haswell and OpenBLAS's Haswell kernels on an
+    AVX-512 machine (both sides' AVX2 code on the same cores), not on an AVX2 machine.
     The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.
     Close calls stay direct: the direct kernels give the same bits on any thread count (a GEMM split over
     threads does not), so the MNIST models train identically on one and two threads.
@@ -84,7 +88,7 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
     def filled(channels):
         return channels >= 32 or channels >= 16 and plane <= 256 or _fills_tiles(channels)
     if direction == "forward":
-        return filled(group_out) and taps_in >= 9 and not (
+        return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not (
             plane < 64 and (taps_in >= 2304 or group_out >= 384) or plane == 64 and group_out >= 512)
     if direction == "grad_input":
         most_taps = 1152 if plane <= 64 else 2304 if plane <= 256 else 4096
@@ -92,7 +96,7 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
             group_in <= 128 or group_in <= 256 and plane <= 256)
     return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
         64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 256) and (
-            stride == (1, 1) or taps_in <= 288 or group_out <= 64))
+            stride == (1, 1) or (taps_in <= 288 or group_out <= 64 if VECTOR_BYTES == 64 else taps_in <= 144)))
 
 
 def _fills_tiles(channels):
