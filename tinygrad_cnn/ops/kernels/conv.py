@@ -35,7 +35,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     unknown (taken as 32×32); `out_positions` OH·OW for grad_input (taken as H·W).
 
     An ungrouped 1×1 conv of any stride and padding is a channel product at each sampled position
-    ('pointwise', OH·OW·N·M per sample): no columns to build. A depthwise conv (one input channel per group,
+    ('pointwise', OH·OW·N·M per sample): no columns to build (its forward with AVX-512 on the blocked kernel at stride 2
+    and on planes under 8×8: _blocked_one_by_one). A depthwise conv (one input channel per group,
     groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
     ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
     AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels) in registers
@@ -66,10 +67,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     out_channels, group_in, kernel_h, kernel_w = weight_shape
     if group_in == 1 and groups > 1:
         return _depthwise_algorithm(weight_shape, stride, padding, direction, positions, dilation)
-    if (kernel_h, kernel_w, groups) == (1, 1, 1):
-        return "pointwise"
     plane = 1024 if positions is None else positions
     group_out = out_channels // groups
+    if (kernel_h, kernel_w, groups) == (1, 1, 1):
+        return "blocked" if direction == "forward" and _blocked_one_by_one(group_in, group_out, stride, plane) else \
+            "pointwise"
     taps_in, taps_out = group_in * kernel_h * kernel_w, group_out * kernel_h * kernel_w
     padded_reads = plane / (plane if out_positions is None else out_positions)
     if plane >= 16 and _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups,
@@ -81,6 +83,16 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
         return "direct" if group_in < 64 else "gemm"
     small = group_out < 32 or taps_in < 32
     return "direct" if small or (group_out <= 64 and taps_in <= 288) else "gemm"
+
+
+def _blocked_one_by_one(channels, out_channels, stride, plane):
+    """Whether a 1×1 forward runs faster on the register-blocked kernel than as products per sample: with AVX-512, at
+    stride 2 (it reads the strided positions where a product needs them gathered first: 256x8x8->512 at batch 32
+    1.00 -> 0.61 ms, ResNet-20's 16x32x32->32 shortcut at 64 0.30 -> 0.24) and on planes under 8×8 (512x4x4->512
+    1.29 -> 1.08), when the output channels fill its tiles; products per sample win at stride 1 from 8×8 on
+    (64x16x16->128 0.56 against 0.68). Not measured with AVX2 code, which keeps the products."""
+    fills = out_channels >= 32 or _fills_tiles(out_channels)
+    return VECTOR_BYTES == 64 and fills and channels >= 9 and (stride != (1, 1) or plane < 64)
 
 
 def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups, padded_reads):
