@@ -35,8 +35,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     unknown (taken as 32×32); `out_positions` OH·OW for grad_input (taken as H·W).
 
     An ungrouped 1×1 conv of any stride and padding is a channel product at each sampled position
-    ('pointwise', OH·OW·N·M per sample): no columns to build (its forward with AVX-512 on the blocked kernel at stride 2
-    and on planes under 8×8: _blocked_one_by_one). A depthwise conv (one input channel per group,
+    ('pointwise', OH·OW·N·M per sample): no columns to build (its forward with AVX-512 on the blocked kernel at
+    stride 2 and on planes under 8×8: _blocked_one_by_one). A depthwise conv (one input channel per group,
     groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
     ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
     AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels) in registers

@@ -18,6 +18,7 @@ from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.conv_gemm import tap_phases
+from tinygrad_cnn.ops.kernels.geometry import plane_positions
 from tinygrad_cnn.ops.kernels.inner_loops import fill
 from tinygrad_cnn.ops.kernels.padding import copy_phase_interior, phase_shape
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
@@ -114,8 +115,7 @@ def output_shifts(out_h, out_w, row_step, column_step=1):
     stride: the pitch and 1), padded to whole tiles of either shape (VECTORS positions) with the last one's
     (computed again and dropped): each tile reads only outputs that exist. Remembered per geometry (the kernel only
     reads it), as conv_direct.tap_table: a conv calls it every step."""
-    oh, ow = np.divmod(np.arange(out_h * out_w), out_w)
-    shifts = oh * row_step + ow * column_step
+    shifts = plane_positions(out_h, out_w, row_step, column_step)
     tiles = -(-shifts.size // VECTORS)
     return np.concatenate([shifts, np.full(tiles * VECTORS - shifts.size, shifts[-1])]).astype(np.int64)
 
@@ -265,8 +265,8 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     shifts[:offsets.size] = offsets
     group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
     out = np.empty((min(PARTS, -(-batch // group)), blocks, width, tiles, pixels), x.dtype)
-    on_planes = (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1)  # oh·pitch + ow
-    positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1).astype(np.int64)
+    on_planes = plane_positions(out_h, out_w, int(pitch))  # oh·pitch + ow
+    positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1)
     grad_weight_tiles(x.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, geometry)
     summed = out[0]
     for part in out[1:]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.gemm import gemm
-from tinygrad_cnn.ops.kernels.geometry import valid_range
+from tinygrad_cnn.ops.kernels.geometry import plane_positions, valid_range
 from tinygrad_cnn.ops.kernels.inner_loops import axpy_strided, copy_strided, fill
 from tinygrad_cnn.ops.kernels.padding import phase_planes
 from tinygrad_cnn.runtime import workspace
@@ -114,7 +114,7 @@ def column_positions(out_h, out_w, pitch):
     span = (out_h - 1) * pitch + out_w
     if span < EXACT_WASTE * out_h * out_w:
         return span, np.zeros(0, np.int64)
-    return out_h * out_w, (np.arange(out_h)[:, None] * pitch + np.arange(out_w)).reshape(-1).astype(np.int64)
+    return out_h * out_w, plane_positions(out_h, out_w, int(pitch))
 
 
 @parallel_kernel(tasks=lambda matrix, out, *rest: out.shape[0])

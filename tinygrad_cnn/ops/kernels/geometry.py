@@ -1,6 +1,8 @@
 """Shape arithmetic of windowed ops (conv and pooling), in one place for the kernels, the Functions, the functional
 wrappers, the layers and `summary`. It sits with the kernels, the lowest layer that needs it, so every user
 imports it downward."""
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -35,6 +37,14 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple:
     kernel spans D·(K−1) + 1, so D·(K−1) rows of padding in all, the odd one (even K) at the end, as PyTorch."""
     total = dilation * (kernel - 1)
     return total // 2, total - 2 * (total // 2)
+
+
+@functools.lru_cache(maxsize=64)
+def plane_positions(out_h: int, out_w: int, row_step: int, column_step: int = 1) -> np.ndarray:
+    """positions[q] = oh·row_step + ow·column_step for output position q = oh·OW + ow, as int64: where each output
+    of an OH × OW plane sits on input planes of row pitch `row_step`. Remembered per geometry (callers only read
+    it): the conv kernels ask for it every step."""
+    return (np.arange(out_h)[:, None] * row_step + np.arange(out_w) * column_step).reshape(-1).astype(np.int64)
 
 
 @njit(cache=True, no_cfunc_wrapper=True, inline="always")
