@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_cnn as tc
 from reference import dropout_uniform_reference
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops.elementwise import Dropout
+from tinygrad_cnn.ops.elementwise import Dropout, ReLU
 from tinygrad_cnn.ops.kernels.elementwise import RUN, add, dropout, relu_backward, relu_forward
 from tinygrad_cnn.runtime import SMALL_PASS
 
@@ -101,6 +101,20 @@ def test_relu_on_strided_input_and_gradient():
     out.backward(g)
     np.testing.assert_array_equal(out.numpy(), np.maximum(x.transpose(2, 0, 1), 0))
     np.testing.assert_array_equal(inp.grad.numpy(), np.where(x.transpose(2, 0, 1) > 0, g, 0))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(-3, 3), st.sampled_from([np.float32, np.float64]), st.integers(0, 2 ** 16))
+def test_relu_gives_the_same_bits_below_and_from_the_kernels_size(offset, dtype, seed):
+    """Below ReLU.KERNEL_FROM elements the op calls np.maximum, from it the kernel: -0 becomes +0, NaN stays."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(ReLU.KERNEL_FROM + offset).astype(dtype)
+    x[rng.random(x.size) < 0.1] = np.nan
+    x[rng.random(x.size) < 0.1] = -0.0
+    out = Tensor(x, dtype=dtype).relu().numpy()
+    expected = np.where(np.isnan(x), x, np.where(x > 0, x, 0))
+    np.testing.assert_array_equal(out, expected)
+    assert not np.signbit(out[~np.isnan(out)]).any()
 
 
 def test_dropout_drops_an_infinite_or_nan_element_to_nan_as_x_times_the_mask():

@@ -7,7 +7,6 @@ when grad mode is on and an input requires grad, records a node that `backward` 
 from __future__ import annotations
 
 import functools
-import operator
 import sys
 import threading
 
@@ -148,18 +147,14 @@ class Context:
 class Node:
     """One recorded Function call: its context, its Tensor inputs and facts about its outputs."""
 
-    __slots__ = ("ctx", "inputs", "output_shapes", "output_dtypes", "saved_versions", "trace")
+    __slots__ = ("ctx", "inputs", "outputs", "saved_versions", "trace")
 
     def __init__(self, ctx, inputs, outputs):
         self.ctx = ctx
         self.inputs = inputs  # one entry per forward argument: a Tensor, or None for a constant
-        self.output_shapes = list(map(_SHAPE, outputs))
-        self.output_dtypes = list(map(_DTYPE, outputs))
+        self.outputs = [(o.shape, o.dtype) for o in outputs]  # what a missing output gradient is filled with
         self.saved_versions = ()  # (version counter, version, shape) of every saved array that is a tensor's array
         self.trace = None  # where user code created this node (filled in by anomaly mode)
-
-
-_SHAPE, _DTYPE = operator.attrgetter("shape"), operator.attrgetter("dtype")
 
 
 class Function:
@@ -289,14 +284,14 @@ def _share_version_counters_with_views(args, outputs):
 def _remember_saved_versions(node, outputs):
     """Note the version of every tensor whose memory a saved array is (or views), so in-place edits are caught
     in backward (Max and LogSumExp save an array their output is a squeezed view of)."""
-    candidates = [(t, _memory_owner(t._array)) for t in (*node.inputs, *outputs) if t is not None]
+    tensors = (*node.inputs, *outputs)
     versions = []
     for array in node.ctx._saved:
         if not isinstance(array, np.ndarray):
             continue
         owner = _memory_owner(array)
-        for tensor, tensor_owner in candidates:
-            if tensor_owner is owner:
+        for tensor in tensors:
+            if tensor is not None and _memory_owner(tensor._array) is owner:
                 versions.append((tensor._version_counter, tensor._version_counter[0], array.shape))
                 break
     node.saved_versions = versions
@@ -373,7 +368,7 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
                                           for key, w in wanted.items() if w.tensor._node is not None}
     for node in _topological_order(node):
         if captured:  # a wanted non-leaf's gradient is complete once every consumer has run: now
-            for i in range(len(node.output_shapes)):
+            for i in range(len(node.outputs)):
                 key = captured.get((id(node), i))
                 if key is not None and (id(node), i) in pending:
                     wanted[key].grad_sum = _add(wanted[key].grad_sum, pending[(id(node), i)])
@@ -382,16 +377,15 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
             raise RuntimeError(
                 f"{ctx.function.__name__}: backward through a graph that was already released; "
                 "pass retain_graph=True to the first backward() to go through it twice")
-        if len(node.output_shapes) == 1:  # most ops: no list of pending gradients to scan
+        if len(node.outputs) == 1:  # most ops: no list of pending gradients to scan
             grads = [pending.pop((id(node), 0), None)]
             if grads[0] is None:
                 continue
         else:
-            grads = [pending.pop((id(node), i), None) for i in range(len(node.output_shapes))]
+            grads = [pending.pop((id(node), i), None) for i in range(len(node.outputs))]
             if all(g is None for g in grads):
                 continue
-            grads = [np.zeros(s, d) if g is None else g
-                     for g, s, d in zip(grads, node.output_shapes, node.output_dtypes)]
+            grads = [np.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(grads, node.outputs)]
         if node.saved_versions:
             _check_saved_versions(node)
         try:

@@ -240,9 +240,11 @@ class Clip(Function):
 class ReLU(Function):
     """max(x, 0); the gradient at 0 is 0, as PyTorch's."""
 
+    KERNEL_FROM = 1 << 13  # elements; below, np.maximum's one call costs less than the kernel's launch
+
     @staticmethod
     def forward(ctx, x):
-        if x.dtype.kind == "f" and x.flags.c_contiguous:
+        if x.dtype.kind == "f" and x.flags.c_contiguous and x.size >= ReLU.KERNEL_FROM:
             out = np.empty_like(x)
             kernels.relu_forward(x.reshape(-1), x.dtype.type(0), out.reshape(-1))
         else:

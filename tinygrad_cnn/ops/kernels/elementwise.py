@@ -45,8 +45,8 @@ def add(a, b, out, start, stop):
 def sum_of(a, b):
     """a + b: `add` on the threads for two C-contiguous float arrays of one shape and dtype from SMALL_PASS
     elements on (the same bits), NumPy's a + b otherwise (broadcasting, mixed dtypes, scalars)."""
-    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
-            and a.dtype.kind == "f" and a.size >= SMALL_PASS and a.flags.c_contiguous and b.flags.c_contiguous):
+    if (isinstance(a, np.ndarray) and a.size >= SMALL_PASS and isinstance(b, np.ndarray) and a.shape == b.shape
+            and a.dtype == b.dtype and a.dtype.kind == "f" and a.flags.c_contiguous and b.flags.c_contiguous):
         out = np.empty_like(a)
         add(a.reshape(-1), b.reshape(-1), out.reshape(-1))
         return out
