@@ -48,6 +48,22 @@ def test_linear_without_bias_and_on_extra_leading_axes():
     np.testing.assert_allclose(layer(tc.tensor(x)).numpy(), x @ layer.weight.numpy().T, rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4), (0, 4), (3, 1, 4)])
+def test_linear_gradients_on_any_leading_axes_match_numpy_in_float32(shape):
+    """Rows are every vector of the last axis: dX = g·W, dW = Σ gᵀ·X and db = Σ g over all of them."""
+    rng = np.random.default_rng(2)
+    layer = nn.Linear(4, 3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w, b = layer.weight.numpy(), layer.bias.numpy()
+    out, g, grad_x = run(layer, x)
+    rows, grad_rows = x.reshape(-1, 4), g.reshape(-1, 3)
+    np.testing.assert_allclose(out, x @ w.T + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_x, g @ w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), grad_rows.T @ rows, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), grad_rows.sum(0), rtol=1e-5, atol=1e-5)
+    assert out.shape == shape[:-1] + (3,) and grad_x.shape == shape
+
+
 def test_linear_default_init_is_pytorchs_with_the_package_generator():
     """kaiming_uniform_(a=√5) gives U(−1/√fan_in, 1/√fan_in) for the weight; the bias uses the same bound.
     Drawn from the package generator in that order, so manual_seed reproduces them exactly."""

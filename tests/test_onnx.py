@@ -241,7 +241,15 @@ def test_a_subclass_of_linear_is_exported_by_its_own_ops(tmp_path):
     model = nn.Sequential(DoubledLinear(4, 3), nn.Linear(3, 2))
     assert_same_outputs(*run_exported(model, (4,), tmp_path / "sub.onnx"))
     ops = [n.op_type for n in onnx.load(tmp_path / "sub.onnx").graph.node]
-    assert ops == ["Transpose", "MatMul", "Add", "Mul", "Gemm", "Identity"]
+    assert ops == ["Gemm", "Mul", "Gemm", "Identity"]
+
+
+def test_linear_on_more_than_two_axes_is_a_product_by_the_transposed_weight_and_a_sum(tmp_path):
+    tc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2, bias=False))
+    assert_same_outputs(*run_exported(model, (5, 4), tmp_path / "rows.onnx"))
+    ops = [n.op_type for n in onnx.load(tmp_path / "rows.onnx").graph.node]
+    assert ops == ["Transpose", "MatMul", "Add", "Transpose", "MatMul", "Identity"]
 
 
 def test_a_model_whose_outputs_do_not_follow_the_input_through_ops_is_refused(tmp_path):

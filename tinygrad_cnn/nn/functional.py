@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ..ops.elementwise import Dropout
+from ..ops.matmul import Linear as LinearFunction
 from ..ops.normalization import BatchNorm
 from ..rng import generator
 from ..functions import tensor
@@ -37,8 +38,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     if bias is not None and bias.shape != weight.shape[:1]:
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, "
                          f"got {bias.shape}")
-    out = x @ weight.transpose()
-    return out if bias is None else out + bias
+    return LinearFunction.apply(x, weight, bias)
 
 
 def relu(x: Tensor, inplace: bool = False) -> Tensor:

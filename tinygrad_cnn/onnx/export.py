@@ -13,7 +13,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import mappings
-from .trace import LayerCall, record
+from .trace import record
 
 OPSET = 18  # axes of every Reduce* are an input from 18 on
 IR_VERSION = 8  # the oldest that carries opset 18, so that older runtimes read the file
@@ -165,8 +165,6 @@ def _check_unchanged(tensor: Tensor, version: int, reader, producers: dict) -> N
 
 
 def _emit(graph: Graph, producer) -> str:
-    if isinstance(producer, LayerCall):
-        return mappings.emit_layer(graph, producer)
     emit = mappings.FUNCTIONS.get(producer.function)
     if emit is None:
         raise NotImplementedError(f"onnx.export: op {producer.name} (in layer {producer.layer}) has no "

@@ -1,4 +1,4 @@
-"""Each op (Function) of the package as ONNX nodes, and Linear exported whole as Gemm.
+"""Each op (Function) of the package as ONNX nodes.
 
 An emitter gets the graph, the recorded call and the call's own arguments (Tensors and constants) and returns
 the ONNX name of the op's output. Shapes baked into a node keep the batch axis free: a reshape that keeps axis 0
@@ -10,7 +10,6 @@ import operator
 
 import numpy as np
 
-from ..nn.linear import Linear
 from ..ops import activation as A, conv as C, elementwise as E, matmul as M, movement as V, normalization as N, pool as P, reduce as R
 from ..ops.einsum import Einsum, explicit
 from ..ops.scatter import Scatter
@@ -219,6 +218,15 @@ def matmul(g, call, a, b):
     return g.add("MatMul", [g.value(a), g.value(b)])
 
 
+@maps(M.Linear)
+def linear(g, call, x, weight, bias):
+    """One Gemm (y = x·Wᵀ + b) on a batch of vectors; MatMul by Wᵀ, then Add, for other shapes."""
+    if x.ndim == 2:
+        return g.add("Gemm", [g.value(x), g.value(weight)] + ([] if bias is None else [g.value(bias)]), transB=1)
+    product = g.add("MatMul", [g.value(x), g.add("Transpose", [g.value(weight)], perm=[1, 0])])
+    return product if bias is None else g.add("Add", [product, g.value(bias)])
+
+
 _REDUCE = {R.Sum: "ReduceSum", R.Max: "ReduceMax", R.Min: "ReduceMin", R.LogSumExp: "ReduceLogSumExp",
            R.Prod: "ReduceProd"}
 
@@ -312,11 +320,3 @@ def batch_norm(g, call, x, weight, bias, running_mean, running_var, batch_stats,
     channel_shape = g.ints([1, channels] + [1] * (x.ndim - 2))
     return g.add("Add", [g.add("Mul", [normalized, g.add("Reshape", [scale, channel_shape])]),
                          g.add("Reshape", [shift, channel_shape])])
-
-
-# ---- layers exported whole ----------------------------------------------------------------
-def emit_layer(g, call) -> str:
-    """Linear on vectors as one Gemm: y = x·Wᵀ + b."""
-    module = call.module
-    inputs = [g.value(call.x), g.value(module.weight)] + ([] if module.bias is None else [g.value(module.bias)])
-    return g.add("Gemm", inputs, transB=1)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from .. import autograd
 from ..autograd import no_grad
-from ..nn.linear import Linear
 from ..tensor import Tensor
 
 _exporting = threading.Lock()  # one trace at a time: the hook is process-wide
@@ -45,37 +44,9 @@ class Call(_Versions):
         return self.function.__name__
 
 
-@dataclass
-class LayerCall(_Versions):
-    """A whole layer exported as one ONNX node instead of the ops inside it."""
-
-    module: object
-    layer: str
-    x: Tensor
-    output: Tensor
-
-    @property
-    def inputs(self):
-        return [self.x]
-
-    @property
-    def outputs(self):
-        return (self.output,)
-
-    @property
-    def name(self) -> str:
-        return type(self.module).__name__
-
-
-def exported_whole(module, x) -> bool:
-    """Linear on a batch of vectors is one ONNX Gemm (y = x·Wᵀ + b), not its transpose, product and sum
-    (a subclass may compute something else: its ops are exported)."""
-    return type(module) is Linear and x.ndim == 2
-
-
 def record(model, inputs: tuple):
-    """(outputs, producers): the model's outputs and, for every Tensor made during the forward, the Call or
-    LayerCall that made it (by id; the Calls keep their Tensors alive)."""
+    """(outputs, producers): the model's outputs and, for every Tensor made during the forward, the Call that
+    made it (by id; the Calls keep their Tensors alive)."""
     producers, layers = {}, []
     thread = threading.get_ident()
 
@@ -94,8 +65,6 @@ def record(model, inputs: tuple):
                 out = forward(*args, **kwargs)
             finally:
                 layers.pop()
-            if isinstance(out, Tensor) and args and isinstance(args[0], Tensor) and exported_whole(module, args[0]):
-                producers[id(out)] = LayerCall(module, label, args[0], out)
             return out
         return wrapped
 

@@ -76,3 +76,40 @@ class MatMul(Function):
                 product = np.swapaxes(_product(np.swapaxes(grad, -1, -2), a2), -1, -2)
                 grad_b = unbroadcast(product, b2.shape).reshape(b.shape)
         return grad_a, grad_b
+
+
+def _rows(x):
+    """x as a matrix of its last axis's vectors (empty axes allowed, where reshape(-1, n) is ambiguous)."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+
+
+class Linear(Function):
+    """x · Wᵀ + b in one op, as PyTorch's addmm; the axes of x before its last are rows. Backward: dX = g · W,
+    dW = gᵀ · X, db = Σ g over the rows. One node instead of a transpose, a product and a sum: a small
+    network's step records and walks a third of the nodes it did for its Linear layers."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        rows = _rows(x)
+        ctx.macs = rows.shape[0] * weight.shape[0] * weight.shape[1]
+        with blas_for_product(ctx.macs):
+            out = _matmul(rows, weight.T)
+        if bias is not None:
+            out = out + bias
+        ctx.save_for_backward(x, weight)
+        return out.reshape(*x.shape[:-1], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+        grad_rows = _rows(grad)
+        grad_x = grad_weight = grad_bias = None
+        with blas_for_product(ctx.macs):
+            if needs_x:
+                grad_x = _product(grad_rows, weight).reshape(x.shape)
+            if needs_weight:
+                grad_weight = _product(grad_rows.T, _rows(x))
+        if needs_bias:
+            grad_bias = grad_rows.sum(axis=0)
+        return grad_x, grad_weight, grad_bias
