@@ -50,7 +50,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
       forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
                    output channels: a GEMM that large runs nearer the peak;
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
-                   to 1152 taps on planes to 8×8, 2304 to 16×16, else 4096, and C_in = 256 (128 over 16×16),
+                   to 1152 taps on planes to 8×8 (2304 on 8×8 with AVX-512 and C_in <= 128: 128x8x8->256 at
+                   batch 32 3.7 against the GEMM's 4.2 ms), 2304 to 16×16, else 4096, and C_in = 256 (128 over 16×16),
                    when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
                    1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
                    GEMM's do not;
@@ -103,7 +104,8 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
         return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not (
             plane < 64 and (taps_in >= 2304 or group_out >= 384) or plane == 64 and group_out >= 512)
     if direction == "grad_input":
-        most_taps = 1152 if plane <= 64 else 2304 if plane <= 256 else 4096
+        few_taps = plane < 64 or plane == 64 and (group_in > 128 or VECTOR_BYTES < 64)
+        most_taps = 1152 if few_taps else 2304 if plane <= 256 else 4096
         return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= most_taps and padded_reads <= 1.5 and (
             group_in <= 128 or group_in <= 256 and plane <= 256)
     return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
