@@ -51,7 +51,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    output channels: a GEMM that large runs nearer the peak;
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
                    to 1152 taps on planes to 8×8 (2304 on 8×8 with AVX-512 and C_in <= 128: 128x8x8->256 at
-                   batch 32 3.7 against the GEMM's 4.2 ms), 2304 to 16×16, else 4096, and C_in = 256 (128 over 16×16),
+                   batch 32 3.7 against the GEMM's 4.2 ms), 2304 to 16×16, else 4096, and C_in <= 256 (128 over 16×16,
+                   but 256 on 32×32 with AVX-512: 256x32x32->256 at batch 32 106-117 against 125-126 ms),
                    when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
                    1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
                    GEMM's do not;
@@ -107,7 +108,7 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
         few_taps = plane < 64 or plane == 64 and (group_in > 128 or VECTOR_BYTES < 64)
         most_taps = 1152 if few_taps else 2304 if plane <= 256 else 4096
         return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= most_taps and padded_reads <= 1.5 and (
-            group_in <= 128 or group_in <= 256 and plane <= 256)
+            group_in <= 128 or group_in <= 256 and (plane <= 256 or VECTOR_BYTES == 64 and plane <= 1024))
     return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
         64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 256) and (
             stride == (1, 1) or (taps_in <= 288 or group_out <= 64 if VECTOR_BYTES == 64 else taps_in <= 144)))
