@@ -64,6 +64,14 @@ def test_linear_gradients_on_any_leading_axes_match_numpy_in_float32(shape):
     assert out.shape == shape[:-1] + (3,) and grad_x.shape == shape
 
 
+def test_linear_on_an_integer_input_computes_in_the_weights_dtype():
+    layer = nn.Linear(3, 2)
+    x = np.arange(6).reshape(2, 3)
+    out = layer(tc.tensor(x))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), x @ layer.weight.numpy().T + layer.bias.numpy(), rtol=1e-6)
+
+
 def test_linear_default_init_is_pytorchs_with_the_package_generator():
     """kaiming_uniform_(a=√5) gives U(−1/√fan_in, 1/√fan_in) for the weight; the bias uses the same bound.
     Drawn from the package generator in that order, so manual_seed reproduces them exactly."""

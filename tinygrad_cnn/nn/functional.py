@@ -38,6 +38,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     if bias is not None and bias.shape != weight.shape[:1]:
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight {weight.shape}, "
                          f"got {bias.shape}")
+    x, weight = x._operands(weight)  # an integer input takes the weight's dtype, as x @ Wᵀ does
     return LinearFunction.apply(x, weight, bias)
 
 
