@@ -16,24 +16,21 @@ from ..tensor import Tensor
 _exporting = threading.Lock()  # one trace at a time: the hook is process-wide
 
 
-class _Versions:
-    """The version (count of in-place changes) of each input when it was read and of each output when made,
-    so that the export can tell a tensor changed in place between the op that made it and one that read it."""
-
-    def __post_init__(self):
-        self.read = [x._version for x in self.inputs]
-        self.made = [y._version for y in self.outputs]
-
-
 @dataclass
-class Call(_Versions):
-    """One op call: `function` applied to `args` (Tensors and constants) inside layer `layer`."""
+class Call:
+    """One op call: `function` applied to `args` (Tensors and constants) inside layer `layer`, with the version
+    (count of in-place changes) of each input when it was read and of each output when made, so that the export
+    can tell a tensor changed in place between the op that made it and one that read it."""
 
     function: type
     args: tuple
     kwargs: dict
     outputs: tuple
     layer: str
+
+    def __post_init__(self):
+        self.read = [x._version for x in self.inputs]
+        self.made = [y._version for y in self.outputs]
 
     @property
     def inputs(self):

@@ -189,9 +189,10 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     span = out_h * out_w
     group, per_group, group_out = positions.shape[0] // span, blocks // groups, out_channels // groups
     groups_of_samples = -(-batch // group)
-    grad_flat, shifts_flat, out_flat = grad_out.reshape(grad_out.size), shifts.reshape(shifts.size), out.reshape(
-        out.size)
-    acc = np.empty(width * 2 * pixels, out.dtype)  # channel-major, room for the store's padding positions
+    grad_flat, shifts_flat = grad_out.reshape(grad_out.size), shifts.reshape(shifts.size)
+    out_flat = out.reshape(out.size)
+    pitch = 2 * pixels  # channel-major, room for the store's padding positions
+    acc = np.empty(width * pitch, out.dtype)
     packed = np.empty(group * span * width, out.dtype)
     vectors = width * out.itemsize // VECTOR_BYTES
     fused = geometry[0] != 0
@@ -217,11 +218,11 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
             source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
             for tile in range(tiles):
                 tile_taps(acc, packed, 0, inputs, source, positions, count * span, shifts_flat, tile * pixels, vectors,
-                          2 * pixels)
+                          pitch)
                 for lane in range(width):
                     first = corner + lane * tiles * pixels + tile * pixels
                     for p in range(pixels):
-                        out_flat[first + p] += acc[lane * 2 * pixels + p]
+                        out_flat[first + p] += acc[lane * pitch + p]
 
 
 @njit(cache=True, no_cfunc_wrapper=True)

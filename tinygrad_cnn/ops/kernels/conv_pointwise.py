@@ -44,24 +44,20 @@ def gather(x, stride_h, stride_w, pad_h, pad_w, out_h, out_w, channel_pitch, sam
                          j_hi - j_lo)
 
 
-@parallel_kernel(tasks=lambda src, channel_pitch, sample_pitch, bias, *rest: _planes(rest[-1]),
-                 elements=lambda src, *rest: rest[-1].size)
-def scatter(src, channel_pitch, sample_pitch, bias, stride_h, stride_w, pad_h, pad_w, out_h, out_w, out, start,
-            stop):
-    """The adjoint of `gather`, plus a bias: out[n, c] = bias[c], plus src.flat[c·channel_pitch + n·sample_pitch +
-    i·OW + j] at (i·S_h − P_h, j·S_w − P_w) for i < OH, j < OW. A task is one plane of out."""
+@parallel_kernel(tasks=lambda src, *rest: _planes(rest[-1]), elements=lambda src, *rest: rest[-1].size)
+def scatter(src, stride_h, stride_w, pad_h, pad_w, out_h, out_w, out, start, stop):
+    """The adjoint of a per-sample `gather`: out[n, c] = 0, plus src[n, c, i·OW + j] at (i·S_h − P_h, j·S_w − P_w)
+    for i < OH, j < OW. A task is one plane of out."""
     batch, channels, height, width = out.shape
     src_flat, out_flat = src.reshape(src.size), out.reshape(out.size)
     i_lo, i_hi = valid_range(-pad_h, stride_h, out_h, height)
     j_lo, j_hi = valid_range(-pad_w, stride_w, out_w, width)
     one = out.dtype.type(1)
     for task in range(start, stop):
-        n, c = task // channels, task % channels
-        base = c * channel_pitch + n * sample_pitch
-        fill(out_flat, task * height * width, height * width, bias[c])
+        fill(out_flat, task * height * width, height * width, 0)
         for i in range(i_lo, i_hi):
             axpy_strided(out_flat, (task * height + i * stride_h - pad_h) * width + j_lo * stride_w - pad_w, stride_w,
-                         src_flat, base + i * out_w + j_lo, 1, j_hi - j_lo, one)
+                         src_flat, task * out_h * out_w + i * out_w + j_lo, 1, j_hi - j_lo, one)
 
 
 def _sampled(array, stride, padding, out_hw, name, channel_major=False):
@@ -104,8 +100,7 @@ def grad_input(grad_out, weight, grad_in, stride, padding):
         return
     product = workspace.get("pointwise_product", (batch, channels, positions), grad_out.dtype)
     gemm_stack(weight_t, grads, product)
-    scatter(product, np.int64(positions), np.int64(channels * positions), np.zeros(channels, grad_out.dtype),
-            *(np.int64(v) for v in (*stride, *padding, out_h, out_w)), grad_in)
+    scatter(product, *(np.int64(v) for v in (*stride, *padding, out_h, out_w)), grad_in)
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding):

@@ -6,11 +6,10 @@ P = VECTORS/blocks positions p and blocks·L output channels (L = one vector: 16
 half that with AVX2; `blocks` is BLOCKS or 1),
     tile[p, b·L + l] = Σ_r weights[w_start + (r·blocks + b)·L + l] · src[src_start + offsets[r] + s_p],
 s_p = shifts[shift_start + p], r < taps: per tap, `blocks` contiguous vectors of weights (one per block of output
-channels) times one input value broadcast per position. It stores the tile position-major, acc[(p·blocks + b)·L +
-l], with `pitch` 0, else channel-major, acc[(b·L + l)·pitch + p], transposed in registers (_store_transposed); that
-store also writes zeros after the P positions of each channel when P is not a power of two (AVX2: fewer than P), so
-`pitch` leaves room for them. The forward's positions are outputs and r its taps;
-a dL/dW tile's positions are taps and r the output positions summed over. The narrow tile (one block, twice the
+channels) times one input value broadcast per position. It stores the tile channel-major, acc[(b·L + l)·pitch + p],
+transposed in registers (_store_transposed); the store also writes zeros after the P positions of each channel
+when P is not a power of two (AVX2: fewer than P), so `pitch` leaves room for them. The forward's positions are
+outputs and r its taps; a dL/dW tile's positions are taps and r the output positions summed over. The narrow tile (one block, twice the
 positions) is for layers of at most L output channels, which would leave half of a wide tile's lanes idle.
 Written as LLVM IR (a Numba intrinsic): its VECTORS accumulators are loop values, so they stay in registers
 for the whole sum and are stored once at the end; a loop over a Numba array would load and store them every tap.
@@ -107,14 +106,6 @@ def _tile_function(module, scalar, itemsize, blocks):
         builder.position_at_end(block)
         finals = _tile_loop(builder, vector, itemsize, fma, (weights, src, offsets), (w_start, src_start), taps,
                             positions, pixels, blocks)
-        by_position, by_channel = function.append_basic_block(), function.append_basic_block()
-        builder.cbranch(builder.icmp_signed("==", pitch, ir.Constant(i64, 0)), by_position, by_channel)
-        builder.position_at_end(by_position)
-        for k, final in enumerate(finals):
-            target = builder.gep(acc, [ir.Constant(i64, k * vector.count)])
-            builder.store(final, builder.bitcast(target, vector.as_pointer()), align=itemsize)
-        builder.ret_void()
-        builder.position_at_end(by_channel)
         _store_transposed(builder, finals, acc, pitch, pixels, blocks, itemsize)
         builder.ret_void()
     return function
