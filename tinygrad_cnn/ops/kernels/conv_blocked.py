@@ -19,7 +19,7 @@ from numba import njit
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.conv_gemm import tap_phases
 from tinygrad_cnn.ops.kernels.geometry import plane_positions
-from tinygrad_cnn.ops.kernels.inner_loops import fill
+from tinygrad_cnn.ops.kernels.inner_loops import add_into, aligned_empty, copy_plus, copy_strided, fill
 from tinygrad_cnn.ops.kernels.padding import copy_phase_interior, phase_shape
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
@@ -77,9 +77,8 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
                 tile_taps(acc[tile:], packed, block * taps * width, inputs, source, offsets, taps, shifts,
                           first + tile, vectors, pitch)
             for lane in range(channels):
-                target, offset = corner + lane * plane + first, bias[first_channel + lane]
-                for q in range(positions):
-                    out_flat[target + q] = acc[lane * pitch + q] + offset
+                copy_plus(out_flat, corner + lane * plane + first, acc, lane * pitch, positions,
+                          bias[first_channel + lane])
 
 
 @njit(cache=True, no_cfunc_wrapper=True)
@@ -140,6 +139,17 @@ def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     return ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
 
 
+def _aligned_copy(array):
+    """A flat C-ordered copy of `array` starting on a 64-byte boundary, so that every vector of packed weights lies
+    in one cache line (inner_loops.aligned_empty; NumPy's arrays start on 16 bytes): 32x16x16->32 forward at
+    batch 64, one thread, 2.08 -> 1.94 ms."""
+    flat = np.empty(array.size + 64 // array.itemsize, array.dtype)
+    skip = (-flat.ctypes.data % 64) // array.itemsize
+    copy = flat[skip:skip + array.size]
+    copy.reshape(array.shape)[...] = array
+    return copy
+
+
 def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     """O = X ⋆ W + b into `out`: the packing in NumPy, the sums in forward_tiles, which pads each sample itself
     (x is read in place when it needs no padding and no split)."""
@@ -155,7 +165,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1):
     if group_out % width:  # zero rows for the last block's missing channels
         rows = np.concatenate([rows, np.zeros((groups, per_group * width - group_out, offsets.size), x.dtype)], 1)
     packed = rows.reshape(groups * per_group, width, offsets.size).transpose(0, 2, 1)
-    forward_tiles(x.reshape(-1), sample_size, np.ascontiguousarray(packed).reshape(-1),
+    forward_tiles(x.reshape(-1), sample_size, _aligned_copy(packed),
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups,
                   geometry)
 
@@ -193,7 +203,7 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     out_flat = out.reshape(out.size)
     pitch = 2 * pixels  # channel-major, room for the store's padding positions
     acc = np.empty(width * pitch, out.dtype)
-    packed = np.empty(group * span * width, out.dtype)
+    packed = aligned_empty(group * span * width, out)
     vectors = width * out.itemsize // VECTOR_BYTES
     fused = geometry[0] != 0
     padded = np.empty(group * sample_size if fused else 0, out.dtype)
@@ -220,9 +230,7 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
                 tile_taps(acc, packed, 0, inputs, source, positions, count * span, shifts_flat, tile * pixels, vectors,
                           pitch)
                 for lane in range(width):
-                    first = corner + lane * tiles * pixels + tile * pixels
-                    for p in range(pixels):
-                        out_flat[first + p] += acc[lane * pitch + p]
+                    add_into(out_flat, corner + lane * tiles * pixels + tile * pixels, acc, lane * pitch, pixels)
 
 
 @njit(cache=True, no_cfunc_wrapper=True)
@@ -241,8 +249,7 @@ def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, pack
             for lane in range(width):
                 source = ((n + j) * out_channels + first_channel + lane) * plane + oh * out_w
                 if lane < channels:
-                    for ow in range(out_w):
-                        packed[row + ow * width + lane] = grad_flat[source + ow]
+                    copy_strided(packed, row + lane, width, grad_flat, source, 1, out_w)
                 else:
                     for ow in range(out_w):
                         packed[row + ow * width + lane] = zero

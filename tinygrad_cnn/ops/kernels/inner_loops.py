@@ -26,6 +26,23 @@ def copy(dst, dst_start, src, src_start, count):
         dst[d + k] = src[s + k]
 
 
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def copy_plus(dst, dst_start, src, src_start, count, value):
+    """dst[dst_start + k] = src[src_start + k] + value for k < count, on flat arrays (a contiguous run: it
+    vectorises)."""
+    d, s = np.uint64(dst_start), np.uint64(src_start)
+    for k in range(np.uint64(count)):
+        dst[d + k] = src[s + k] + value
+
+
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def add_into(dst, dst_start, src, src_start, count):
+    """dst[dst_start + k] += src[src_start + k] for k < count, on flat arrays (a contiguous run: it vectorises)."""
+    d, s = np.uint64(dst_start), np.uint64(src_start)
+    for k in range(np.uint64(count)):
+        dst[d + k] += src[s + k]
+
+
 @njit(cache=True, no_cfunc_wrapper=True, inline="always", fastmath={"contract"})
 def axpy_strided(dst, dst_start, dst_step, src, src_start, src_step, count, alpha):
     """dst[dst_start + k·dst_step] += alpha · src[src_start + k·src_step] for k < count, on flat arrays."""
@@ -151,6 +168,16 @@ def sum_range(a, start, count, total):
     for k in range(np.uint64(count)):
         total += a[first + k]
     return total
+
+
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def aligned_empty(count, like):
+    """An uninitialised flat array of `count` elements of like's dtype starting on a 64-byte boundary (a cache
+    line): a vector load that spans two lines costs two, and Numba's own arrays start on 32 bytes."""
+    spare = 64 // like.itemsize
+    buffer = np.empty(count + spare, like.dtype)
+    skip = (-buffer.ctypes.data % 64) // like.itemsize
+    return buffer[skip:skip + count]
 
 
 @njit(cache=True, no_cfunc_wrapper=True, inline="always")
