@@ -5,6 +5,7 @@
     python benchmarks/train_step.py --threads 2 --epoch    # examples/mnist/train.py's loop, ours vs PyTorch
     python benchmarks/train_step.py --startup              # fresh process to the first step, cold and warm
     python benchmarks/train_step.py --threads 1 --cpu-time # one thread, CPU time: steadiest on a shared machine
+    python benchmarks/train_step.py --default-allocator    # without tune_allocator(), as most scripts run
 
 A step is forward, cross-entropy, backward and the optimizer's update on one random float32 batch: the
 MNIST models (1×28×28) with Adam (lr 1e-3), ResNet-20 (3×32×32, benchmarks/resnet.py) with SGD (lr 0.1,
@@ -117,7 +118,8 @@ def main_steps(args):
     rng = np.random.default_rng(0)
     print(f"training step (forward, cross-entropy, backward, update), median {'CPU' if args.cpu_time else 'wall'} "
           f"time of {args.rounds} rounds of {args.repeats} steps, ours then PyTorch's; {cpu()}; "
-          f"threads: ours {threads()}, torch {torch.get_num_threads() if torch else '-'}")
+          f"threads: ours {threads()}, torch {torch.get_num_threads() if torch else '-'}; glibc's allocator "
+          + ("at its defaults" if args.default_allocator else "tuned (tune_allocator)"))
     print(f"{'model':<9}{'batch':>6}{'ours ms':>10}{'img/s':>9}{'epoch s':>9}"
           + (f"{'torch ms':>10}{'img/s':>9}{'epoch s':>9}{'ratio':>8}" if torch else ""))
     for name in args.models:
@@ -137,7 +139,7 @@ def main_steps(args):
             print(line, flush=True)
     print(f"reproduce: python benchmarks/train_step.py --threads {args.threads or threads()}"
           f" --models {' '.join(args.models)} --batches {' '.join(map(str, args.batches))}"
-          + (" --cpu-time" if args.cpu_time else ""))
+          + (" --cpu-time" if args.cpu_time else "") + (" --default-allocator" if args.default_allocator else ""))
 
 
 def main_profile(args):
@@ -321,12 +323,15 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="cnn", choices=["cnn", "lenet"], help="model for --epoch")
     parser.add_argument("--batch", type=int, default=64, help="batch size for --epoch (train.py's default)")
     parser.add_argument("--limit", type=int, default=6400, help="training images for --epoch")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as a script that does not call tune_allocator() has it")
     parser.add_argument("--no-record", action="store_true", help="do not append the results to benchmarks/RESULTS.md")
     arguments = parser.parse_args()
     if arguments.cpu_time:
         CLOCK = time.process_time
     import tinygrad_cnn as tc
-    tc.runtime.tune_allocator()  # as examples/mnist/train.py does: freed activations stay in the process
+    if not arguments.default_allocator:
+        tc.runtime.tune_allocator()  # as examples/mnist/train.py does: freed memory stays, PyTorch's too
     if arguments.threads:
         tc.set_num_threads(arguments.threads)
         if torch:

@@ -263,7 +263,11 @@ def set_anomaly_hook(hook) -> None:
 
 
 def _memory_owner(array):
-    return array if array.base is None else array.base  # NumPy points every view at the array owning the memory
+    """The object owning an array's memory: the array itself, or the end of its chain of bases (NumPy points a view
+    at the array owning the memory, but a view of a pooled array points at that array, whose base is its lease)."""
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    return array
 
 
 def _share_version_counters_with_views(args, outputs):

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..runtime.array_pool import empty_like
 from .broadcast import shape_of, unbroadcast
 from .kernels import elementwise as kernels
 
@@ -245,7 +246,7 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
         if x.dtype.kind == "f" and x.flags.c_contiguous and x.size >= ReLU.KERNEL_FROM:
-            out = np.empty_like(x)
+            out = empty_like(x)
             kernels.relu_forward(x.reshape(-1), x.dtype.type(0), out.reshape(-1))
         else:
             out = np.maximum(x, 0, order="C")
@@ -256,7 +257,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         out, = ctx.saved_tensors
-        grad_in = np.empty_like(out)
+        grad_in = empty_like(out)
         kernels.relu_backward(np.ascontiguousarray(grad, out.dtype).reshape(-1), out.reshape(-1), out.dtype.type(0),
                               grad_in.reshape(-1))
         return grad_in
@@ -279,7 +280,7 @@ class Dropout(Function):
 
 def _dropout(x, p, seed):
     x = np.asarray(x, order="C")  # not ascontiguousarray: it makes a 0-d array 1-d
-    out = np.empty_like(x)
+    out = empty_like(x)
     scale = x.dtype.type(0.0 if p == 1 else 1.0 / (1 - p))
     kernels.dropout(x.reshape(-1), np.uint64(seed), float(p), scale, out.reshape(-1))
     return out

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..runtime.array_pool import empty
 from ..runtime.threads import blas_for_product
 from .broadcast import unbroadcast
 from .kernels.gemm import gemm
@@ -31,7 +32,7 @@ def _matmul(x, y):
     each (kernels/gemm.py: BLAS's own threads would keep spinning after it, taking the cores from the kernels
     that follow), so a Linear layer's products use both cores without that."""
     if x.ndim == 2 and y.ndim == 2 and x.shape[0] * x.shape[1] * y.shape[1] >= SPLIT_MACS:
-        out = np.empty((x.shape[0], y.shape[1]), np.result_type(x, y))
+        out = empty((x.shape[0], y.shape[1]), np.result_type(x, y))
         gemm(x, y, out)
         return out
     return x @ y

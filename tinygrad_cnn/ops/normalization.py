@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..runtime.array_pool import empty_like
 from .kernels import batch_norm as kernels
 
 
@@ -23,7 +24,7 @@ class BatchNorm(Function):
         x3 = np.ascontiguousarray(x).reshape(x.shape[0], channels, math.prod(x.shape[2:]))
         gamma = np.ones(channels, dtype) if weight is None else np.ascontiguousarray(weight, dtype)
         beta = np.zeros(channels, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
-        out, factors = np.empty_like(x3), np.empty((channels, 2), dtype)
+        out, factors = empty_like(x3), np.empty((channels, 2), dtype)
         if batch_stats:
             mean, var = np.empty(channels), np.empty(channels)
             kernels.train_forward(x3, gamma, beta, float(eps), out, mean, var, factors)
@@ -45,7 +46,7 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         x3, mean, invstd, gamma = ctx.saved_tensors
         grad3 = np.ascontiguousarray(grad, x3.dtype).reshape(x3.shape)
-        grad_x = np.empty_like(x3)
+        grad_x = empty_like(x3)
         channels = x3.shape[1]
         grad_weight, grad_bias = np.empty(channels), np.empty(channels)
         factors = np.empty((channels, 4), x3.dtype)

@@ -24,6 +24,7 @@ from tinygrad_cnn.ops.kernels.geometry import output_hw
 from tinygrad_cnn.ops.kernels.padding import phase_planes, phase_shape
 from tinygrad_cnn.ops.kernels.register_tile import tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
+from tinygrad_cnn.runtime.array_pool import empty
 
 ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "depthwise_same", "blocked")
 
@@ -175,7 +176,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     """O = X ⋆ W + b as a fresh (N, M, OH, OW) array; `algorithm` forces one of ALGORITHMS."""
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
-    out = np.empty((batch, out_channels, out_h, out_w), x.dtype)
+    out = empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w)
     if algorithm == "blocked":
         conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups)
@@ -204,7 +205,7 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
                            input_shape[2] * input_shape[3], grad_out.shape[2] * grad_out.shape[3])
     if algorithm == "blocked":
         return _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation, groups)
-    grad_in = np.empty(input_shape, grad_out.dtype)
+    grad_in = empty(input_shape, grad_out.dtype)
     if algorithm == "depthwise_planes":
         conv_depthwise_planes.grad_input(grad_out, weight, grad_in, *stride, *padding,
                                          *_phase_taps(input_shape, weight.shape, stride, padding, dilation))

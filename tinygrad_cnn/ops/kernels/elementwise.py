@@ -5,6 +5,7 @@ from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.runtime import SMALL_PASS
+from tinygrad_cnn.runtime.array_pool import empty_like
 
 RUN = 1 << 16  # elements per task: a task's three streams stay well inside the L2 cache
 
@@ -47,7 +48,7 @@ def sum_of(a, b):
     elements on (the same bits), NumPy's a + b otherwise (broadcasting, mixed dtypes, scalars)."""
     if (isinstance(a, np.ndarray) and a.size >= SMALL_PASS and isinstance(b, np.ndarray) and a.shape == b.shape
             and a.dtype == b.dtype and a.dtype.kind == "f" and a.flags.c_contiguous and b.flags.c_contiguous):
-        out = np.empty_like(a)
+        out = empty_like(a)
         add(a.reshape(-1), b.reshape(-1), out.reshape(-1))
         return out
     return a + b

@@ -11,6 +11,7 @@ from numba import njit
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.geometry import output_hw, valid_range
 from tinygrad_cnn.ops.kernels.inner_loops import axpy_strided, fill, sum_range
+from tinygrad_cnn.runtime.array_pool import empty
 
 
 def _first_planes(planes, *rest):
@@ -206,7 +207,7 @@ def _planes(array):
 def max_pool2d_forward(x, kernel, stride, padding):
     """(out, winners): the window maxima and, per window, the flat index of its winner in the input plane."""
     shape = x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding)
-    out, winners = np.empty(shape, x.dtype), np.empty(shape, np.int32)
+    out, winners = empty(shape, x.dtype), empty(shape, np.int32)
     if kernel == stride == (2, 2) and padding == (0, 0):
         _max_pool_forward_2x2(_planes(x), _planes(out), _planes(winners))
     else:
@@ -216,28 +217,28 @@ def max_pool2d_forward(x, kernel, stride, padding):
 
 def max_pool2d_backward(grad_out, winners, input_shape):
     """dL/dx: each window's gradient routed to its winner (summed where windows overlap)."""
-    grad_in = np.empty(input_shape, grad_out.dtype)
+    grad_in = empty(input_shape, grad_out.dtype)
     _max_pool_backward(_planes(grad_out), _planes(winners), _planes(grad_in))
     return grad_in
 
 
 def avg_pool2d_forward(x, kernel, stride, padding):
     """Window averages, zero padding included in the count."""
-    out = np.empty(x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding), x.dtype)
+    out = empty(x.shape[:2] + output_hw(x.shape[2:], kernel, stride, padding), x.dtype)
     _avg_pool_forward(_planes(x), *kernel, *stride, *padding, _planes(out))
     return out
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel, stride, padding):
     """dL/dx: each window's gradient spread evenly over its K_h·K_w positions (those in the padding dropped)."""
-    grad_in = np.empty(input_shape, grad_out.dtype)
+    grad_in = empty(input_shape, grad_out.dtype)
     _avg_pool_backward(_planes(grad_out), *kernel, *stride, *padding, _planes(grad_in))
     return grad_in
 
 
 def adaptive_avg_pool2d_forward(x, output_size):
     """Averages over PyTorch's adaptive bins, giving an output of `output_size` (h, w)."""
-    out = np.empty(x.shape[:2] + tuple(output_size), x.dtype)
+    out = empty(x.shape[:2] + tuple(output_size), x.dtype)
     if tuple(output_size) == (1, 1):
         _global_avg_pool_forward(x.reshape(-1), x.shape[2] * x.shape[3], out.reshape(-1))
     else:
@@ -247,7 +248,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
 
 def adaptive_avg_pool2d_backward(grad_out, input_shape):
     """dL/dx: each bin's gradient spread evenly over the bin."""
-    grad_in = np.empty(input_shape, grad_out.dtype)
+    grad_in = empty(input_shape, grad_out.dtype)
     if grad_out.shape[2:] == (1, 1):
         _global_avg_pool_backward(grad_out.reshape(-1), input_shape[2] * input_shape[3], grad_in.reshape(-1))
     else:
