@@ -122,3 +122,34 @@ def test_training_steps_after_the_first_fault_in_almost_no_memory():
     result = subprocess.run([sys.executable, "-c", STEPS_FAULTS], cwd=ROOT, capture_output=True, text=True,
                             check=True, timeout=600)
     assert int(result.stdout.split()[-1]) < 300
+
+
+class _PooledGradient(tc.Function):
+    """y = 2x whose backward returns a pooled array: alone, or while ctx keeps a view of it."""
+
+    returned_ids = []
+
+    @staticmethod
+    def forward(ctx, x, keep_view):
+        ctx.keep_view = keep_view
+        return 2 * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        fresh = pool.empty(grad.shape, grad.dtype)
+        np.multiply(grad, 2, out=fresh)
+        if ctx.keep_view:
+            ctx.view = fresh.reshape(-1)
+        _PooledGradient.returned_ids.append(id(fresh))
+        return fresh, None
+
+
+def test_a_leaf_keeps_a_pooled_gradient_without_copying_it_unless_a_view_of_it_lives():
+    upstream = np.random.default_rng(1).standard_normal(LARGE).astype(np.float32)
+    alone, viewed = (tc.tensor(np.ones(LARGE, np.float32), requires_grad=True) for _ in range(2))
+    _PooledGradient.apply(alone, False).backward(upstream)
+    assert id(alone.grad.numpy()) == _PooledGradient.returned_ids[-1]
+    _PooledGradient.apply(viewed, True).backward(upstream)
+    assert id(viewed.grad.numpy()) != _PooledGradient.returned_ids[-1]
+    for leaf in (alone, viewed):
+        np.testing.assert_array_equal(leaf.grad.numpy(), 2 * upstream)

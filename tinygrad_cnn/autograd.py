@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 from .ops.kernels.elementwise import sum_of
+from .runtime.array_pool import owns_its_memory
 
 
 class _GradState(threading.local):
@@ -423,7 +424,7 @@ def run_backward(root, grad, retain_graph=False, wanted=None):
                 # a leaf keeps its first gradient without a copy (as PyTorch does) when nothing else refers to
                 # it; one returned twice, kept in ctx, passed through from the incoming gradient or viewed
                 # elsewhere has more references and is copied
-                owned = g.base is None and g.flags.writeable and _reference_count(g) <= _SOLE_REFERENCE
+                owned = owns_its_memory(g) and g.flags.writeable and _reference_count(g) <= _SOLE_REFERENCE
                 tensor._accumulate_grad(g, owned)
             else:
                 key = (id(tensor._node), tensor._output_index)

@@ -7,6 +7,7 @@ next step pays a page fault for every 4 KiB it writes: about 30,000 a step (120 
 pool when the array and all its views are gone. Nothing process-wide changes: only the ops' own results come
 from here, and other NumPy arrays keep the C allocator's behaviour.
 """
+import sys
 import threading
 from collections import OrderedDict
 
@@ -73,6 +74,12 @@ class _Lease:
         pool.give_back(self.pages, self.block, self.address)
 
 
+def _lease_count_held_once():
+    array = empty(POOLED_BYTES, np.uint8)
+    base = array.base
+    return sys.getrefcount(base)
+
+
 def empty(shape, dtype) -> np.ndarray:
     """An uninitialised C-contiguous array, as np.empty, starting on a 64-byte boundary; large ones reuse the
     memory of pooled arrays that are gone."""
@@ -92,8 +99,19 @@ def empty_like(array) -> np.ndarray:
     return empty(array.shape, array.dtype)
 
 
+def owns_its_memory(array) -> bool:
+    """Whether `array` is the array its memory was made for: NumPy's own (no base), or the one array holding a
+    pooled block's lease. Views of `array` itself are not seen here: they hold a reference to `array`."""
+    base = array.base
+    return base is None or (type(base) is _Lease and sys.getrefcount(base) <= _LEASE_HELD_ONCE)
+
+
 def empty_cache() -> None:
     """Free the memory kept for reuse: the pool's free blocks and the kernels' scratch buffers (for example
     after training, or after changing model sizes). Arrays in use keep theirs."""
     pool.clear()
     workspace.clear()
+
+
+_LEASE_HELD_ONCE = 0
+_LEASE_HELD_ONCE = _lease_count_held_once()  # the count owns_its_memory sees when one array holds a lease
