@@ -30,10 +30,11 @@ ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "d
 
 
 def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None, dilation=(1, 1),
-                     out_positions=None):
+                     out_positions=None, batch=None):
     """One of ALGORITHMS for one direction ('forward', 'grad_input',
     'grad_weight'); `positions` is the size of the plane written (OH·OW forward, H·W for grad_input), None when
-    unknown (taken as 32×32); `out_positions` OH·OW for grad_input (taken as H·W).
+    unknown (taken as 32×32); `out_positions` OH·OW for grad_input (taken as H·W); `batch` the samples (taken
+    as 32).
 
     An ungrouped 1×1 conv of any stride and padding is a channel product at each sampled position
     ('pointwise', OH·OW·N·M per sample): no columns to build (its forward with AVX-512 on the blocked kernel at
@@ -49,7 +50,10 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     AVX-512 from 9: one input channel at 3×3, where the direct kernel's passes are no faster; with AVX2 they are,
     by 15-20% on 1x28x28->32 and 3x32x32->64), except:
       forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
-                   output channels: a GEMM that large runs nearer the peak;
+                   output channels, where a GEMM that large runs nearer the peak: with AVX2 code, and with
+                   AVX-512 under 8×8 at batches under 8 only (its tasks take up to 8 samples: a block's weights
+                   serve them all from the L2 cache; 256x4x4->512 at batch 32 4.1 against the GEMM's 4.6 ms,
+                   512x8x8->512 26.5 against 29.6; at batch 1 1.06 against 0.65 ms);
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
                    to 1152 taps on planes to 8×8 (2304 on 8×8 with AVX-512 and C_in <= 128: 128x8x8->256 at
                    batch 32 3.7 against the GEMM's 4.2 ms), 2304 to 16×16, else 4096, and C_in <= 256 (128 over 16×16,
@@ -78,7 +82,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     taps_in, taps_out = group_in * kernel_h * kernel_w, group_out * kernel_h * kernel_w
     padded_reads = plane / (plane if out_positions is None else out_positions)
     if plane >= 16 and _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups,
-                                     padded_reads):
+                                     padded_reads, 32 if batch is None else batch):
         return "blocked"
     if stride != (1, 1):
         return "gemm"
@@ -98,13 +102,14 @@ def _blocked_one_by_one(channels, out_channels, stride, plane):
     return VECTOR_BYTES == 64 and fills and channels >= 9 and (stride != (1, 1) or plane < 64)
 
 
-def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups, padded_reads):
+def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups, padded_reads, batch):
     """choose_algorithm's rule for the register-blocked kernels on planes of 16 positions or more."""
     def filled(channels):
         return channels >= 32 or channels >= 16 and plane <= 256 or _fills_tiles(channels)
     if direction == "forward":
-        return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not (
-            plane < 64 and (taps_in >= 2304 or group_out >= 384) or plane == 64 and group_out >= 512)
+        wide_gemm = plane < 64 and (taps_in >= 2304 or group_out >= 384) and (VECTOR_BYTES < 64 or batch < 8) or \
+            plane == 64 and group_out >= 512 and VECTOR_BYTES < 64
+        return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not wide_gemm
     if direction == "grad_input":
         few_taps = plane < 64 or plane == 64 and (group_in > 128 or VECTOR_BYTES < 64)
         most_taps = 1152 if few_taps else 2304 if plane <= 256 else 4096
@@ -153,10 +158,11 @@ def supports(algorithm, weight_shape, stride, padding, groups, direction="forwar
 
 
 def _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, direction, positions=None,
-               out_positions=None):
+               out_positions=None, batch=None):
     """The forced `algorithm` after checking it fits, else choose_algorithm's pick."""
     if algorithm is None:
-        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions, dilation, out_positions)
+        return choose_algorithm(weight_shape, stride, padding, groups, direction, positions, dilation, out_positions,
+                                batch)
     if not supports(algorithm, weight_shape, stride, padding, groups, direction, dilation):
         fitting = [a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups, direction, dilation)]
         raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute the {direction} of a conv with weight "
@@ -177,7 +183,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     batch, out_channels = x.shape[0], weight.shape[0]
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = empty((batch, out_channels, out_h, out_w), x.dtype)
-    algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w)
+    algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w,
+                           batch=batch)
     if algorithm == "blocked":
         conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups)
     elif algorithm == "depthwise_planes":
