@@ -269,12 +269,13 @@ def test_results_are_fresh_arrays_not_workspace(algorithm):
         np.testing.assert_array_equal(array, copy)
 
 
-@pytest.mark.parametrize("out_channels", [5, 40])  # a narrow and a wide register tile
+@pytest.mark.parametrize("out_channels", [5, 40, 130])  # a narrow and a wide register tile; dL/dW padding first
 @pytest.mark.parametrize("stride, padding", [(1, 1), (2, 1), (1, 0), (2, 2)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_the_blocked_kernels_padding_each_sample_equal_them_on_the_input_padded_first(stride, padding, out_channels,
                                                                                      threads):
-    """The blocked forward and dL/dW pad each sample themselves, in a scratch copy per thread: their results have
+    """The blocked forward and dL/dW pad each sample themselves, in a scratch copy per thread (dL/dW with
+    conv_blocked.PADDED_FIRST_FROM blocks of output channels or more pads the batch first): their results have
     the same bits as the same kernels on X zero-padded beforehand (padding 0, read in place at stride 1), on one
     and on two threads, and match the reference."""
     rng = np.random.default_rng(5)

@@ -62,9 +62,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
                    GEMM's do not;
       grad_weight  (a tile of taps × output channels summed over the positions) up to 2304 taps and 128 output
-                   channels, 256 on planes of 16×16 and more (every block of output channels pads the same
-                   samples again), and at stride 2 up to 288 taps (C_in = 32 at 3×3) or 64 output channels with
-                   AVX-512, 144 taps with AVX2.
+                   channels, 256 on output planes of 8×8 and more (from 4 blocks of output channels the input
+                   is padded once first: batch 32, 256x8x8->256 7.7-8.4 against the GEMM's 9.5 ms with AVX-512,
+                   12.1 against 12.3 with AVX2), and at stride 2 on output planes of 8×8 and more
+                   (64x32x32->128 4.7 against 6.6 ms, 7.2 against 8.3 with AVX2) or up to 288 taps (C_in = 32
+                   at 3×3) or 64 output channels with AVX-512, 144 taps with AVX2.
     The AVX2 limits were measured with the kernels compiled for Haswell and OpenBLAS's Haswell kernels on an
     AVX-512 machine (both sides' AVX2 code on the same cores), not on an AVX2 machine.
     The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.
@@ -116,8 +118,9 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
         return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= most_taps and padded_reads <= 1.5 and (
             group_in <= 128 or group_in <= 256 and (plane <= 256 or VECTOR_BYTES == 64 and plane <= 1024))
     return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
-        64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 256) and (
-            stride == (1, 1) or (taps_in <= 288 or group_out <= 64 if VECTOR_BYTES == 64 else taps_in <= 144)))
+        64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 64) and (
+            stride == (1, 1) or plane >= 64 or (taps_in <= 288 or group_out <= 64 if VECTOR_BYTES == 64
+                                                else taps_in <= 144)))
 
 
 def _fills_tiles(channels):
