@@ -275,7 +275,7 @@ def test_results_are_fresh_arrays_not_workspace(algorithm):
 def test_the_blocked_kernels_padding_each_sample_equal_them_on_the_input_padded_first(stride, padding, out_channels,
                                                                                      threads):
     """The blocked forward and dL/dW pad each sample themselves, in a scratch copy per thread (dL/dW with
-    conv_blocked.PADDED_FIRST_FROM blocks of output channels or more pads the batch first): their results have
+    conv_blocked.PADDED_FIRST_FROM output channels or more pads the batch first): their results have
     the same bits as the same kernels on X zero-padded beforehand (padding 0, read in place at stride 1), on one
     and on two threads, and match the reference."""
     rng = np.random.default_rng(5)
@@ -350,6 +350,28 @@ def test_the_split_gemm_equals_one_matmul_on_strided_views(columns):
     assert get_blas_num_threads() == before
 
 
+@pytest.mark.parametrize("columns", [200, 1000, 9216])
+def test_the_split_gemm_gives_the_same_bits_on_one_and_on_two_threads(columns):
+    """Its column blocks are fixed by the product, not by the thread count: a BLAS may sum a column differently
+    inside a narrower product (OpenBLAS's Haswell kernels do: run with OPENBLAS_CORETYPE=Haswell to see it)."""
+    from tinygrad_cnn.ops.kernels.gemm import gemm
+    rng = np.random.default_rng(columns)
+    a = rng.standard_normal((32, 576)).astype(np.float32)
+    b = rng.standard_normal((576, columns)).astype(np.float32)
+    previous = get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            set_num_threads(threads)
+            out = np.empty((32, columns), np.float32)
+            gemm(a, b, out)
+            results.append(out)
+    finally:
+        set_num_threads(previous)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.parametrize("stack", [1, 2, 5])
 @pytest.mark.parametrize("shared", [True, False])
 def test_the_stacked_gemm_equals_matmul(stack, shared):
@@ -395,11 +417,12 @@ def test_a_forked_child_can_still_run_the_split_gemm():
 
 @pytest.mark.parametrize("algorithm, groups, stride", [("depthwise", 6, 1), ("depthwise_planes", 6, 1),
                                                       ("depthwise_same", 6, 1), ("blocked", 1, 1), ("blocked", 2, 1),
-                                                      ("blocked", 1, 2)])
-def test_the_depthwise_and_blocked_kernels_give_the_same_bits_on_one_and_on_two_threads(algorithm, groups, stride):
+                                                      ("blocked", 1, 2), ("gemm", 1, 1), ("gemm", 2, 2)])
+def test_the_conv_kernels_give_the_same_bits_on_one_and_on_two_threads(algorithm, groups, stride):
     """Each thread owns whole outputs (depthwise dL/dW: one channel block's partial sums over a fixed chunk of
     samples, added in order afterwards, or one output channel over all samples; blocked dL/dW: runs of tiles,
-    each summed sample after sample), so the thread count never changes the order of a sum."""
+    each summed sample after sample; the GEMM: column blocks fixed by the product), so the thread count never
+    changes the order of a sum."""
     import tinygrad_cnn as tc
     from tinygrad_cnn.runtime.threads import get_num_threads
     rng = np.random.default_rng(5)

@@ -62,8 +62,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
                    GEMM's do not;
       grad_weight  (a tile of taps × output channels summed over the positions) up to 2304 taps and 128 output
-                   channels, 256 on output planes of 8×8 and more (from 4 blocks of output channels the input
-                   is padded once first: batch 32, 256x8x8->256 7.7-8.4 against the GEMM's 9.5 ms with AVX-512,
+                   channels, 256 on output planes of 8×8 and more (from 128 output channels the input is
+                   padded once first: batch 32, 256x8x8->256 7.7-8.4 against the GEMM's 9.5 ms with AVX-512,
                    12.1 against 12.3 with AVX2), and at stride 2 on output planes of 8×8 and more
                    (64x32x32->128 4.7 against 6.6 ms, 7.2 against 8.3 with AVX2) or up to 288 taps (C_in = 32
                    at 3×3) or 64 output channels with AVX-512, 144 taps with AVX2.

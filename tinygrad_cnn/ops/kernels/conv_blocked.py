@@ -183,7 +183,7 @@ def samples_per_task(plane, batch):
 
 
 PARTS = 4  # dL/dW sums each block's samples in this many parts, a task each, then adds the parts in order
-PADDED_FIRST_FROM = 4  # blocks of output channels from which dL/dW pads the whole input once, before its tasks
+PADDED_FIRST_FROM = 128  # output channels (in blocks) from which dL/dW pads the whole input once, before its tasks
 GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
 
 
@@ -272,9 +272,10 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     """dL/dW = X ⋆ dL/dO into `grad_w`: every tap t of group g as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n,
     g·sample_size/groups + offsets[t] + oh·pitch + ow] over the output positions q = (oh, ow), the planes X's
     zero-padded phase planes (grad_weight_tiles pads them and copies dL/dO channel-blocked). Each block of output
-    channels pads its samples again, so from PADDED_FIRST_FROM blocks the input is padded once beforehand
+    channels pads its samples again, so from PADDED_FIRST_FROM output channels the input is padded once beforehand
     (padding.phase_planes) and read in place: batch 32, 2 threads, 256x8x8->256 9.0 -> 7.7 ms, 128x8x8->256
-    4.4 -> 4.0; with two blocks the pass costs more than it saves (64x8x8->64 0.60 -> 0.72)."""
+    4.4 -> 4.0; for 64 the pass costs more than it saves (64x8x8->64 0.60 -> 0.72; with AVX2 code, in four
+    blocks of 16, 0.97 -> 1.01)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     geometry, sample_size, pitch = _geometry(x, stride, padding)
     offsets = _tap_offsets(grad_w.shape, tuple(stride), tuple(dilation), int(geometry[8]), int(pitch))
@@ -292,7 +293,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     on_planes = plane_positions(out_h, out_w, int(pitch))  # oh·pitch + ow
     positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1)
     planes = x
-    if geometry[0] and blocks >= PADDED_FIRST_FROM:
+    if geometry[0] and blocks * width >= PADDED_FIRST_FROM:
         planes, geometry = phase_planes(x, stride, padding), geometry.copy()
         geometry[0] = 0  # read in place
     grad_weight_tiles(planes.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, geometry)

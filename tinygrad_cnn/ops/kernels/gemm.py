@@ -12,6 +12,7 @@ from tinygrad_cnn.runtime import get_num_threads, one_blas_thread
 from tinygrad_cnn.runtime.launch import run_in_parts, split
 
 MIN_COLUMNS_PER_BLOCK = 64  # narrower blocks lose more to BLAS's blocking than the split gains
+COLUMN_BLOCKS = 4  # a product's column blocks, whatever the thread count
 
 
 def _split(count: int, min_per_block: int, run) -> None:
@@ -23,8 +24,17 @@ def _split(count: int, min_per_block: int, run) -> None:
 
 
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out[...] = a @ b for 2-D arrays (`b` and `out` may be strided views), split into column blocks."""
-    _split(out.shape[1], MIN_COLUMNS_PER_BLOCK, lambda lo, hi: np.matmul(a, b[:, lo:hi], out=out[:, lo:hi]))
+    """out[...] = a @ b for 2-D arrays (`b` and `out` may be strided views), in up to COLUMN_BLOCKS blocks of
+    columns, each one BLAS call, the threads taking whole blocks. The blocks do not depend on the thread count,
+    so neither do the bits: a BLAS may sum a column differently inside a narrower product (OpenBLAS's Haswell
+    kernels do, its SkylakeX kernels did not), and a split by the thread count made the MNIST models train
+    differently on one and on two threads there."""
+    columns = split(out.shape[1], max(1, min(COLUMN_BLOCKS, out.shape[1] // MIN_COLUMNS_PER_BLOCK)))
+
+    def run(first, last):
+        for lo, hi in columns[first:last]:
+            np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+    _split(len(columns), 1, run)
 
 
 def gemm_stack(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
