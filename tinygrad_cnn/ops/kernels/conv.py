@@ -38,7 +38,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
 
     An ungrouped 1×1 conv of any stride and padding is a channel product at each sampled position
     ('pointwise', OH·OW·N·M per sample): no columns to build (its forward with AVX-512 on the blocked kernel at
-    stride 2 and on planes under 8×8: _blocked_one_by_one). A depthwise conv (one input channel per group,
+    stride 2 and on planes to 8×8: _blocked_one_by_one). A depthwise conv (one input channel per group,
     groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
     ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
     AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels) in registers
@@ -97,11 +97,12 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
 def _blocked_one_by_one(channels, out_channels, stride, plane):
     """Whether a 1×1 forward runs faster on the register-blocked kernel than as products per sample: with AVX-512, at
     stride 2 (it reads the strided positions where a product needs them gathered first: 256x8x8->512 at batch 32
-    1.00 -> 0.61 ms, ResNet-20's 16x32x32->32 shortcut at 64 0.30 -> 0.24) and on planes under 8×8 (512x4x4->512
-    1.29 -> 1.08), when the output channels fill its tiles; products per sample win at stride 1 from 8×8 on
-    (64x16x16->128 0.56 against 0.68). Not measured with AVX2 code, which keeps the products."""
+    1.00 -> 0.61 ms, ResNet-20's 16x32x32->32 shortcut at 64 0.30 -> 0.24) and on planes to 8×8 (512x4x4->512
+    1.29 -> 1.08; on 8×8 since its tasks take several samples: 128x8x8->256 0.63 -> 0.50, 256x8x8->256 1.17 ->
+    0.96), when the output channels fill its tiles; from 16×16 on they tie or the products win (64x32x32->128 at
+    batch 8 0.54 against 0.66). Not measured with AVX2 code, which keeps the products."""
     fills = out_channels >= 32 or _fills_tiles(out_channels)
-    return VECTOR_BYTES == 64 and fills and channels >= 9 and (stride != (1, 1) or plane < 64)
+    return VECTOR_BYTES == 64 and fills and channels >= 9 and (stride != (1, 1) or plane <= 64)
 
 
 def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups, padded_reads, batch):
