@@ -3,8 +3,8 @@
 of the ops' large results, and an opt-in allocator tuning. Importing it changes nothing process-wide and starts
 no thread."""
 from .allocator import tune_allocator
-from .launch import SMALL_PASS, parallel_kernel
 from .array_pool import empty_cache
+from .launch import SMALL_PASS, parallel_kernel
 from .scratch import workspace
 from .threads import get_blas_num_threads, get_num_threads, one_blas_thread, set_num_threads
 

@@ -74,12 +74,6 @@ class _Lease:
         pool.give_back(self.pages, self.block, self.address)
 
 
-def _lease_count_held_once():
-    array = empty(POOLED_BYTES, np.uint8)
-    base = array.base
-    return sys.getrefcount(base)
-
-
 def empty(shape, dtype) -> np.ndarray:
     """An uninitialised C-contiguous array, as np.empty, starting on a 64-byte boundary; large ones reuse the
     memory of pooled arrays that are gone."""
@@ -99,11 +93,21 @@ def empty_like(array) -> np.ndarray:
     return empty(array.shape, array.dtype)
 
 
+def _count_held_once() -> int:
+    """What sys.getrefcount reports, in owns_its_memory's way of asking, for an object one slot refers to."""
+    holder = [object()]
+    base = holder[0]
+    return sys.getrefcount(base)
+
+
+_HELD_ONCE = _count_held_once()
+
+
 def owns_its_memory(array) -> bool:
     """Whether `array` is the array its memory was made for: NumPy's own (no base), or the one array holding a
     pooled block's lease. Views of `array` itself are not seen here: they hold a reference to `array`."""
     base = array.base
-    return base is None or (type(base) is _Lease and sys.getrefcount(base) <= _LEASE_HELD_ONCE)
+    return base is None or (type(base) is _Lease and sys.getrefcount(base) <= _HELD_ONCE)
 
 
 def empty_cache() -> None:
@@ -112,6 +116,3 @@ def empty_cache() -> None:
     pool.clear()
     workspace.clear()
 
-
-_LEASE_HELD_ONCE = 0
-_LEASE_HELD_ONCE = _lease_count_held_once()  # the count owns_its_memory sees when one array holds a lease

@@ -8,8 +8,9 @@ M/groups output channels get blocks of their own, whose taps read only that grou
 The input is zero-padded and split into its stride phases (padding.pad_split), as on the GEMM path: tap (c, kh, kw)
 of output (oh, ow) reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ +
 oh·pitch + ow, so consecutive output positions of a row are consecutive inputs at any stride. A forward tile takes
-its positions as consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns the
-outputs of one (sample, channel block), and every output is one sum in tap order: the same bits on any thread count.
+its positions as consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns
+the outputs of one channel block for one sample or a few (samples_per_task), and every output is one sum in tap
+order: the same bits on any thread count.
 """
 import functools
 
@@ -38,8 +39,9 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
     j·width + lane of block = g·blocks/groups + j, tile by tile: VECTORS·lanes/width consecutive output positions ×
-    width output channels. A task is one block for `chunk` consecutive samples (samples_per_task). A run of tiles (RUN_BYTES) is summed into a
-    scratch run (channel-major: each tile transposed in registers) and then written out one output plane at a time:
+    width output channels. A task is one block for `chunk` consecutive samples (samples_per_task). A run of tiles
+    (RUN_BYTES) is summed into a scratch run (channel-major: each tile transposed in registers) and then written
+    out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
     planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32).
     `planes` is the unpadded input: with geometry[0] set (_geometry), the input planes of a task's samples and
@@ -62,16 +64,17 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     acc = np.empty(width * pitch, out.dtype)
     for task in range(start, stop):
         first_n, block = (task // blocks) * chunk, task % blocks
+        last_n = min(batch, first_n + chunk)
         group, part = block // per_group, block % per_group
         first_channel = group * group_out + part * width
         channels = min(width, group_out - part * width)
         if fused and first_n * groups + group != padded_planes:  # no literal arguments: each would compile it anew
             first_plane = group * group_planes
-            for n in range(first_n, min(batch, first_n + chunk)):
+            for n in range(first_n, last_n):
                 _pad_sample(planes, n, first_plane, first_plane + group_planes, geometry, padded,
                             (n - first_n) * group_size - first_plane * geometry[8] * geometry[9])
             padded_planes = first_n * groups + group
-        for n in range(first_n, min(batch, first_n + chunk)):
+        for n in range(first_n, last_n):
             corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
             source = (n - first_n) * group_size if fused else n * sample_size + group * group_size
             for first in range(0, plane, run):
