@@ -321,6 +321,38 @@ def test_the_blocked_forward_on_samples_in_chunks_with_a_shorter_last_one(height
     np.testing.assert_allclose(results[0], expected, rtol=1e-4, atol=1e-4)
 
 
+def _packed_plainly(rows, width):
+    """(groups, outputs, taps) rows as the blocked forward packs them: blocks of `width` outputs (zeros past the
+    last), each tap's `width` weights contiguous."""
+    groups, outputs, taps = rows.shape
+    blocks = -(-outputs // width)
+    padded = np.zeros((groups, blocks * width, taps))
+    padded[:, :outputs] = rows
+    return padded.reshape(groups * blocks, width, taps).transpose(0, 2, 1)
+
+
+@pytest.mark.parametrize("out_channels, in_channels, kernel, groups, width", [
+    (8, 3, (3, 3), 1, 8), (40, 33, (3, 2), 1, 32), (6, 70, (1, 1), 2, 16), (4, 4, (2, 3), 4, 8)])
+def test_the_blocked_kernels_weight_packing(out_channels, in_channels, kernel, groups, width):
+    """The blocked forward packs W (packed[block, t, lane] = W[block's first channel + lane, t]) and, for dL/dX,
+    W's 180° rotation transposed per group straight from W: tap t = (m, kh, kw) of output channel c holds
+    W[g·M/groups + m, c, K_h−1−kh, K_w−1−kw]; zero past a group's channels, on a cache line."""
+    from tinygrad_cnn.ops.kernels.conv_blocked import _packed_weights
+    weight = np.random.default_rng(3).standard_normal((out_channels, in_channels // groups, *kernel))
+    group_out, group_in = out_channels // groups, in_channels // groups
+    rotated = np.zeros((groups, group_in, group_out, *kernel))
+    for g in range(groups):
+        for m in range(group_out):
+            for c in range(group_in):
+                rotated[g, c, m] = weight[g * group_out + m, c][::-1, ::-1]
+    for transposed, rows in [(False, weight.reshape(groups, group_out, -1)),
+                             (True, rotated.reshape(groups, group_in, -1))]:
+        packed = _packed_weights(weight, groups, width, transposed)
+        expected = _packed_plainly(rows, width)
+        assert packed.ctypes.data % 64 == 0
+        np.testing.assert_array_equal(packed.reshape(expected.shape), expected)
+
+
 def test_output_size_formula():
     """floor((W + 2P − D·(F−1) − 1)/S) + 1, which is (W − F + 2P)/S + 1 when D = 1."""
     assert conv2d_output_size(28, 5, 1, 2, 1) == 28

@@ -30,15 +30,15 @@ ALGORITHMS = ("pointwise", "direct", "gemm", "depthwise", "depthwise_planes", "d
 
 
 def choose_algorithm(weight_shape, stride, padding, groups, direction, positions=None, dilation=(1, 1),
-                     out_positions=None, batch=None):
+                     out_positions=None, batch=None, bias=False):
     """One of ALGORITHMS for one direction ('forward', 'grad_input',
     'grad_weight'); `positions` is the size of the plane written (OH·OW forward, H·W for grad_input), None when
     unknown (taken as 32×32); `out_positions` OH·OW for grad_input (taken as H·W); `batch` the samples (taken
-    as 32).
+    as 32); `bias` whether the forward adds one.
 
     An ungrouped 1×1 conv of any stride and padding is a channel product at each sampled position
-    ('pointwise', OH·OW·N·M per sample): no columns to build (its forward with AVX-512 on the blocked kernel at
-    stride 2 and on planes to 8×8: _blocked_one_by_one). A depthwise conv (one input channel per group,
+    ('pointwise', OH·OW·N·M per sample): no columns to build (on the blocked kernel where that wins:
+    _blocked_one_by_one). A depthwise conv (one input channel per group,
     groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
     ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
     AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels) in registers
@@ -55,9 +55,11 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    serve them all from the L2 cache; 256x4x4->512 at batch 32 4.1 against the GEMM's 4.6 ms,
                    512x8x8->512 26.5 against 29.6; at batch 1 1.06 against 0.65 ms);
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
-                   to 1152 taps on planes to 8×8 (2304 on 8×8 with AVX-512 and C_in <= 128: 128x8x8->256 at
-                   batch 32 3.7 against the GEMM's 4.2 ms), 2304 to 16×16, else 4096, and C_in <= 256 (128 over 16×16,
-                   but 256 on 32×32 with AVX-512: 256x32x32->256 at batch 32 106-117 against 125-126 ms),
+                   to 1152 taps on planes under 8×8, 2304 to 16×16, else 4096, and C_in <= 256 (128 over 16×16,
+                   but 256 on 32×32 with AVX-512: 256x32x32->256 at batch 32 106-117 against 125-126 ms); with
+                   AVX-512 on planes to 8×8 up to 4608 taps and any C_in (since the rotated filter is packed in
+                   one pass: batch 32, 512x4x4->512 10.3 against the GEMM's 11.2 ms, 256x8x8->256 8.8 against
+                   10.3; with AVX2 code on 4×4 the GEMM wins, 15.7 against 18.5, on 8×8 not, 14.0 against 15.3),
                    when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
                    1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
                    GEMM's do not;
@@ -79,8 +81,7 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     plane = 1024 if positions is None else positions
     group_out = out_channels // groups
     if (kernel_h, kernel_w, groups) == (1, 1, 1):
-        return "blocked" if direction == "forward" and _blocked_one_by_one(group_in, group_out, stride, plane) else \
-            "pointwise"
+        return "blocked" if _blocked_one_by_one(direction, group_in, group_out, stride, plane, bias) else "pointwise"
     taps_in, taps_out = group_in * kernel_h * kernel_w, group_out * kernel_h * kernel_w
     padded_reads = plane / (plane if out_positions is None else out_positions)
     if plane >= 16 and _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups,
@@ -94,15 +95,26 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     return "direct" if small or (group_out <= 64 and taps_in <= 288) else "gemm"
 
 
-def _blocked_one_by_one(channels, out_channels, stride, plane):
-    """Whether a 1×1 forward runs faster on the register-blocked kernel than as products per sample: with AVX-512, at
-    stride 2 (it reads the strided positions where a product needs them gathered first: 256x8x8->512 at batch 32
-    1.00 -> 0.61 ms, ResNet-20's 16x32x32->32 shortcut at 64 0.30 -> 0.24) and on planes to 8×8 (512x4x4->512
-    1.29 -> 1.08; on 8×8 since its tasks take several samples: 128x8x8->256 0.63 -> 0.50, 256x8x8->256 1.17 ->
-    0.96), when the output channels fill its tiles; from 16×16 on they tie or the products win (64x32x32->128 at
-    batch 8 0.54 against 0.66). Not measured with AVX2 code, which keeps the products."""
-    fills = out_channels >= 32 or _fills_tiles(out_channels)
-    return VECTOR_BYTES == 64 and fills and channels >= 9 and (stride != (1, 1) or plane <= 64)
+def _blocked_one_by_one(direction, channels, out_channels, stride, plane, bias):
+    """Whether a 1×1 conv runs faster on the register-blocked kernels than as products, when the channels it
+    writes fill its tiles. The forward when it adds a bias: the kernel adds it as it stores, the products in a
+    pass of their own over the output (batch 32, 32x32x32->64: 1.72 -> 1.03 ms; 1.77 -> 1.13 with AVX2 code);
+    and with AVX-512 also at stride 2 (it reads the strided positions where a product needs them gathered first:
+    256x8x8->512 1.00 -> 0.61 ms, ResNet-20's 16x32x32->32 shortcut at batch 64 0.30 -> 0.24) and on planes to
+    8×8 (512x4x4->512 1.29 -> 1.08; 128x8x8->256 0.63 -> 0.50); from 16×16 on they tie or the products win
+    (64x32x32->128 at batch 8 0.54 against 0.66). dL/dX at stride 1 on planes to 8×8, where the products per
+    sample are short (512x4x4->512 1.60 -> 1.17 ms; with AVX2 code 128x8x8->256 1.17 -> 0.89, 512x4x4->512 a
+    tie). dL/dW with AVX-512 at stride 1 on planes to 8×8 (512x4x4->512 1.55 -> 1.23 ms, 128x8x8->256 1.10 ->
+    0.85; with AVX2 code they tie or lose, 1.34 -> 2.10)."""
+    def fills(count):
+        return count >= 32 or _fills_tiles(count)
+    small = stride == (1, 1) and plane <= 64
+    if direction == "grad_input":  # the forward of dL/dO: C outputs from M inputs
+        return small and fills(channels) and out_channels >= 32
+    if direction == "grad_weight":
+        return VECTOR_BYTES == 64 and small and fills(out_channels) and channels >= 32
+    wide = VECTOR_BYTES == 64 and (stride != (1, 1) or plane <= 64)
+    return fills(out_channels) and channels >= 9 and (bias or wide)
 
 
 def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, plane, groups, padded_reads, batch):
@@ -114,10 +126,11 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
             plane == 64 and group_out >= 512 and VECTOR_BYTES < 64
         return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not wide_gemm
     if direction == "grad_input":
-        few_taps = plane < 64 or plane == 64 and (group_in > 128 or VECTOR_BYTES < 64)
-        most_taps = 1152 if few_taps else 2304 if plane <= 256 else 4096
+        wide_small = VECTOR_BYTES == 64 and plane <= 64
+        most_taps = 4608 if wide_small else 1152 if plane < 64 else 2304 if plane <= 256 else 4096
         return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= most_taps and padded_reads <= 1.5 and (
-            group_in <= 128 or group_in <= 256 and (plane <= 256 or VECTOR_BYTES == 64 and plane <= 1024))
+            group_in <= 128 or group_in <= 256 and (plane <= 256 or VECTOR_BYTES == 64 and plane <= 1024) or
+            wide_small)
     return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
         64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 64) and (
             stride == (1, 1) or plane >= 64 or (taps_in <= 288 or group_out <= 64 if VECTOR_BYTES == 64
@@ -162,11 +175,11 @@ def supports(algorithm, weight_shape, stride, padding, groups, direction="forwar
 
 
 def _algorithm(algorithm, weight_shape, stride, padding, dilation, groups, direction, positions=None,
-               out_positions=None, batch=None):
+               out_positions=None, batch=None, bias=False):
     """The forced `algorithm` after checking it fits, else choose_algorithm's pick."""
     if algorithm is None:
         return choose_algorithm(weight_shape, stride, padding, groups, direction, positions, dilation, out_positions,
-                                batch)
+                                batch, bias)
     if not supports(algorithm, weight_shape, stride, padding, groups, direction, dilation):
         fitting = [a for a in ALGORITHMS if supports(a, weight_shape, stride, padding, groups, direction, dilation)]
         raise ValueError(f"conv2d: algorithm {algorithm!r} cannot compute the {direction} of a conv with weight "
@@ -188,7 +201,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, algorithm
     out_h, out_w = output_hw(x.shape[2:], weight.shape[2:], stride, padding, dilation)
     out = empty((batch, out_channels, out_h, out_w), x.dtype)
     algorithm = _algorithm(algorithm, weight.shape, stride, padding, dilation, groups, "forward", out_h * out_w,
-                           batch=batch)
+                           batch=batch, bias=bias is not None)
     if algorithm == "blocked":
         conv_blocked.forward(x, weight, bias, out, stride, padding, dilation, groups)
     elif algorithm == "depthwise_planes":
@@ -248,10 +261,10 @@ def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation
     crop = [max(0, -p) for p in pads]
     if crop != [0, 0]:
         z = np.ascontiguousarray(z[:, :, crop[0]:z.shape[2] - crop[0], crop[1]:z.shape[3] - crop[1]])
-    group_out, group_in = out_channels // groups, weight.shape[1]  # per group: C/groups outputs from M/groups inputs
-    transposed = weight.reshape(groups, group_out, group_in, *kernel).transpose(0, 2, 1, 3, 4)
-    rotated = np.ascontiguousarray(transposed[..., ::-1, ::-1]).reshape(groups * group_in, group_out, *kernel)
-    return conv2d_forward(z, rotated, None, (1, 1), tuple(max(0, p) for p in pads), dilation, groups, "blocked")
+    grad_in = empty(input_shape, grad_out.dtype)
+    conv_blocked.forward(z, weight, None, grad_in, (1, 1), tuple(max(0, p) for p in pads), dilation, groups,
+                         transposed=True)
+    return grad_in
 
 
 def conv2d_grad_weight(x, grad_out, weight_shape, stride, padding, dilation, groups, algorithm=None):
