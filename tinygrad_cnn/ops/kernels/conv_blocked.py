@@ -264,26 +264,32 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
                     add_into(out_flat, corner + lane * tiles * pixels + tile * pixels, acc, lane * pitch, pixels)
 
 
+PACK_RUN = 4096  # elements of packed dL/dO that _pack_grads fills one channel at a time (16 KiB of float32: L1)
+
+
 @njit(cache=True, no_cfunc_wrapper=True)
 def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, packed):
     """packed[(j·OH·OW + q)·width + l] = dL/dO[n + j, first_channel + l, q] for j < count, output position q and
-    l < channels, zero for channels ≤ l < width: one block of dL/dO channel-blocked. Written row by row, one
-    channel's row at a time: each row of dL/dO is read whole before the next, while the packed row (OW·width
-    values) stays in L1. Gathering the channels of one position at a time read `width` planes in step, which,
-    4 KiB apart on 32×32, thrash the few L1 sets they share (3-4× slower)."""
+    l < channels, zero for channels ≤ l < width: one block of dL/dO channel-blocked. Written a run of rows at a
+    time (PACK_RUN), one channel's part of the run after the other: each channel's rows are read whole, while the
+    packed run stays in L1. Gathering the channels of one position at a time read `width` planes in step, which,
+    4 KiB apart on 32×32, thrash the few L1 sets they share (3-4× slower); a row at a time made calls of 8
+    values on 8×8 planes (64x8x8->64 dL/dW at batch 64, one thread: the packing 0.28 -> 0.12 ms of 2.9)."""
     out_channels, out_h, out_w = shape[1], shape[2], shape[3]
     plane = out_h * out_w
+    rows = max(1, min(out_h, PACK_RUN // (out_w * width)))
     zero = packed.dtype.type(0)
     for j in range(count):
-        for oh in range(out_h):
-            row = (j * plane + oh * out_w) * width
+        for first_row in range(0, out_h, rows):
+            run = min(rows, out_h - first_row) * out_w
+            start = (j * plane + first_row * out_w) * width
             for lane in range(width):
-                source = ((n + j) * out_channels + first_channel + lane) * plane + oh * out_w
+                source = ((n + j) * out_channels + first_channel + lane) * plane + first_row * out_w
                 if lane < channels:
-                    copy_strided(packed, row + lane, width, grad_flat, source, 1, out_w)
+                    copy_strided(packed, start + lane, width, grad_flat, source, 1, run)
                 else:
-                    for ow in range(out_w):
-                        packed[row + ow * width + lane] = zero
+                    for q in range(run):
+                        packed[start + q * width + lane] = zero
 
 
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
