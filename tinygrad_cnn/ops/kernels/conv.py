@@ -41,14 +41,16 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     _blocked_one_by_one). A depthwise conv (one input channel per group,
     groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
     ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
-    AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels) in registers
-    over all taps, and the GEMM ('gemm', columns + BLAS) takes what they do not win; 'direct' (one pass per tap
+    AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels, 16 × 8 with
+    AVX-512 for at most 8) in registers over all taps, and the GEMM ('gemm', columns + BLAS) takes what they do not win; 'direct' (one pass per tap
     over whole planes) is left for layers with too few channels or taps to fill a tile. Measured per shape and
     direction (`benchmarks/conv.py --algorithms`, figures in benchmarks/RESULTS.md), the blocked kernels win on
     planes of 4×4 and more, in every direction, when they fill their tiles (32 or more output channels; 16 on
-    planes of 16×16 or less or when 16 fill whole tiles) and have 64 or more taps per output (the forward with
-    AVX-512 from 9: one input channel at 3×3, where the direct kernel's passes are no faster; with AVX2 they are,
-    by 15-20% on 1x28x28->32 and 3x32x32->64), except:
+    planes of 16×16 or less or when 16 fill whole tiles; with AVX-512 also 5 to 8, in the half tile, from 9 taps
+    on: batch 64, LeNet's 6x14x14->16 k5 dL/dX 0.69 -> 0.63 ms, its 1x28x28->6 forward 0.24 -> 0.19, and at
+    stride 2 8x32x32->8 1.12 -> 0.32, its dL/dW 2.22 -> 0.47, where the GEMM took them) and have 64 or more taps
+    per output (the forward with AVX-512 from 9: one input channel at 3×3, where the direct kernel's passes are
+    no faster; with AVX2 they are, by 15-20% on 1x28x28->32 and 3x32x32->64), except:
       forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
                    output channels, where a GEMM that large runs nearer the peak: with AVX2 code, and with
                    AVX-512 under 8×8 at batches under 8 only (its tasks take up to 8 samples: a block's weights
@@ -121,6 +123,10 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
     """choose_algorithm's rule for the register-blocked kernels on planes of 16 positions or more."""
     def filled(channels):
         return channels >= 32 or channels >= 16 and plane <= 256 or _fills_tiles(channels)
+    written = group_in if direction == "grad_input" else group_out
+    if VECTOR_BYTES == 64 and 5 <= written <= 8:  # the half tile
+        return (taps_out if direction == "grad_input" else taps_in) >= 9 and (
+            direction != "grad_input" or stride == (1, 1))
     if direction == "forward":
         wide_gemm = plane < 64 and (taps_in >= 2304 or group_out >= 384) and (VECTOR_BYTES < 64 or batch < 8) or \
             plane == 64 and group_out >= 512 and VECTOR_BYTES < 64

@@ -1,5 +1,6 @@
 """Register-blocked direct convolution: O = X ⋆ W + b with a tile of outputs (positions × vectors of output
-channels: PIXELS × BLOCKS, or VECTORS × 1 for layers of at most one vector of channels) held in registers across
+channels: PIXELS × BLOCKS, or VECTORS × 1 for layers of at most one vector of channels, or of half of one with
+AVX-512) held in registers across
 all C·K_h·K_w taps (register_tile.tile_taps), so each output is stored once, not once per few taps.
 
 Weights are packed channel-blocked: packed[mb, t, l] = W[mb·V + l, t] for tap t = (c, kh, kw) and V = the tile's
@@ -38,8 +39,8 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
                   stop):
     """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
-    j·width + lane of block = g·blocks/groups + j, tile by tile: VECTORS·lanes/width consecutive output positions ×
-    width output channels. A task is one block for `chunk` consecutive samples (samples_per_task). A run of tiles
+    j·width + lane of block = g·blocks/groups + j, tile by tile: tile_positions(width) consecutive output positions
+    × width output channels. A task is one block for `chunk` consecutive samples (samples_per_task). A run of tiles
     (RUN_BYTES) is summed into a scratch run (channel-major: each tile transposed in registers) and then written
     out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
@@ -57,8 +58,8 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     inputs = padded if fused else planes
     group_planes, padded_planes = geometry[1] // groups * geometry[4] * geometry[5], -1
     out_flat = out.reshape(out.size)
-    vectors = width * out.itemsize // VECTOR_BYTES
-    pixels = VECTORS // vectors
+    vectors = width * out.itemsize // VECTOR_BYTES  # 0: the half tile
+    pixels = VECTORS // max(1, vectors)
     plane, run = out_h * out_w, max(1, RUN_BYTES // (pixels * width * out.itemsize)) * pixels
     pitch = run + pixels  # room for a tile store's padding positions (register_tile: fewer than `pixels`)
     acc = np.empty(width * pitch, out.dtype)
@@ -131,7 +132,7 @@ def planes_stride(weight_shape, stride, groups, itemsize):
     its strided positions, each with an address of its own, which beats splitting the input into phases in a
     pass of its own (stride 2, 16x32x32->32 and 32x16x16->64 at batch 64, one thread: 2.15-2.29 -> 1.50-1.58 ms,
     1.81 -> 1.06-1.27 ms)."""
-    narrow = tile_width(weight_shape[0] // groups, itemsize) == lanes(itemsize)
+    narrow = tile_width(weight_shape[0] // groups, itemsize) <= lanes(itemsize)
     return tuple(stride) if narrow else (1, 1)
 
 
@@ -213,7 +214,7 @@ def _weight_tasks(planes, sample_size, grad_out, positions, shifts, out, groups,
 def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, groups, geometry, start, stop):
     """out[part, block, l, tile, p] = Σ_n Σ_q dL/dO[n, m_l, q] · planes[n·sample_size + g·sample_size/groups +
     shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), m_l the
-    l-th output channel of `block` and g its group (blocks/groups blocks per group): dL/dW of VECTORS·lanes/width
+    l-th output channel of `block` and g its group (blocks/groups blocks per group): dL/dW of tile_positions(width)
     taps × one block of `width` output channels per tile, summed over the positions of a group of samples at
     once (positions[j·OH·OW + q] = j·sample_size + oh·pitch + ow for sample j of a group: only the outputs, none
     of the padding columns between them; tiles with the taps as the positions of register_tile, the output
@@ -235,7 +236,7 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     pitch = 2 * pixels  # channel-major, room for the store's padding positions
     acc = np.empty(width * pitch, out.dtype)
     packed = aligned_empty(group * span * width, out)
-    vectors = width * out.itemsize // VECTOR_BYTES
+    vectors = width * out.itemsize // VECTOR_BYTES  # 0: the half tile
     fused = geometry[0] != 0
     padded = np.empty(group * sample_size if fused else 0, out.dtype)
     fill(padded, 0, padded.size, 0)  # the padding's zeros, written once (_pad_sample copies the rest)

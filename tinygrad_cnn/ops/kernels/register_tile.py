@@ -3,14 +3,16 @@ register-blocked kernels (conv_blocked.py).
 
 tile_taps(acc, weights, w_start, src, src_start, offsets, taps, shifts, shift_start, blocks, pitch) computes, for
 P = VECTORS/blocks positions p and blocks·L output channels (L = one vector: 16 float32 or 8 float64 with AVX-512,
-half that with AVX2; `blocks` is BLOCKS or 1),
+half that with AVX2; `blocks` is BLOCKS or 1, or 0 for the half tile: VECTORS positions × half a vector),
     tile[p, b·L + l] = Σ_r weights[w_start + (r·blocks + b)·L + l] · src[src_start + offsets[r] + s_p],
 s_p = shifts[shift_start + p], r < taps: per tap, `blocks` contiguous vectors of weights (one per block of output
 channels) times one input value broadcast per position. It stores the tile channel-major, acc[(b·L + l)·pitch + p],
 transposed in registers (_store_transposed); the store also writes zeros after the P positions of each channel
 when P is not a power of two (AVX2: fewer than P), so `pitch` leaves room for them. The forward's positions are
-outputs and r its taps; a dL/dW tile's positions are taps and r the output positions summed over. The narrow tile (one block, twice the
-positions) is for layers of at most L output channels, which would leave half of a wide tile's lanes idle.
+outputs and r its taps; a dL/dW tile's positions are taps and r the output positions summed over. The narrow
+tile (one block, twice the positions) is for layers of at most L output channels, which would leave half of a
+wide tile's lanes idle; with AVX-512 the half tile (256-bit vectors) for layers of at most L/2, such as LeNet's
+6 (batch 64: its first conv's forward 0.25 -> 0.19 ms; stride 2, 8x32x32->8, 1.12 on the GEMM -> 0.32).
 Written as LLVM IR (a Numba intrinsic): its VECTORS accumulators are loop values, so they stay in registers
 for the whole sum and are stored once at the end; a loop over a Numba array would load and store them every tap.
 All arrays are flat and C-contiguous; the caller keeps every index in range.
@@ -37,13 +39,16 @@ def lanes(itemsize: int) -> int:
 
 
 def tile_width(channels: int, itemsize: int) -> int:
-    """Output channels per tile for a layer of `channels`: one vector when they fit in one, else BLOCKS vectors."""
+    """Output channels per tile for a layer of `channels`: half a vector when they fit in one with AVX-512 (the
+    half tile), one vector when they fit in one, else BLOCKS vectors."""
+    if VECTOR_BYTES == 64 and channels <= lanes(itemsize) // 2:
+        return lanes(itemsize) // 2
     return lanes(itemsize) * (1 if channels <= lanes(itemsize) else BLOCKS)
 
 
 def tile_positions(width: int, itemsize: int) -> int:
     """Positions per tile of `width` output channels: VECTORS accumulators in all."""
-    return VECTORS * lanes(itemsize) // width
+    return VECTORS // max(1, width // lanes(itemsize))
 
 
 @intrinsic
@@ -67,9 +72,12 @@ def _codegen(context, builder, sig, args):
     operands = [data(0), data(1), data(3), data(5), data(7), integer(2), integer(4), integer(8), integer(6),
                 integer(10)]
     wide, narrow = builder.append_basic_block("wide_tile"), builder.append_basic_block("narrow_tile")
+    half, not_half = builder.append_basic_block("half_tile"), builder.append_basic_block("not_half")
     end = builder.append_basic_block("tile_end")
+    builder.cbranch(builder.icmp_signed("==", integer(9), ir.Constant(i64, 0)), half, not_half)
+    builder.position_at_end(not_half)
     builder.cbranch(builder.icmp_signed("==", integer(9), ir.Constant(i64, 1)), narrow, wide)
-    for block, blocks in ((wide, BLOCKS), (narrow, 1)):
+    for block, blocks in ((wide, BLOCKS), (narrow, 1), (half, 0)):
         builder.position_at_end(block)
         builder.call(_tile_function(builder.module, scalar, itemsize, blocks), operands)
         builder.branch(end)
@@ -91,8 +99,10 @@ def _tile_function(module, scalar, itemsize, blocks):
     function.linkage = "internal"
     function.attributes.add("noinline")
     builder = ir.IRBuilder(function.append_basic_block("entry"))
-    vector = ir.VectorType(scalar, lanes(itemsize))
-    fma = module.declare_intrinsic(f"llvm.fma.v{lanes(itemsize)}f{itemsize * 8}", (),
+    count = lanes(itemsize) // (2 if blocks == 0 else 1)
+    blocks = max(1, blocks)
+    vector = ir.VectorType(scalar, count)
+    fma = module.declare_intrinsic(f"llvm.fma.v{count}f{itemsize * 8}", (),
                                    ir.FunctionType(vector, [vector] * 3))
     acc, weights, src, offsets, shifts_ptr, w_start, src_start, shift_start, taps, pitch = function.args
     pixels = VECTORS // blocks
