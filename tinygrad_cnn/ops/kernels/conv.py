@@ -42,8 +42,9 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     groups > 1) has no channel sum for a GEMM: see _depthwise_algorithm. Otherwise the register-blocked kernels
     ('blocked', any groups, counted per group) hold a tile of positions × output channels (float32: 8 × 32 with
     AVX-512, 6 × 16 with AVX2; 16 × 16 and 12 × 8 for layers of at most one vector of channels, 16 × 8 with
-    AVX-512 for at most 8) in registers over all taps, and the GEMM ('gemm', columns + BLAS) takes what they do not win; 'direct' (one pass per tap
-    over whole planes) is left for layers with too few channels or taps to fill a tile. Measured per shape and
+    AVX-512 for at most 8) in registers over all taps, and the GEMM ('gemm', columns + BLAS) takes what they do
+    not win; 'direct' (one pass per tap over whole planes) is left for layers with too few channels or taps to
+    fill a tile. Measured per shape and
     direction (`benchmarks/conv.py --algorithms`, figures in benchmarks/RESULTS.md), the blocked kernels win on
     planes of 4×4 and more, in every direction, when they fill their tiles (32 or more output channels; 16 on
     planes of 16×16 or less or when 16 fill whole tiles; with AVX-512 also 5 to 8, in the half tile, from 9 taps
