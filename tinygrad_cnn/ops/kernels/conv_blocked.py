@@ -300,7 +300,9 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     channels pads its samples again, so from PADDED_FIRST_FROM output channels the input is padded once beforehand
     (padding.phase_planes) and read in place: batch 32, 2 threads, 256x8x8->256 9.0 -> 7.7 ms, 128x8x8->256
     4.4 -> 4.0; for 64 the pass costs more than it saves (64x8x8->64 0.60 -> 0.72; with AVX2 code, in four
-    blocks of 16, 0.97 -> 1.01)."""
+    blocks of 16, 0.97 -> 1.01), except at stride 2, where padding a sample also splits it into its phases, an
+    element at a time, from two blocks on (batch 64: 32x16x16->64 s2 1.34 -> 1.15 ms; with AVX2 code 2.2 -> 1.5,
+    16x32x32->32 s2 1.63 -> 1.52; one block: 16x32x32->32 s2 1.10 -> 1.27)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     geometry, sample_size, pitch = _geometry(x, stride, padding)
     offsets = _tap_offsets(grad_w.shape, tuple(stride), tuple(dilation), int(geometry[8]), int(pitch))
@@ -318,7 +320,7 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     on_planes = plane_positions(out_h, out_w, int(pitch))  # oh·pitch + ow
     positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1)
     planes = x
-    if geometry[0] and blocks * width >= PADDED_FIRST_FROM:
+    if geometry[0] and (blocks * width >= PADDED_FIRST_FROM or tuple(stride) != (1, 1) and blocks >= 2):
         planes, geometry = phase_planes(x, stride, padding), geometry.copy()
         geometry[0] = 0  # read in place
     grad_weight_tiles(planes.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, geometry)
