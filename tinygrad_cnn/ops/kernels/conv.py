@@ -57,21 +57,22 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    AVX-512 under 8×8 at batches under 8 only (its tasks take up to 8 samples: a block's weights
                    serve them all from the L2 cache; 256x4x4->512 at batch 32 4.1 against the GEMM's 4.6 ms,
                    512x8x8->512 26.5 against 29.6; at batch 1 1.06 against 0.65 ms);
-      grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only, up
-                   to 1152 taps on planes under 8×8, 2304 to 16×16, else 4096, and C_in <= 256 (128 over 16×16,
-                   but 256 on 32×32 with AVX-512: 256x32x32->256 at batch 32 106-117 against 125-126 ms); with
-                   AVX-512 on planes to 8×8 up to 4608 taps and any C_in (since the rotated filter is packed in
-                   one pass: batch 32, 512x4x4->512 10.3 against the GEMM's 11.2 ms, 256x8x8->256 8.8 against
-                   10.3; with AVX2 code on 4×4 the GEMM wins, 15.7 against 18.5, on 8×8 not, 14.0 against 15.3),
+      grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only,
                    when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
                    1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
-                   GEMM's do not;
-      grad_weight  (a tile of taps × output channels summed over the positions) up to 2304 taps and 128 output
-                   channels, 256 on output planes of 8×8 and more (from 128 output channels the input is
-                   padded once first: batch 32, 256x8x8->256 7.7-8.4 against the GEMM's 9.5 ms with AVX-512,
-                   12.1 against 12.3 with AVX2), and at stride 2 on output planes of 8×8 and more
-                   (64x32x32->128 4.7 against 6.6 ms, 7.2 against 8.3 with AVX2) or up to 288 taps (C_in = 32
-                   at 3×3) or 64 output channels with AVX-512, 144 taps with AVX2.
+                   GEMM's do not. With AVX-512 that is all (the rotated filter packed in one pass: batch 32,
+                   512x4x4->512 10.3 against the GEMM's 11.2 ms, 256x8x8->256 8.8 against 10.3, 512x16x16->512
+                   133 against 150); with AVX2 code up to 1152 taps on planes under 8×8 (on 4×4 the GEMM wins:
+                   512x4x4->512 15.7 against 18.5), 2304 to 16×16 (on 8×8 not: 256x8x8->256 14.0 against
+                   15.3), else 4096, and C_in ≤ 256 (128 over 16×16);
+      grad_weight  (a tile of taps × output channels summed over the positions; from 128 output channels, and
+                   at stride 2 from two blocks of them, the input is padded once first) with AVX-512 from 27
+                   taps (C_in = 3 at 3×3) on, at any stride, plane and channel count (batch 32: 128x8x8->256 s2
+                   2.1 against the GEMM's 4.7 ms, 256x4x4->256 2.8 against 3.5, 512x16x16->512 137 against 169;
+                   3x32x32->64 at batch 64 2.3 against 3.1 on the direct kernel); with AVX2 code up to 2304
+                   taps and 128 output channels, 256 on output planes of 8×8 and more (256x8x8->256 12.1 against
+                   12.3), and at stride 2 on output planes of 8×8 and more (64x32x32->128 7.2 against 8.3) or up
+                   to 144 taps.
     The AVX2 limits were measured with the kernels compiled for Haswell and OpenBLAS's Haswell kernels on an
     AVX-512 machine (both sides' AVX2 code on the same cores), not on an AVX2 machine.
     The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.
@@ -107,13 +108,15 @@ def _blocked_one_by_one(direction, channels, out_channels, stride, plane, bias):
     8×8 (512x4x4->512 1.29 -> 1.08; 128x8x8->256 0.63 -> 0.50); from 16×16 on they tie or the products win
     (64x32x32->128 at batch 8 0.54 against 0.66). dL/dX at stride 1 on planes to 8×8, where the products per
     sample are short (512x4x4->512 1.60 -> 1.17 ms; with AVX2 code 128x8x8->256 1.17 -> 0.89, 512x4x4->512 a
-    tie). dL/dW with AVX-512 at stride 1 on planes to 8×8 (512x4x4->512 1.55 -> 1.23 ms, 128x8x8->256 1.10 ->
+    tie), and with AVX-512 to 16×16 (64x16x16->128 at batch 64 1.39 -> 1.22; on 32×32 the products win:
+    64x32x32->128 6.0 against 11.4). dL/dW with AVX-512 at stride 1 on planes to 8×8 (512x4x4->512 1.55 -> 1.23 ms, 128x8x8->256 1.10 ->
     0.85; with AVX2 code they tie or lose, 1.34 -> 2.10)."""
     def fills(count):
         return count >= 32 or _fills_tiles(count)
     small = stride == (1, 1) and plane <= 64
     if direction == "grad_input":  # the forward of dL/dO: C outputs from M inputs
-        return small and fills(channels) and out_channels >= 32
+        return (small or VECTOR_BYTES == 64 and stride == (1, 1) and plane <= 256) and fills(channels) and \
+            out_channels >= 32
     if direction == "grad_weight":
         return VECTOR_BYTES == 64 and small and fills(out_channels) and channels >= 32
     wide = VECTOR_BYTES == 64 and (stride != (1, 1) or plane <= 64)
@@ -133,15 +136,16 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
             plane == 64 and group_out >= 512 and VECTOR_BYTES < 64
         return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not wide_gemm
     if direction == "grad_input":
-        wide_small = VECTOR_BYTES == 64 and plane <= 64
-        most_taps = 4608 if wide_small else 1152 if plane < 64 else 2304 if plane <= 256 else 4096
-        return stride == (1, 1) and filled(group_in) and 64 <= taps_out <= most_taps and padded_reads <= 1.5 and (
-            group_in <= 128 or group_in <= 256 and (plane <= 256 or VECTOR_BYTES == 64 and plane <= 1024) or
-            wide_small)
-    return (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)) and (
-        64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 64) and (
-            stride == (1, 1) or plane >= 64 or (taps_in <= 288 or group_out <= 64 if VECTOR_BYTES == 64
-                                                else taps_in <= 144)))
+        if stride != (1, 1) or not filled(group_in) or taps_out < 64 or padded_reads > 1.5:
+            return False
+        most_taps = 1152 if plane < 64 else 2304 if plane <= 256 else 4096
+        return VECTOR_BYTES == 64 or taps_out <= most_taps and (group_in <= 128 or group_in <= 256 and plane <= 256)
+    if not (group_out >= 32 or _fills_tiles(group_out) or groups > 1 and filled(group_out)):
+        return False
+    if VECTOR_BYTES == 64:
+        return taps_in >= 27
+    return 64 <= taps_in <= 2304 and (group_out <= 128 or group_out <= 256 and plane >= 64) and (
+        stride == (1, 1) or plane >= 64 or taps_in <= 144)
 
 
 def _fills_tiles(channels):
