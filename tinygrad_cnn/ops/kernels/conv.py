@@ -109,8 +109,8 @@ def _blocked_one_by_one(direction, channels, out_channels, stride, plane, bias):
     (64x32x32->128 at batch 8 0.54 against 0.66). dL/dX at stride 1 on planes to 8×8, where the products per
     sample are short (512x4x4->512 1.60 -> 1.17 ms; with AVX2 code 128x8x8->256 1.17 -> 0.89, 512x4x4->512 a
     tie), and with AVX-512 to 16×16 (64x16x16->128 at batch 64 1.39 -> 1.22; on 32×32 the products win:
-    64x32x32->128 6.0 against 11.4). dL/dW with AVX-512 at stride 1 on planes to 8×8 (512x4x4->512 1.55 -> 1.23 ms, 128x8x8->256 1.10 ->
-    0.85; with AVX2 code they tie or lose, 1.34 -> 2.10)."""
+    64x32x32->128 6.0 against 11.4). dL/dW with AVX-512 at stride 1 on planes to 8×8 (512x4x4->512 1.55 ->
+    1.23 ms, 128x8x8->256 1.10 -> 0.85; with AVX2 code they tie or lose, 1.34 -> 2.10)."""
     def fills(count):
         return count >= 32 or _fills_tiles(count)
     small = stride == (1, 1) and plane <= 64
