@@ -165,7 +165,8 @@ def _packed_weights(weight, groups, width, transposed):
     skip = (-flat.ctypes.data % 64) // weight.itemsize
     packed = flat[skip:skip + count]
     blocks = packed.reshape(groups, -1, inputs, taps, width)
-    np.copyto(blocks[:, :full], rows[:, :full * width].reshape(groups, full, width, inputs, taps).transpose(0, 1, 3, 4, 2))
+    whole = rows[:, :full * width].reshape(groups, full, width, inputs, taps)
+    np.copyto(blocks[:, :full], whole.transpose(0, 1, 3, 4, 2))
     if rest:  # zeros for the last block's missing channels
         blocks[:, full, ..., rest:] = 0
         np.copyto(blocks[:, full, ..., :rest], rows[:, full * width:].transpose(0, 2, 3, 1))
