@@ -57,10 +57,16 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    AVX-512 under 8×8 at batches under 8 only (its tasks take up to 8 samples: a block's weights
                    serve them all from the L2 cache; 256x4x4->512 at batch 32 4.1 against the GEMM's 4.6 ms,
                    512x8x8->512 26.5 against 29.6; at batch 1 1.06 against 0.65 ms);
-      grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps) at stride 1 only,
-                   when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
-                   1.5·OH·OW): its taps meet the zeros of the padding and, at stride 2, of the dilation, where the
-                   GEMM's do not. With AVX-512 that is all (the rotated filter packed in one pass: batch 32,
+      grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps; at a stride S > 1
+                   phase by phase of the input, each on only its taps of dL/dO, without the dilation's zeros) at
+                   S > 1 on input planes of 16×16 and more with C_in ≤ 64, with AVX-512 ≤ 128 and any on 32×32
+                   (batch 64: ResNet-20's 32x16x16->64 s2 0.99 against the GEMM's 1.42 ms, 16x32x32->32 s2 1.19
+                   against 2.35; with AVX2 code 1.16 against 1.54 and 1.32 against 2.08; 128x16x16->256 at batch
+                   32 5.2 against 5.6, with AVX2 code 8.0 against 7.6, where the GEMM keeps it; on 8×8 the GEMM
+                   wins or ties); at stride
+                   1 when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
+                   1.5·OH·OW): its taps meet the zeros of the padding, where the GEMM's do not. With AVX-512 that
+                   is all (the rotated filter packed in one pass: batch 32,
                    512x4x4->512 10.3 against the GEMM's 11.2 ms, 256x8x8->256 8.8 against 10.3, 512x16x16->512
                    133 against 150); with AVX2 code up to 1152 taps on planes under 8×8 (on 4×4 the GEMM wins:
                    512x4x4->512 15.7 against 18.5), 2304 to 16×16 (on 8×8 not: 256x8x8->256 14.0 against
@@ -130,13 +136,17 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
     written = group_in if direction == "grad_input" else group_out
     if VECTOR_BYTES == 64 and 5 <= written <= 8:  # the half tile
         return (taps_out if direction == "grad_input" else taps_in) >= 9 and (
-            direction != "grad_input" or stride == (1, 1))
+            direction != "grad_input" or stride == (1, 1) or plane >= 256)
     if direction == "forward":
         wide_gemm = plane < 64 and (taps_in >= 2304 or group_out >= 384) and (VECTOR_BYTES < 64 or batch < 8) or \
             plane == 64 and group_out >= 512 and VECTOR_BYTES < 64
         return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not wide_gemm
     if direction == "grad_input":
-        if stride != (1, 1) or not filled(group_in) or taps_out < 64 or padded_reads > 1.5:
+        if not filled(group_in) or taps_out < 64:
+            return False
+        if stride != (1, 1):  # phase by phase of the input
+            return plane >= 256 and (group_in <= 64 or VECTOR_BYTES == 64 and (group_in <= 128 or plane >= 1024))
+        if padded_reads > 1.5:
             return False
         most_taps = 1152 if plane < 64 else 2304 if plane <= 256 else 4096
         return VECTOR_BYTES == 64 or taps_out <= most_taps and (group_in <= 128 or group_in <= 256 and plane <= 256)
@@ -258,21 +268,20 @@ def conv2d_grad_input(grad_out, weight, input_shape, stride, padding, dilation, 
 
 
 def _grad_input_blocked(grad_out, weight, input_shape, stride, padding, dilation, groups):
-    """dL/dX literally as the rule says, on the register-blocked forward: Z = dL/dO dilated by S (to the stride-1
-    output size H + 2P − D·(K−1), zeros past the last window), zero-padded by D·(K−1), fully convolved with the
-    180°-rotated filter (transposed: C_in outputs from C_out inputs) and cropped by P. Padding Z by D·(K−1) − P
-    instead of cropping is the same; where that is negative, Z is cropped."""
-    kernel, (batch, out_channels) = weight.shape[2:], grad_out.shape[:2]
-    wide = [input_shape[2 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) for i in range(2)]
-    z = grad_out
+    """dL/dX literally as the rule says, on the register-blocked forward: dL/dO zero-padded by D·(K−1), fully
+    convolved with the 180°-rotated filter (transposed: C_in outputs from C_out inputs) and cropped by P. Padding
+    dL/dO by D·(K−1) − P instead of cropping is the same; where that is negative, dL/dO is cropped. At a stride
+    S > 1 the dilation of dL/dO by S is left out phase by phase of the input (conv_blocked.grad_input)."""
+    grad_in = empty(input_shape, grad_out.dtype)
     if tuple(stride) != (1, 1):
-        z = np.zeros((batch, out_channels, *wide), grad_out.dtype)
-        z[:, :, ::stride[0], ::stride[1]] = grad_out
+        conv_blocked.grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups)
+        return grad_in
+    kernel = weight.shape[2:]
     pads = [dilation[i] * (kernel[i] - 1) - padding[i] for i in range(2)]
     crop = [max(0, -p) for p in pads]
+    z = grad_out
     if crop != [0, 0]:
         z = np.ascontiguousarray(z[:, :, crop[0]:z.shape[2] - crop[0], crop[1]:z.shape[3] - crop[1]])
-    grad_in = empty(input_shape, grad_out.dtype)
     conv_blocked.forward(z, weight, None, grad_in, (1, 1), tuple(max(0, p) for p in pads), dilation, groups,
                          transposed=True)
     return grad_in

@@ -21,22 +21,25 @@ from numba import njit
 from tinygrad_cnn.ops.kernels import parallel_kernel
 from tinygrad_cnn.ops.kernels.conv_gemm import tap_phases
 from tinygrad_cnn.ops.kernels.geometry import plane_positions
-from tinygrad_cnn.ops.kernels.inner_loops import add_into, aligned_empty, copy_plus, copy_strided, fill
+from tinygrad_cnn.ops.kernels.inner_loops import (add_into, aligned_empty, copy_plus, copy_strided, fill,
+                                                  scatter_plus)
 from tinygrad_cnn.ops.kernels.padding import copy_phase_interior, phase_planes, phase_shape
 from tinygrad_cnn.ops.kernels.register_tile import VECTORS, lanes, tile_positions, tile_taps, tile_width
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
 
-def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, chunk, geometry):
+def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, phases, targets, width, groups, chunk,
+                geometry):
     return -(-out.shape[0] // chunk) * (packed.shape[0] // (offsets.shape[0] * width))
 
 
+NO_TARGETS = np.zeros(0, np.int64)  # forward_tiles' targets when every phase writes its positions in order
 RUN_BYTES = 1 << 14  # the scratch run of tiles summed before they are written out, plane by plane
 
 
 @parallel_kernel(tasks=_tile_tasks)
-def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width, groups, chunk, geometry, start,
-                  stop):
+def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, phases, targets, width, groups, chunk,
+                  geometry, start, stop):
     """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
     j·width + lane of block = g·blocks/groups + j, tile by tile: tile_positions(width) consecutive output positions
@@ -48,9 +51,13 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
     `planes` is the unpadded input: with geometry[0] set (_geometry), the input planes of a task's samples and
     group are padded and split into their phase planes (_pad_sample) in a scratch copy of the thread's own when
     its first task reaches them; the copy stays in cache, where padding the whole batch first wrote it to memory
-    and read it back."""
+    and read it back.
+    Each row of `phases` is one such sum over taps of its own: (first tap in `offsets`, taps, first shift in
+    `shifts`, positions, first target or −1, first packed weight); with a target, its position q is written at
+    plane position targets[first target + q] instead of q. A forward has one row; dL/dX at a stride one per
+    phase of the input (grad_input), a task writing all of them while its output planes are in cache."""
     batch, out_channels, out_h, out_w = out.shape
-    taps, blocks = offsets.shape[0], packed.shape[0] // (offsets.shape[0] * width)
+    blocks = packed.shape[0] // (offsets.shape[0] * width)
     per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
     fused = geometry[0] != 0
     padded = np.empty(chunk * group_size if fused else 0, out.dtype)
@@ -78,14 +85,22 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, width
         for n in range(first_n, last_n):
             corner = (n * out_channels + first_channel) * plane  # output (n, first_channel, 0, 0)
             source = (n - first_n) * group_size if fused else n * sample_size + group * group_size
-            for first in range(0, plane, run):
-                positions = min(run, plane - first)
-                for tile in range(0, positions, pixels):
-                    tile_taps(acc[tile:], packed, block * taps * width, inputs, source, offsets, taps, shifts,
-                              first + tile, vectors, pitch)
-                for lane in range(channels):
-                    copy_plus(out_flat, corner + lane * plane + first, acc, lane * pitch, positions,
-                              bias[first_channel + lane])
+            for phase in range(phases.shape[0]):
+                first_tap, taps, first_shift, count, first_target = phases[phase, :5]
+                tap_offsets = offsets[first_tap:first_tap + taps]
+                weights = phases[phase, 5] + block * taps * width
+                for first in range(0, count, run):
+                    positions = min(run, count - first)
+                    for tile in range(0, positions, pixels):
+                        tile_taps(acc[tile:], packed, weights, inputs, source, tap_offsets, taps, shifts,
+                                  first_shift + first + tile, vectors, pitch)
+                    for lane in range(channels):
+                        if first_target < 0:
+                            copy_plus(out_flat, corner + lane * plane + first, acc, lane * pitch, positions,
+                                      bias[first_channel + lane])
+                        else:
+                            scatter_plus(out_flat, corner + lane * plane, targets, first_target + first, acc,
+                                         lane * pitch, positions, bias[first_channel + lane])
 
 
 @njit(cache=True, no_cfunc_wrapper=True)
@@ -146,31 +161,41 @@ def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     return ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
 
 
-def _packed_weights(weight, groups, width, transposed):
+def _packed_weights(weight, groups, width, transposed, out=None):
     """The weights packed for forward_tiles (packed[mb, t, l], module docstring, flat) in one copy, starting on a cache
     line (NumPy's arrays start on 16 bytes: 32x16x16->32 forward at batch 64, one thread, 2.08 -> 1.94 ms). With
     `transposed`, the filter's 180° rotation transposed per group (what dL/dX convolves with): output c of group g
     takes tap (m, kh, kw) = W[g·M/groups + m, c, K_h−1−kh, K_w−1−kw], read straight from W (reversing a tap's
     flat index kh·K_w + kw rotates it), where rotating first cost a second pass over a filter that no longer fit
-    in cache (512x4x4->512, batch 32: dL/dX 15.2 -> 11 ms)."""
-    out_channels, group_in = weight.shape[:2]
-    taps = weight[0, 0].size
-    rows = weight.reshape(groups, out_channels // groups, group_in, taps)
+    in cache (512x4x4->512, batch 32: dL/dX 15.2 -> 11 ms). Into `out` (flat, as long, aligned) when given."""
+    out_channels, group_in, kernel_h, kernel_w = weight.shape
+    rows = weight.reshape(groups, out_channels // groups, group_in, kernel_h, kernel_w)  # a view, however strided
     if transposed:
-        rows = rows[..., ::-1].transpose(0, 2, 1, 3)
+        rows = rows[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
     outputs, inputs = rows.shape[1:3]
     full, rest = divmod(outputs, width)
-    count = groups * -(-outputs // width) * inputs * taps * width
-    flat = np.empty(count + 64 // weight.itemsize, weight.dtype)
-    skip = (-flat.ctypes.data % 64) // weight.itemsize
-    packed = flat[skip:skip + count]
-    blocks = packed.reshape(groups, -1, inputs, taps, width)
-    whole = rows[:, :full * width].reshape(groups, full, width, inputs, taps)
-    np.copyto(blocks[:, :full], whole.transpose(0, 1, 3, 4, 2))
+    if out is None:
+        out = _aligned_empty(packed_size(weight.shape, groups, width, transposed), weight.dtype)
+    blocks = out.reshape(groups, -1, inputs, kernel_h, kernel_w, width)
+    whole = rows[:, :full * width].reshape(groups, full, width, inputs, kernel_h, kernel_w)
+    np.copyto(blocks[:, :full], whole.transpose(0, 1, 3, 4, 5, 2))
     if rest:  # zeros for the last block's missing channels
         blocks[:, full, ..., rest:] = 0
-        np.copyto(blocks[:, full, ..., :rest], rows[:, full * width:].transpose(0, 2, 3, 1))
-    return packed
+        np.copyto(blocks[:, full, ..., :rest], rows[:, full * width:].transpose(0, 2, 3, 4, 1))
+    return out
+
+
+def packed_size(weight_shape, groups, width, transposed):
+    """The length of _packed_weights' array for a filter of `weight_shape`."""
+    outputs = weight_shape[1] if transposed else weight_shape[0] // groups
+    return groups * -(-outputs // width) * width * int(np.prod(weight_shape)) // (groups * outputs)
+
+
+def _aligned_empty(count, dtype):
+    """An uninitialised flat array of `count` elements starting on a cache line (64 bytes)."""
+    flat = np.empty(count + 64 // np.dtype(dtype).itemsize, dtype)
+    skip = (-flat.ctypes.data % 64) // flat.itemsize
+    return flat[skip:skip + count]
 
 
 def forward(x, weight, bias, out, stride, padding, dilation, groups=1, transposed=False):
@@ -188,9 +213,72 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, transpose
     offsets = _tap_offsets(tuple(weight_shape), tuple(split), tuple(dilation), int(geometry[8]), int(pitch))
     shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
     width = tile_width(out_channels // groups, x.itemsize)
+    plane = out.shape[2] * out.shape[3]
     forward_tiles(x.reshape(-1), sample_size, _packed_weights(weight, groups, width, transposed),
-                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts, width, groups,
-                  samples_per_task(out.shape[2] * out.shape[3], out.shape[0]), geometry)
+                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts,
+                  np.array([[0, offsets.size, 0, plane, -1, 0]], np.int64), NO_TARGETS, width, groups,
+                  samples_per_task(plane, out.shape[0]), geometry)
+
+
+def _phase_taps(phase, stride, padding, dilation, kernel):
+    """The taps k of one axis that reach the input positions i = S·a + phase, each with the shift d of the dL/dO
+    position it comes from: i = o·S − P + k·D (the forward's rule) gives o = a + d for d = (phase + P − k·D)/S
+    when S divides phase + P − k·D, and no o otherwise."""
+    taps = [k for k in range(kernel) if (phase + padding - k * dilation) % stride == 0]
+    return taps, [(phase + padding - k * dilation) // stride for k in taps]
+
+
+def _every(taps):
+    """The slice of an ascending run of equally spaced taps."""
+    return slice(taps[0], taps[-1] + 1, taps[1] - taps[0] if len(taps) > 1 else 1)
+
+
+def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
+    """dL/dX at a stride S > 1 into `grad_in`, one input phase (positions (S·a + r_h, S·b + r_w)) at a time: the
+    full convolution of dL/dO dilated by S meets the rotated filter at a phase's positions only through the taps
+    _phase_taps finds, so each phase is a stride-1 sum of dL/dO itself over those taps, without the dilation's
+    zeros (3×3 at stride 2: 1, 2, 2 and 4 taps per input channel of dL/dO against 9). forward_tiles sums every
+    phase of a task (a row of `phases` each) into its output planes, each position at its place; a phase
+    without taps is zero."""
+    batch, out_channels, out_h, out_w = grad_out.shape
+    channels, height, width = grad_in.shape[1:]
+    axes = [[_phase_taps(r, stride[i], padding[i], dilation[i], weight.shape[2 + i]) for r in range(stride[i])]
+            for i in range(2)]
+    counts = [[-(-(size - r) // stride[i]) for r in range(stride[i])] for i, size in enumerate((height, width))]
+    pads = [max([0] + [max(-d, count - 1 + d - (size - 1)) for (_, shifts), count in zip(axes[i], counts[i])
+                       for d in shifts]) for i, size in enumerate((out_h, out_w))]  # every phase reads inside
+    geometry, sample_size, pitch = _geometry(grad_out, (1, 1), pads)
+    plane = int(geometry[8]) * pitch
+    group_out = out_channels // groups
+    tile = tile_width(channels // groups, grad_out.itemsize)
+    phases, offsets, shifts, targets, filters = [], [], [], [], []
+    for r_h, ((taps_h, d_h), count_h) in enumerate(zip(axes[0], counts[0])):
+        for r_w, ((taps_w, d_w), count_w) in enumerate(zip(axes[1], counts[1])):
+            if count_h <= 0 or count_w <= 0:
+                continue
+            if not taps_h or not taps_w:
+                grad_in[:, :, r_h::stride[0], r_w::stride[1]] = 0
+                continue
+            # the phase's taps of W (every S/gcd(S, D)-th), reversed: _packed_weights' rotation restores their order
+            filters.append(weight[:, :, _every(taps_h), _every(taps_w)][..., ::-1, ::-1])
+            tap_offsets = (np.arange(group_out)[:, None, None] * plane + (np.array(d_h)[:, None] + pads[0]) * pitch
+                           + np.array(d_w) + pads[1]).reshape(-1)
+            phases.append([sum(map(len, offsets)), tap_offsets.size, sum(map(len, shifts)), count_h * count_w,
+                           sum(map(len, targets)), sum(packed_size(f.shape, groups, tile, True) for f in filters[:-1])])
+            offsets.append(tap_offsets)
+            shifts.append(output_shifts(count_h, count_w, pitch))
+            targets.append(((r_h + stride[0] * np.arange(count_h))[:, None] * width + r_w
+                            + stride[1] * np.arange(count_w)).reshape(-1))
+    if not phases:
+        return
+    packed = _aligned_empty(sum(packed_size(f.shape, groups, tile, True) for f in filters), grad_out.dtype)
+    for row, sub_filter in zip(phases, filters):
+        _packed_weights(sub_filter, groups, tile, True, packed[row[5]:row[5] + packed_size(sub_filter.shape, groups,
+                                                                                           tile, True)])
+    forward_tiles(grad_out.reshape(-1), sample_size, packed, np.zeros(channels, grad_out.dtype), grad_in,
+                  np.concatenate(offsets), np.concatenate(shifts), np.array(phases, np.int64),
+                  np.concatenate(targets).astype(np.int64), tile, groups,
+                  samples_per_task(min(row[3] for row in phases), batch), geometry)
 
 
 def samples_per_task(plane, batch):

@@ -36,6 +36,14 @@ def copy_plus(dst, dst_start, src, src_start, count, value):
 
 
 @njit(cache=True, no_cfunc_wrapper=True, inline="always")
+def scatter_plus(dst, dst_start, targets, targets_start, src, src_start, count, value):
+    """dst[dst_start + targets[targets_start + k]] = src[src_start + k] + value for k < count, on flat arrays."""
+    d, t, s = np.uint64(dst_start), np.uint64(targets_start), np.uint64(src_start)
+    for k in range(np.uint64(count)):
+        dst[d + np.uint64(targets[t + k])] = src[s + k] + value
+
+
+@njit(cache=True, no_cfunc_wrapper=True, inline="always")
 def add_into(dst, dst_start, src, src_start, count):
     """dst[dst_start + k] += src[src_start + k] for k < count, on flat arrays (a contiguous run: it vectorises)."""
     d, s = np.uint64(dst_start), np.uint64(src_start)
