@@ -290,29 +290,36 @@ def samples_per_task(plane, batch):
     return max(1, min(8, 256 // plane, batch))
 
 
-PARTS = 4  # dL/dW sums each block's samples in this many parts, a task each, then adds the parts in order
-PADDED_FIRST_FROM = 128  # output channels (in blocks) from which dL/dW pads the whole input once, before its tasks
+PARTS = 4  # dL/dW sums each block's samples in this many parts, then adds the parts in order
+TASKS = 4  # dL/dW's tasks at least (parts × sets of blocks) where the blocks allow
 GROUP_BYTES = 1 << 16  # dL/dW sums the positions of samples together up to this much of dL/dO (it stays in cache)
+PADDED_BYTES = 1 << 20  # dL/dW pads a group's input in a task when it is at most this large (in L2), else first
 
 
-def _weight_tasks(planes, sample_size, grad_out, positions, shifts, out, groups, geometry):
-    return out.shape[0] * out.shape[1]
+def _weight_tasks(planes, sample_size, grad_out, positions, shifts, out, groups, block_sets, geometry):
+    return out.shape[0] * block_sets
 
 
 @parallel_kernel(tasks=_weight_tasks)
-def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, groups, geometry, start, stop):
+def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, groups, block_sets, geometry, start,
+                      stop):
     """out[part, block, l, tile, p] = Σ_n Σ_q dL/dO[n, m_l, q] · planes[n·sample_size + g·sample_size/groups +
     shifts[tile, p] + oh·pitch + ow] over the samples n of `part` and the output positions q = (oh, ow), m_l the
     l-th output channel of `block` and g its group (blocks/groups blocks per group): dL/dW of tile_positions(width)
     taps × one block of `width` output channels per tile, summed over the positions of a group of samples at
     once (positions[j·OH·OW + q] = j·sample_size + oh·pitch + ow for sample j of a group: only the outputs, none
     of the padding columns between them; tiles with the taps as the positions of register_tile, the output
-    positions as its taps). A task is one (part, block): the part's samples in groups, every tile of the block on
-    a group while its dL/dO and planes are in cache, so each sample is read once per block (tasks that split the
-    taps instead each read the whole batch: twice the memory traffic on two threads). For each group the task
-    copies its block's dL/dO channel-blocked (_pack_grads) and pads the group's input planes (_pad_sample, as in
-    forward_tiles) into scratch copies of its own: no pass over memory before it. The parts are fixed by the
-    batch, not by the thread count, so the sums are the same bits on any thread count. Each tile is stored
+    positions as its taps). A task is one part and one of `block_sets` runs of blocks: the part's samples in
+    groups, for each group every tile of each of its blocks while the group's dL/dO and planes are in cache, so
+    each sample is read once per task (tasks that split the taps instead each read the whole batch: twice the
+    memory traffic on two threads). For each group the task pads the group's input planes once for all its
+    blocks (_pad_sample, as in forward_tiles) and copies each block's dL/dO channel-blocked (_pack_grads), into
+    scratch copies of its own: no pass over memory before it. A task per (part, block) padded each sample once
+    per block (batch 64, 2 threads: 64x8x8->64 1.40 -> 1.21 ms, 32x16x16->64 s2 1.22 -> 1.02); padding the
+    whole input first wrote it to memory and read it back, which grad_weight still does when a group's padded
+    input would not fit in L2 (PADDED_BYTES: 512x4x4->512 at batch 32, 32 samples a group, 14.4 -> 10 ms).
+    The parts are fixed by the batch,
+    not by the thread count, so the sums are the same bits on any thread count. Each tile is stored
     channel-major (register_tile's transposed store), so `out` holds each output channel's taps in a row: the
     layout of dL/dW itself."""
     parts, blocks, width, tiles, pixels = out.shape
@@ -332,26 +339,30 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     inputs = padded if fused else planes
     group_planes = geometry[1] // groups * geometry[4] * geometry[5]  # input planes of one group of channels
     for task in range(start, stop):
-        part, block = task // blocks, task % blocks
-        corner = (part * blocks + block) * width * tiles * pixels  # out[part, block, 0, 0, 0]
-        fill(out_flat, corner, width * tiles * pixels, 0)
+        part, block_set = task // block_sets, task % block_sets
+        first_block, last_block = block_set * blocks // block_sets, (block_set + 1) * blocks // block_sets
         first_group, last_group = part * groups_of_samples // parts, (part + 1) * groups_of_samples // parts
-        channel_group, in_group = block // per_group, block % per_group
-        first_channel = channel_group * group_out + in_group * width
+        block_size = width * tiles * pixels
+        fill(out_flat, (part * blocks + first_block) * block_size, (last_block - first_block) * block_size, 0)
         for n in range(first_group * group, min(batch, last_group * group), group):
             count = min(group, batch - n)
-            _pack_grads(grad_flat, n, count, first_channel, min(width, group_out - in_group * width), grad_out.shape,
-                        width, packed)
-            if fused:
+            if fused:  # the planes of every channel group its blocks read
+                first_plane = first_block // per_group * group_planes
+                last_plane = ((last_block - 1) // per_group + 1) * group_planes
                 for j in range(count):
-                    _pad_sample(planes, n + j, channel_group * group_planes, (channel_group + 1) * group_planes,
-                                geometry, padded, j * sample_size)
-            source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
-            for tile in range(tiles):
-                tile_taps(acc, packed, 0, inputs, source, positions, count * span, shifts_flat, tile * pixels, vectors,
-                          pitch)
-                for lane in range(width):
-                    add_into(out_flat, corner + lane * tiles * pixels + tile * pixels, acc, lane * pitch, pixels)
+                    _pad_sample(planes, n + j, first_plane, last_plane, geometry, padded, j * sample_size)
+            for block in range(first_block, last_block):
+                corner = (part * blocks + block) * block_size  # out[part, block, 0, 0, 0]
+                channel_group, in_group = block // per_group, block % per_group
+                first_channel = channel_group * group_out + in_group * width
+                _pack_grads(grad_flat, n, count, first_channel, min(width, group_out - in_group * width),
+                            grad_out.shape, width, packed)
+                source = (0 if fused else n * sample_size) + channel_group * (sample_size // groups)
+                for tile in range(tiles):
+                    tile_taps(acc, packed, 0, inputs, source, positions, count * span, shifts_flat, tile * pixels,
+                              vectors, pitch)
+                    for lane in range(width):
+                        add_into(out_flat, corner + lane * tiles * pixels + tile * pixels, acc, lane * pitch, pixels)
 
 
 PACK_RUN = 4096  # elements of packed dL/dO that _pack_grads fills one channel at a time (16 KiB of float32: L1)
@@ -385,13 +396,7 @@ def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, pack
 def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     """dL/dW = X ⋆ dL/dO into `grad_w`: every tap t of group g as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n,
     g·sample_size/groups + offsets[t] + oh·pitch + ow] over the output positions q = (oh, ow), the planes X's
-    zero-padded phase planes (grad_weight_tiles pads them and copies dL/dO channel-blocked). Each block of output
-    channels pads its samples again, so from PADDED_FIRST_FROM output channels the input is padded once beforehand
-    (padding.phase_planes) and read in place: batch 32, 2 threads, 256x8x8->256 9.0 -> 7.7 ms, 128x8x8->256
-    4.4 -> 4.0; for 64 the pass costs more than it saves (64x8x8->64 0.60 -> 0.72; with AVX2 code, in four
-    blocks of 16, 0.97 -> 1.01), except at stride 2, where padding a sample also splits it into its phases, an
-    element at a time, from two blocks on (batch 64: 32x16x16->64 s2 1.34 -> 1.15 ms; with AVX2 code 2.2 -> 1.5,
-    16x32x32->32 s2 1.63 -> 1.52; one block: 16x32x32->32 s2 1.10 -> 1.27)."""
+    zero-padded phase planes (grad_weight_tiles pads them and copies dL/dO channel-blocked)."""
     batch, out_channels, out_h, out_w = grad_out.shape
     geometry, sample_size, pitch = _geometry(x, stride, padding)
     offsets = _tap_offsets(grad_w.shape, tuple(stride), tuple(dilation), int(geometry[8]), int(pitch))
@@ -405,14 +410,17 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
     shifts[:offsets.size] = offsets
     group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
-    out = np.empty((min(PARTS, -(-batch // group)), blocks, width, tiles, pixels), x.dtype)
+    parts = min(PARTS, -(-batch // group))
+    out = np.empty((parts, blocks, width, tiles, pixels), x.dtype)
     on_planes = plane_positions(out_h, out_w, int(pitch))  # oh·pitch + ow
     positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1)
+    block_sets = max(1, min(blocks, -(-TASKS // parts)))
     planes = x
-    if geometry[0] and (blocks * width >= PADDED_FIRST_FROM or tuple(stride) != (1, 1) and blocks >= 2):
+    if geometry[0] and group * sample_size * x.itemsize > PADDED_BYTES:
         planes, geometry = phase_planes(x, stride, padding), geometry.copy()
         geometry[0] = 0  # read in place
-    grad_weight_tiles(planes.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, geometry)
+    grad_weight_tiles(planes.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, block_sets,
+                      geometry)
     summed = out[0]
     for part in out[1:]:
         summed += part
