@@ -119,12 +119,11 @@ def _blocked_one_by_one(direction, channels, out_channels, stride, plane, bias):
     1.23 ms, 128x8x8->256 1.10 -> 0.85; with AVX2 code they tie or lose, 1.34 -> 2.10)."""
     def fills(count):
         return count >= 32 or _fills_tiles(count)
-    small = stride == (1, 1) and plane <= 64
     if direction == "grad_input":  # the forward of dL/dO: C outputs from M inputs
-        return (small or VECTOR_BYTES == 64 and stride == (1, 1) and plane <= 256) and fills(channels) and \
+        return stride == (1, 1) and plane <= (256 if VECTOR_BYTES == 64 else 64) and fills(channels) and \
             out_channels >= 32
     if direction == "grad_weight":
-        return VECTOR_BYTES == 64 and small and fills(out_channels) and channels >= 32
+        return VECTOR_BYTES == 64 and stride == (1, 1) and plane <= 64 and fills(out_channels) and channels >= 32
     wide = VECTOR_BYTES == 64 and (stride != (1, 1) or plane <= 64)
     return fills(out_channels) and channels >= 9 and (bias or wide)
 

@@ -251,7 +251,7 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
     plane = int(geometry[8]) * pitch
     group_out = out_channels // groups
     tile = tile_width(channels // groups, grad_out.itemsize)
-    phases, offsets, shifts, targets, filters = [], [], [], [], []
+    offsets, shifts, targets, filters, counts_of_positions = [], [], [], [], []
     for r_h, ((taps_h, d_h), count_h) in enumerate(zip(axes[0], counts[0])):
         for r_w, ((taps_w, d_w), count_w) in enumerate(zip(axes[1], counts[1])):
             if count_h <= 0 or count_w <= 0:
@@ -261,24 +261,26 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
                 continue
             # the phase's taps of W (every S/gcd(S, D)-th), reversed: _packed_weights' rotation restores their order
             filters.append(weight[:, :, _every(taps_h), _every(taps_w)][..., ::-1, ::-1])
-            tap_offsets = (np.arange(group_out)[:, None, None] * plane + (np.array(d_h)[:, None] + pads[0]) * pitch
-                           + np.array(d_w) + pads[1]).reshape(-1)
-            phases.append([sum(map(len, offsets)), tap_offsets.size, sum(map(len, shifts)), count_h * count_w,
-                           sum(map(len, targets)), sum(packed_size(f.shape, groups, tile, True) for f in filters[:-1])])
-            offsets.append(tap_offsets)
+            offsets.append((np.arange(group_out)[:, None, None] * plane + (np.array(d_h)[:, None] + pads[0]) * pitch
+                            + np.array(d_w) + pads[1]).reshape(-1))
             shifts.append(output_shifts(count_h, count_w, pitch))
             targets.append(((r_h + stride[0] * np.arange(count_h))[:, None] * width + r_w
                             + stride[1] * np.arange(count_w)).reshape(-1))
-    if not phases:
+            counts_of_positions.append(count_h * count_w)
+    if not filters:
         return
-    packed = _aligned_empty(sum(packed_size(f.shape, groups, tile, True) for f in filters), grad_out.dtype)
-    for row, sub_filter in zip(phases, filters):
-        _packed_weights(sub_filter, groups, tile, True, packed[row[5]:row[5] + packed_size(sub_filter.shape, groups,
-                                                                                           tile, True)])
+    sizes = [packed_size(f.shape, groups, tile, True) for f in filters]
+    packed = _aligned_empty(sum(sizes), grad_out.dtype)
+    starts = [np.cumsum([0] + [len(a) for a in arrays[:-1]]) for arrays in (offsets, shifts, targets)]
+    weight_starts = np.cumsum([0] + sizes[:-1])
+    for sub_filter, first, size in zip(filters, weight_starts, sizes):
+        _packed_weights(sub_filter, groups, tile, True, packed[first:first + size])
+    phases = np.array([[tap, len(tap_offsets), shift, count, target, first] for tap, tap_offsets, shift, count, target,
+                       first in zip(starts[0], offsets, starts[1], counts_of_positions, starts[2], weight_starts)],
+                      np.int64)
     forward_tiles(grad_out.reshape(-1), sample_size, packed, np.zeros(channels, grad_out.dtype), grad_in,
-                  np.concatenate(offsets), np.concatenate(shifts), np.array(phases, np.int64),
-                  np.concatenate(targets).astype(np.int64), tile, groups,
-                  samples_per_task(min(row[3] for row in phases), batch), geometry)
+                  np.concatenate(offsets), np.concatenate(shifts), phases, np.concatenate(targets), tile, groups,
+                  samples_per_task(min(counts_of_positions), batch), geometry)
 
 
 def samples_per_task(plane, batch):
@@ -318,10 +320,9 @@ def grad_weight_tiles(planes, sample_size, grad_out, positions, shifts, out, gro
     per block (batch 64, 2 threads: 64x8x8->64 1.40 -> 1.21 ms, 32x16x16->64 s2 1.22 -> 1.02); padding the
     whole input first wrote it to memory and read it back, which grad_weight still does when a group's padded
     input would not fit in L2 (PADDED_BYTES: 512x4x4->512 at batch 32, 32 samples a group, 14.4 -> 10 ms).
-    The parts are fixed by the batch,
-    not by the thread count, so the sums are the same bits on any thread count. Each tile is stored
-    channel-major (register_tile's transposed store), so `out` holds each output channel's taps in a row: the
-    layout of dL/dW itself."""
+    The parts are fixed by the batch, not by the thread count, so the sums are the same bits on any thread
+    count. Each tile is stored channel-major (register_tile's transposed store), so `out` holds each output
+    channel's taps in a row: the layout of dL/dW itself."""
     parts, blocks, width, tiles, pixels = out.shape
     batch, out_channels, out_h, out_w = grad_out.shape
     span = out_h * out_w
