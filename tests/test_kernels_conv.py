@@ -353,6 +353,24 @@ def test_the_blocked_kernels_weight_packing(out_channels, in_channels, kernel, g
         np.testing.assert_array_equal(packed.reshape(expected.shape), expected)
 
 
+@pytest.mark.parametrize("dtype, width, channels, plane", [
+    (np.float32, 16, 16, (7, 9)), (np.float32, 32, 32, (4, 4)), (np.float32, 32, 20, (5, 5)),
+    (np.float32, 8, 8, (6, 6)), (np.float32, 8, 6, (3, 5)), (np.float64, 16, 16, (8, 3)), (np.float64, 8, 8, (2, 2))])
+def test_the_blocked_grad_weight_packs_grad_out_channel_blocked(dtype, width, channels, plane):
+    """packed[(j·OH·OW + q)·width + l] = dL/dO[n + j, c0 + l, q], zero for l ≥ channels: a whole block in
+    vector-sized squares transposed in registers plus a tail of positions, a partial block value by value."""
+    from tinygrad_cnn.ops.kernels.conv_blocked import _pack_grads
+    batch, out_channels, first_channel, n, count = 5, 48, 8, 1, 3
+    grad = np.random.default_rng(4).standard_normal((batch, out_channels, *plane)).astype(dtype)
+    span = plane[0] * plane[1]
+    packed = np.full(count * span * width, np.nan, dtype)
+    _pack_grads(grad.reshape(-1), n, count, first_channel, channels, grad.shape, width, packed)
+    expected = np.zeros((count, span, width), dtype)
+    expected[:, :, :channels] = grad[n:n + count, first_channel:first_channel + channels].reshape(
+        count, channels, span).transpose(0, 2, 1)
+    np.testing.assert_array_equal(packed.reshape(expected.shape), expected)
+
+
 def test_output_size_formula():
     """floor((W + 2P − D·(F−1) − 1)/S) + 1, which is (W − F + 2P)/S + 1 when D = 1."""
     assert conv2d_output_size(28, 5, 1, 2, 1) == 28
