@@ -58,17 +58,22 @@ def tile_taps(typingctx, acc, weights, w_start, src, src_start, offsets, taps, s
     return signature, _codegen
 
 
-def _codegen(context, builder, sig, args):
-    """The LLVM IR of tile_taps: a call of the loop for the tile's shape, chosen by `blocks`."""
-    itemsize = sig.args[0].dtype.bitwidth // 8
-    i64 = ir.IntType(64)
-    scalar = context.get_value_type(sig.args[0].dtype)
-
+def _arguments(context, builder, sig, args):
+    """An intrinsic's item size and LLVM scalar type (of its first array), and readers of its arguments: an
+    array's data pointer and an integer as int64, by position."""
     def data(position):
         return context.make_array(sig.args[position])(context, builder, args[position]).data
 
     def integer(position):
         return context.cast(builder, args[position], sig.args[position], types.int64)
+
+    return sig.args[0].dtype.bitwidth // 8, context.get_value_type(sig.args[0].dtype), data, integer
+
+
+def _codegen(context, builder, sig, args):
+    """The LLVM IR of tile_taps: a call of the loop for the tile's shape, chosen by `blocks`."""
+    itemsize, scalar, data, integer = _arguments(context, builder, sig, args)
+    i64 = ir.IntType(64)
 
     operands = [data(0), data(1), data(3), data(5), data(7), integer(2), integer(4), integer(8), integer(6),
                 integer(10)]
@@ -223,15 +228,8 @@ def _transpose_codegen(context, builder, sig, args):
     transposed in registers (_store_transposed), n the lanes of one vector, or of half a vector when `half` is
     nonzero (the half tile's width). It packs dL/dO channel-blocked for dL/dW: n rows (channels) of n
     consecutive positions in, n rows of n channels out, where a scalar copy stored one value per cache line."""
-    itemsize = sig.args[0].dtype.bitwidth // 8
+    itemsize, scalar, data, integer = _arguments(context, builder, sig, args)
     i64 = ir.IntType(64)
-    scalar = context.get_value_type(sig.args[0].dtype)
-
-    def data(position):
-        return context.make_array(sig.args[position])(context, builder, args[position]).data
-
-    def integer(position):
-        return context.cast(builder, args[position], sig.args[position], types.int64)
 
     dst, src = data(0), data(3)
     dst_start, dst_pitch, src_start, src_pitch = integer(1), integer(2), integer(4), integer(5)
