@@ -69,7 +69,6 @@ def train_forward(x, weight, bias, eps, out, mean, var, factors, start, stop):
     zero = x.dtype.type(0)
     for c in range(start, stop):
         first = x[0, c, 0]
-        shift = numba.float64(first)
         total = 0.0
         squares = 0.0
         for n in range(n_batch):
@@ -84,7 +83,7 @@ def train_forward(x, weight, bias, eps, out, mean, var, factors, start, stop):
                 total += row
                 squares += row_squares
         shifted_mean = total / count
-        mean[c], var[c] = shift + shifted_mean, max(squares / count - shifted_mean * shifted_mean, 0.0)
+        mean[c], var[c] = first + shifted_mean, max(squares / count - shifted_mean * shifted_mean, 0.0)
         if not math.isfinite(squares):
             mean[c], var[c] = _two_pass_moments(x, c)
         mu = mean[c]

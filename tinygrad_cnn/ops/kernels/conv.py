@@ -63,24 +63,23 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    (batch 64: ResNet-20's 32x16x16->64 s2 0.99 against the GEMM's 1.42 ms, 16x32x32->32 s2 1.19
                    against 2.35; with AVX2 code 1.16 against 1.54 and 1.32 against 2.08; 128x16x16->256 at batch
                    32 5.2 against 5.6, with AVX2 code 8.0 against 7.6, where the GEMM keeps it; on 8×8 the GEMM
-                   wins or ties); at stride
-                   1 when the full convolution's padding adds at most half to the outputs' reads (H·W ≤
-                   1.5·OH·OW): its taps meet the zeros of the padding, where the GEMM's do not. With AVX-512 that
-                   is all (the rotated filter packed in one pass: batch 32,
-                   512x4x4->512 10.3 against the GEMM's 11.2 ms, 256x8x8->256 8.8 against 10.3, 512x16x16->512
-                   133 against 150); with AVX2 code up to 1152 taps on planes under 8×8 (on 4×4 the GEMM wins:
+                   wins or ties); at stride 1 when the full convolution's padding adds at most half to the
+                   outputs' reads (H·W ≤ 1.5·OH·OW): its taps meet the zeros of the padding, where the GEMM's do
+                   not. With AVX-512 that is all (the rotated filter packed in one pass: batch 32, 512x4x4->512
+                   10.3 against the GEMM's 11.2 ms, 256x8x8->256 8.8 against 10.3, 512x16x16->512 133 against
+                   150); with AVX2 code up to 1152 taps on planes under 8×8 (on 4×4 the GEMM wins:
                    512x4x4->512 15.7 against 18.5), 2304 to 16×16 (on 8×8 not: 256x8x8->256 14.0 against
                    15.3), else 4096, and C_in ≤ 256 (128 over 16×16);
       grad_weight  (a tile of taps × output channels summed over the positions; from 128 output channels, and
                    at stride 2 from two blocks of them, the input is padded once first) with AVX-512 from 9
-                   taps on, at any stride, plane and channel count (batch 32: 128x8x8->256 s2
-                   2.1 against the GEMM's 4.7 ms, 256x4x4->256 2.8 against 3.5, 512x16x16->512 137 against 169;
-                   3x32x32->64 at batch 64 2.3 against 3.1 on the direct kernel). From 9 taps, not 27, so that
-                   a first layer on one channel (MNIST's 1x28x28->32) needs no direct kernel compiled: 0.5 s
-                   off a cold start, for 0.52 against the direct kernel's 0.45 ms at batch 64; with AVX2 code up to 2304
-                   taps and 128 output channels, 256 on output planes of 8×8 and more (256x8x8->256 12.1 against
-                   12.3), and at stride 2 on output planes of 8×8 and more (64x32x32->128 7.2 against 8.3) or up
-                   to 144 taps.
+                   taps on, at any stride, plane and channel count (batch 32: 128x8x8->256 s2 2.1 against the
+                   GEMM's 4.7 ms, 256x4x4->256 2.8 against 3.5, 512x16x16->512 137 against 169; 3x32x32->64 at
+                   batch 64 2.3 against 3.1 on the direct kernel). From 9 taps, not 27, so that a first layer on
+                   one channel (MNIST's 1x28x28->32) needs no direct kernel compiled: 0.5 s off a cold start, for
+                   0.52 against the direct kernel's 0.45 ms at batch 64; with AVX2 code up to 2304 taps and 128
+                   output channels, 256 on output planes of 8×8 and more (256x8x8->256 12.1 against 12.3), and
+                   at stride 2 on output planes of 8×8 and more (64x32x32->128 7.2 against 8.3) or up to 144
+                   taps.
     The AVX2 limits were measured with the kernels compiled for Haswell and OpenBLAS's Haswell kernels on an
     AVX-512 machine (both sides' AVX2 code on the same cores), not on an AVX2 machine.
     The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.

@@ -383,7 +383,8 @@ def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, pack
     which, 4 KiB apart on 32×32, thrash the few L1 sets they share)."""
     out_channels, out_h, out_w = shape[1], shape[2], shape[3]
     plane = out_h * out_w
-    block = width if width * packed.itemsize < VECTOR_BYTES else VECTOR_BYTES // packed.itemsize
+    vector = VECTOR_BYTES // packed.itemsize
+    block = min(width, vector)  # half a vector for the half tile
     if channels == width:  # squares of block × block values transposed in registers, then the last positions
         whole = plane - plane % block
         for j in range(count):
@@ -391,7 +392,7 @@ def _pack_grads(grad_flat, n, count, first_channel, channels, shape, width, pack
                 for first in range(0, width, block):
                     transpose_rows(packed, (j * plane + q) * width + first, width, grad_flat,
                                    ((n + j) * out_channels + first_channel + first) * plane + q, plane,
-                                   block != VECTOR_BYTES // packed.itemsize)
+                                   block < vector)
             for lane in range(width):
                 source = ((n + j) * out_channels + first_channel + lane) * plane + whole
                 copy_strided(packed, (j * plane + whole) * width + lane, width, grad_flat, source, 1, plane - whole)
