@@ -297,17 +297,17 @@ def test_the_blocked_kernels_padding_each_sample_equal_them_on_the_input_padded_
     np.testing.assert_allclose(grad_w, expected_w, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("height, padding", [(4, 1), (8, 1), (6, 0)])  # 8, 4 and 8 samples a task
+@pytest.mark.parametrize("height, padding", [(4, 1), (8, 1), (6, 0)])  # runs of 5-6, 3-4 and 5-6 samples
 @pytest.mark.parametrize("groups", [1, 2])
-def test_the_blocked_forward_on_samples_in_chunks_with_a_shorter_last_one(height, padding, groups):
-    """On small planes a blocked forward task takes several samples (conv_blocked.samples_per_task); batch 11 leaves
-    a shorter last chunk. The reference's values, and the same bits on one and on two threads."""
-    from tinygrad_cnn.ops.kernels.conv_blocked import samples_per_task
+def test_the_blocked_forward_on_samples_in_runs_of_unequal_size(height, padding, groups):
+    """On small planes a blocked forward task takes several samples (conv_blocked.sample_chunks); batch 11 leaves
+    runs of two sizes. The reference's values, and the same bits on one and on two threads."""
+    from tinygrad_cnn.ops.kernels.conv_blocked import sample_chunks
     rng = np.random.default_rng(7)
     x, weight, bias = _random_case(rng, 11, 6, height, height, 32 * groups, (3, 3), groups, np.float32)
     geometry = ((1, 1), (padding, padding), (1, 1), groups)
     out_hw = conv2d_output_size(height, 3, 1, padding)
-    assert 1 < samples_per_task(out_hw * out_hw, 11) < 11 and 11 % samples_per_task(out_hw * out_hw, 11)
+    assert 1 < sample_chunks(out_hw * out_hw, 11) < 11 and 11 % sample_chunks(out_hw * out_hw, 11)
     previous = get_num_threads()
     try:
         results = []

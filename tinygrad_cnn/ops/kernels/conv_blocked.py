@@ -10,7 +10,7 @@ The input is zero-padded and split into its stride phases (padding.pad_split), a
 of output (oh, ow) reads phase plane (c, kh·D mod S_h, kw·D mod S_w) at shift ⌊kh·D/S_h⌋·pitch + ⌊kw·D/S_w⌋ +
 oh·pitch + ow, so consecutive output positions of a row are consecutive inputs at any stride. A forward tile takes
 its positions as consecutive outputs of the plane, across row ends, each at its own shift (output_shifts). A task owns
-the outputs of one channel block for one sample or a few (samples_per_task), and every output is one sum in tap
+the outputs of one channel block for one sample or a few (sample_chunks), and every output is one sum in tap
 order: the same bits on any thread count.
 """
 import functools
@@ -29,9 +29,9 @@ from tinygrad_cnn.ops.kernels.register_tile import (VECTORS, lanes, tile_positio
 from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES
 
 
-def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, phases, targets, width, groups, chunk,
+def _tile_tasks(planes, sample_size, packed, bias, out, offsets, shifts, phases, targets, width, groups, chunks,
                 geometry):
-    return -(-out.shape[0] // chunk) * (packed.shape[0] // (offsets.shape[0] * width))
+    return chunks * (packed.shape[0] // (offsets.shape[0] * width))
 
 
 NO_TARGETS = np.zeros(0, np.int64)  # forward_tiles' targets when every phase writes its positions in order
@@ -39,14 +39,14 @@ RUN_BYTES = 1 << 14  # the scratch run of tiles summed before they are written o
 
 
 @parallel_kernel(tasks=_tile_tasks)
-def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, phases, targets, width, groups, chunk,
+def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, phases, targets, width, groups, chunks,
                   geometry, start, stop):
     """O[n, m, q] = b[m] + Σ_t packed[block, t, lane] · planes[n·sample_size + g·sample_size/groups + offsets[t] +
     shifts[q]] for output position q = oh·OW + ow (shifts[q] = oh·pitch + ow) and output channel m = g·M/groups +
     j·width + lane of block = g·blocks/groups + j, tile by tile: tile_positions(width) consecutive output positions
-    × width output channels. A task is one block for `chunk` consecutive samples (samples_per_task). A run of tiles
-    (RUN_BYTES) is summed into a scratch run (channel-major: each tile transposed in registers) and then written
-    out one output plane at a time:
+    × width output channels. A task is one block for one of `chunks` runs of consecutive samples (sample_chunks).
+    A run of tiles (RUN_BYTES) is summed into a scratch run (channel-major: each tile transposed in registers) and
+    then written out one output plane at a time:
     storing each tile straight into its `width` planes wrote a few values into each of `width` lines that, with
     planes a multiple of 4 KiB apart, compete for the same few sets of the L1 cache (2.5× slower on 32×32).
     `planes` is the unpadded input: with geometry[0] set (_geometry), the input planes of a task's samples and
@@ -61,7 +61,7 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, phase
     blocks = packed.shape[0] // (offsets.shape[0] * width)
     per_group, group_out, group_size = blocks // groups, out_channels // groups, sample_size // groups
     fused = geometry[0] != 0
-    padded = np.empty(chunk * group_size if fused else 0, out.dtype)
+    padded = np.empty(-(-batch // chunks) * group_size if fused else 0, out.dtype)
     fill(padded, 0, padded.size, 0)  # the padding's zeros, written once (_pad_sample copies the rest)
     inputs = padded if fused else planes
     group_planes, padded_planes = geometry[1] // groups * geometry[4] * geometry[5], -1
@@ -72,8 +72,8 @@ def forward_tiles(planes, sample_size, packed, bias, out, offsets, shifts, phase
     pitch = run + pixels  # room for a tile store's padding positions (register_tile: fewer than `pixels`)
     acc = np.empty(width * pitch, out.dtype)
     for task in range(start, stop):
-        first_n, block = (task // blocks) * chunk, task % blocks
-        last_n = min(batch, first_n + chunk)
+        chunk, block = task // blocks, task % blocks
+        first_n, last_n = chunk * batch // chunks, (chunk + 1) * batch // chunks
         group, part = block // per_group, block % per_group
         first_channel = group * group_out + part * width
         channels = min(width, group_out - part * width)
@@ -218,7 +218,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, transpose
     forward_tiles(x.reshape(-1), sample_size, _packed_weights(weight, groups, width, transposed),
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts,
                   np.array([[0, offsets.size, 0, plane, -1, 0]], np.int64), NO_TARGETS, width, groups,
-                  samples_per_task(plane, out.shape[0]), geometry)
+                  sample_chunks(plane, out.shape[0]), geometry)
 
 
 def _phase_taps(phase, stride, padding, dilation, kernel):
@@ -281,16 +281,18 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
                       np.int64)
     forward_tiles(grad_out.reshape(-1), sample_size, packed, np.zeros(channels, grad_out.dtype), grad_in,
                   np.concatenate(offsets), np.concatenate(shifts), phases, np.concatenate(targets), tile, groups,
-                  samples_per_task(min(counts_of_positions), batch), geometry)
+                  sample_chunks(min(counts_of_positions), batch), geometry)
 
 
-def samples_per_task(plane, batch):
-    """Samples a forward task takes for its block of output channels: enough for 256 positions (up to 8), so
-    that a block's weights (all C·K² taps × the tile's channels: 295 KB for 256x4x4->512) are read from the
-    L2 cache for that many positions once they are there; one sample's 16 positions of a 4×4 plane used them
-    twice per trip from memory. 256x4x4->512 at batch 32, 2 threads: 5.2 -> 4.0 ms; 256x8x8->256 6.9 -> 6.6;
-    at 16×16 and more, one."""
-    return max(1, min(8, 256 // plane, batch))
+def sample_chunks(plane, batch):
+    """The runs of consecutive samples a forward task takes for its block of output channels, as even as the batch
+    allows (sizes differing by one at most): enough samples for 256 positions (up to 8) a run, so that a block's
+    weights (all C·K² taps × the tile's channels: 295 KB for 256x4x4->512) are read from the L2 cache for that
+    many positions once they are there; one sample's 16 positions of a 4×4 plane used them twice per trip from
+    memory. 256x4x4->512 at batch 32, 2 threads: 5.2 -> 4.0 ms; 256x8x8->256 6.9 -> 6.6; at 16×16 and more, one
+    sample a run. Runs of 5 samples and a last one of 3 (7×7 planes at batch 8) left one thread 5/8 of the work."""
+    samples = max(1, min(8, 256 // plane, batch))
+    return -(-batch // samples)
 
 
 PARTS = 4  # dL/dW sums each block's samples in this many parts, then adds the parts in order
