@@ -3,6 +3,7 @@
     python benchmarks/conv.py                 # through tinygrad_cnn's conv2d / max_pool2d (autograd included)
     python benchmarks/conv.py --kernels       # the kernels alone, no autograd
     python benchmarks/conv.py --sweep         # 30+ conv and pool layers of common CNNs at batch 32, vs the FMA peak
+    python benchmarks/conv.py --beyond        # as --sweep, on layers the kernels were not tuned on, other batches
     python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct, gemm, blocked)
     python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
     python benchmarks/conv.py --threads 1 --cpu-time   # one thread, CPU time: steadiest on a shared machine
@@ -60,6 +61,22 @@ SWEEP_SHAPES = [
     ("MobileNet", 512, 4, 4, 512, 3, 1, 1, 512), ("MobileNet", 512, 4, 4, 512, 1, 1, 0, 1),
     ("depthwise", 64, 8, 8, 64, 3, 2, 1, 64),
     ("ResNeXt", 128, 16, 16, 128, 3, 1, 1, 32), ("grouped", 64, 16, 16, 64, 3, 1, 1, 4),
+]
+# (network, C_in, H, W, C_out, kernel, stride, padding, groups, batch): layers outside the sweep, none of which
+# the kernels were tuned on: ImageNet-scale ResNet stem and last stage, MobileNet v2's inverted residual,
+# EfficientNet's 5×5 stride 2, AlexNet's 11×11, ResNet-50's bottleneck 1×1, odd channel counts and planes, a
+# non-square plane, an unpadded conv, a depthwise 5×5 and a channel multiplier; batches from 1 to 128
+BEYOND_SHAPES = [
+    ("ResNet-18 ImageNet stem", 3, 224, 224, 64, 7, 2, 3, 1, 8),
+    ("ResNet-18 ImageNet", 512, 7, 7, 512, 3, 1, 1, 1, 8), ("ResNet-50 ImageNet", 256, 14, 14, 1024, 1, 1, 0, 1, 8),
+    ("MobileNetV2", 144, 28, 28, 144, 3, 1, 1, 144, 16), ("MobileNetV2", 144, 28, 28, 24, 1, 1, 0, 1, 16),
+    ("EfficientNet", 24, 28, 28, 40, 5, 2, 2, 1, 32), ("AlexNet-like", 3, 64, 64, 32, 11, 4, 2, 1, 16),
+    ("5x5", 32, 16, 16, 64, 5, 1, 2, 1, 32), ("non-square", 16, 20, 30, 32, 3, 1, 1, 1, 32),
+    ("odd channels", 40, 14, 14, 80, 3, 1, 1, 1, 32), ("odd plane", 64, 15, 15, 64, 3, 1, 1, 1, 32),
+    ("unpadded", 32, 30, 30, 64, 3, 1, 0, 1, 32), ("grouped", 64, 16, 16, 128, 3, 1, 1, 2, 32),
+    ("depthwise 5x5", 96, 16, 16, 96, 5, 1, 2, 96, 32), ("channel multiplier", 32, 16, 16, 64, 3, 1, 1, 32, 32),
+    ("VGG", 64, 32, 32, 64, 3, 1, 1, 1, 1), ("VGG", 128, 16, 16, 128, 3, 1, 1, 1, 1),
+    ("ResNet-20", 16, 32, 32, 16, 3, 1, 1, 1, 128),
 ]
 # (name, C, H, W, function name, keyword arguments)
 SWEEP_POOLS = [("ResNet stem max 3x3 s2 p1", 64, 32, 32, "max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
@@ -272,7 +289,8 @@ def main_sweep(args):
         torch.set_num_threads(threads)
     peak = print_machine(threads)
     clock = "process CPU time" if args.cpu_time else "wall time"
-    print(f"batch {SWEEP_BATCH}, float32, {threads} threads, through nn.functional with autograd; median {clock} "
+    batch = "the batch in each row's name" if args.beyond else f"batch {SWEEP_BATCH}"
+    print(f"{batch}, float32, {threads} threads, through nn.functional with autograd; median {clock} "
           f"of {args.repeats} runs, median of {args.rounds} rounds (ms); GFLOP/s and %peak of the forward")
     print(f"{'layer':<44}{'fwd':>8}{'GFLOP/s':>8}{'%peak':>6}{'f+b':>8}{'torch fwd':>10}{'torch f+b':>10}"
           f"{'ratio fwd':>10}{'ratio f+b':>10}")
@@ -292,13 +310,15 @@ def main_sweep(args):
         return not args.only or any(part in name for part in args.only.split(","))
 
     conv_rows = 0
-    for net, c, h, w, m, k, s, p, g in SWEEP_SHAPES:
+    rows = BEYOND_SHAPES if args.beyond else [(*shape, SWEEP_BATCH) for shape in SWEEP_SHAPES]
+    for net, c, h, w, m, k, s, p, g, n in rows:
         name = f"{net} {c}x{h}x{w}->{m} k{k} s{s} p{p}" + (f" g{g}" if g > 1 else "")
+        name += f" b{n}" if args.beyond else ""
         if chosen(name):
-            calls, flops = conv_calls((c, h, w, m, k, s, p), False, rng, SWEEP_BATCH, g)
+            calls, flops = conv_calls((c, h, w, m, k, s, p), False, rng, n, g)
             report(name, *round_medians(calls, args.repeats, args.rounds), flops)
             conv_rows += 1
-    for pool in SWEEP_POOLS:
+    for pool in [] if args.beyond else SWEEP_POOLS:
         name = f"pool {pool[0]} {pool[1]}x{pool[2]}x{pool[3]}"
         if chosen(name):
             report(name, *round_medians(sweep_pool_calls(pool, rng), args.repeats, args.rounds), 0)
@@ -403,8 +423,9 @@ if __name__ == "__main__":
     parser.add_argument("--algorithms", action="store_true", help="time each algorithm per direction")
     parser.add_argument("--startup", action="store_true", help="time a fresh process to the first conv result")
     parser.add_argument("--sweep", action="store_true", help="the sweep of common CNN layers at batch 32")
-    parser.add_argument("--only", default="", help="with --sweep: only the rows whose name contains one of these "
-                                                   "comma-separated strings")
+    parser.add_argument("--beyond", action="store_true", help="as --sweep, on layers outside it, other batches")
+    parser.add_argument("--only", default="", help="with --sweep or --beyond: only the rows whose name contains "
+                                                   "one of these comma-separated strings")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of ours-then-PyTorch timings per shape")
     parser.add_argument("--threads", type=int, default=0, help="set ours and PyTorch's thread counts (default: as is)")
@@ -420,7 +441,7 @@ if __name__ == "__main__":
     if arguments.threads:
         set_num_threads(arguments.threads)
     from results import recorded
-    modes = {"algorithms": main_algorithms, "startup": main_startup, "sweep": main_sweep}
+    modes = {"algorithms": main_algorithms, "startup": main_startup, "sweep": main_sweep, "beyond": main_sweep}
     mode = next((name for name in modes if getattr(arguments, name)), None)
     title = mode or ("kernels alone" if arguments.kernels else "against PyTorch")
     with recorded("conv: " + title, get_threads, enabled=not arguments.no_record):
