@@ -20,7 +20,7 @@ CASES = [
     (2, 3, 17, 16, 4, (1, 1), (2, 2), (1, 1), 1),  # 1×1 stride 2 with padding, 90 positions: sampled per sample
     (3, 5, 9, 8, 2, (1, 1), (2, 2), (0, 0), 1),    # 1×1 stride 2 (a ResNet shortcut), odd height: sampled
     (2, 4, 7, 6, 3, (1, 1), (2, 3), (1, 0), 1),    # 1×1, rectangular stride, padding on one axis
-    (1, 140, 8, 8, 130, (1, 1), (1, 1), (0, 0), 1),  # 1×1, 64 positions but M·C > L·(M + C): dL/dW gathered
+    (1, 140, 4, 4, 130, (1, 1), (1, 1), (0, 0), 1),  # 1×1, 16 positions, M·C > 2·L·(M + C): dL/dW gathered
     (1, 3, 4, 5, 2, (1, 1), (3, 3), (2, 2), 1),    # 1×1 with more padding than stride: outputs of bias alone
     (1, 6, 5, 5, 4, (1, 1), (2, 2), (0, 0), 2),    # grouped 1×1, stride 2
     (2, 8, 6, 7, 8, (3, 3), (1, 1), (1, 1), 4),    # 2 channels per group, non-square
@@ -52,7 +52,7 @@ def test_every_path_is_reached():
                  for c in pointwise]
     in_place = [c[6] == (1, 1) and c[7] == (0, 0) for c in pointwise]
     assert any(in_place) and not all(in_place)
-    gathered = [c[4] * c[1] > size * (c[4] + c[1]) for c, size in zip(pointwise, positions)]  # dL/dW's rule
+    gathered = [conv_pointwise.gathers_grad_weight(c[4], c[1], size) for c, size in zip(pointwise, positions)]
     assert any(gathered) and not all(gathered)
     assert any(c[8] > 1 and c[1] > c[8] for c in CASES)
     assert len({algorithm for _, algorithm in _pairs()}) >= 3
