@@ -67,14 +67,14 @@ SWEEP_SHAPES = [
 # EfficientNet's 5×5 stride 2, AlexNet's 11×11, ResNet-50's bottleneck 1×1, odd channel counts and planes, a
 # non-square plane, an unpadded conv, a depthwise 5×5 and a channel multiplier; batches from 1 to 128
 BEYOND_SHAPES = [
-    ("ResNet-18 ImageNet stem", 3, 224, 224, 64, 7, 2, 3, 1, 8),
-    ("ResNet-18 ImageNet", 512, 7, 7, 512, 3, 1, 1, 1, 8), ("ResNet-50 ImageNet", 256, 14, 14, 1024, 1, 1, 0, 1, 8),
-    ("MobileNetV2", 144, 28, 28, 144, 3, 1, 1, 144, 16), ("MobileNetV2", 144, 28, 28, 24, 1, 1, 0, 1, 16),
+    ("ImageNet stem", 3, 224, 224, 64, 7, 2, 3, 1, 8),
+    ("ImageNet", 512, 7, 7, 512, 3, 1, 1, 1, 8), ("ResNet-50", 256, 14, 14, 1024, 1, 1, 0, 1, 8),
+    ("MobileNet2", 144, 28, 28, 144, 3, 1, 1, 144, 16), ("MobileNet2", 144, 28, 28, 24, 1, 1, 0, 1, 16),
     ("EfficientNet", 24, 28, 28, 40, 5, 2, 2, 1, 32), ("AlexNet-like", 3, 64, 64, 32, 11, 4, 2, 1, 16),
     ("5x5", 32, 16, 16, 64, 5, 1, 2, 1, 32), ("non-square", 16, 20, 30, 32, 3, 1, 1, 1, 32),
     ("odd channels", 40, 14, 14, 80, 3, 1, 1, 1, 32), ("odd plane", 64, 15, 15, 64, 3, 1, 1, 1, 32),
     ("unpadded", 32, 30, 30, 64, 3, 1, 0, 1, 32), ("grouped", 64, 16, 16, 128, 3, 1, 1, 2, 32),
-    ("depthwise 5x5", 96, 16, 16, 96, 5, 1, 2, 96, 32), ("channel multiplier", 32, 16, 16, 64, 3, 1, 1, 32, 32),
+    ("depthwise 5x5", 96, 16, 16, 96, 5, 1, 2, 96, 32), ("multiplier 2", 32, 16, 16, 64, 3, 1, 1, 32, 32),
     ("VGG", 64, 32, 32, 64, 3, 1, 1, 1, 1), ("VGG", 128, 16, 16, 128, 3, 1, 1, 1, 1),
     ("ResNet-20", 16, 32, 32, 16, 3, 1, 1, 1, 128),
 ]
