@@ -43,6 +43,8 @@ GRID = [
     (3, 37, 5, 6, 74, (3, 3), 2, 1, 1, 37),       # depthwise: three blocks of channels, the last partial, ×2
     (2, 3, 7, 6, 6, (5, 3), 1, (4, 1), (2, 1), 3),  # depthwise ×2, 'same' padding with dilation, non-square
     (2, 33, 6, 5, 40, (3, 3), 1, 1, 1, 1),        # more channels than one register tile holds, and a partial tile
+    (2, 20, 6, 5, 44, (3, 3), 1, 1, 1, 1),        # 17-24 float64 / 33-48 float32 channels: tiles of one vector
+    (2, 6, 9, 8, 20, (3, 3), 2, 1, 1, 1),         # the same at stride 2: a wide forward tile, narrow dL/dW tiles
     (2, 3, 4, 37, 5, (3, 3), 1, 1, 1, 1),         # rows longer than a register tile: tiles within a row and across
     (2, 5, 9, 11, 37, (3, 3), 2, 1, 1, 1),        # stride 2 with a wide register tile: the padded input read strided
     (1, 3, 10, 9, 33, (3, 2), (2, 3), (1, 0), (2, 1), 1),  # the same with rectangular stride, padding and dilation
