@@ -285,13 +285,14 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
 
 
 def sample_chunks(plane, batch):
-    """The runs of consecutive samples a forward task takes for its block of output channels, as even as the batch
-    allows (sizes differing by one at most): enough samples for 256 positions (up to 8) a run, so that a block's
-    weights (all C·K² taps × the tile's channels: 295 KB for 256x4x4->512) are read from the L2 cache for that
-    many positions once they are there; one sample's 16 positions of a 4×4 plane used them twice per trip from
-    memory. 256x4x4->512 at batch 32, 2 threads: 5.2 -> 4.0 ms; 256x8x8->256 6.9 -> 6.6; at 16×16 and more, one
-    sample a run. Runs of 5 samples and a last one of 3 (7×7 planes at batch 8) left one of two threads 5/8 of the
-    work (512x7x7->512 at batch 8: forward 10.9-11.5 -> 9.8-10.0 ms, dL/dX 11.1-11.5 -> 9.9-10.1)."""
+    """How many runs of consecutive samples the batch is split into, a forward task taking one run for its block
+    of output channels; the runs are as even as the batch allows (sizes differ by one at most) and hold enough
+    samples for 256 positions (up to 8) each, so that a block's weights (all C·K² taps × the tile's channels:
+    295 KB for 256x4x4->512) are read from the L2 cache for that many positions once they are there; one
+    sample's 16 positions of a 4×4 plane used them twice per trip from memory. 256x4x4->512 at batch 32, 2
+    threads: 5.2 -> 4.0 ms; 256x8x8->256 6.9 -> 6.6; at 16×16 and more, one sample a run. Runs of 5 samples and a
+    last one of 3 (7×7 planes at batch 8) left one of two threads 5/8 of the work (512x7x7->512 at batch 8:
+    forward 10.9-11.5 -> 9.8-10.0 ms, dL/dX 11.1-11.5 -> 9.9-10.1)."""
     samples = max(1, min(8, 256 // plane, batch))
     return -(-batch // samples)
 

@@ -43,10 +43,11 @@ def tile_width(channels: int, itemsize: int, strided: bool = False) -> int:
     """Output channels per tile for a layer of `channels`: half a vector when they fit in one with AVX-512 (the
     half tile), one vector when they fit in one, else BLOCKS vectors. With AVX-512 also one vector for 33-48
     float32 channels (17-24 float64) unless the tile's positions are `strided`: three blocks of one vector fill
-    48 lanes where two blocks of two fill 64 (batch 32, one thread, CPU time: 32x16x16->48 forward 2.65 -> 2.19
-    ms, its dL/dW 2.83 -> 2.38, dL/dX onto 48 channels 2.59 -> 2.16, 24x28x28->40 k5 s2 dL/dW 4.86 -> 4.10). A
-    strided forward splits its input by phases for the narrow tile (planes_stride), which cost more than the
-    idle lanes: 24x28x28->40 k5 s2 forward 4.07 on the wide tile against 4.55."""
+    48 lanes where two blocks of two fill 64 (batch 32, one thread, CPU time: 32x16x16->48 forward 2.57-2.60 ->
+    2.13-2.18 ms, its dL/dW 2.73-2.76 -> 2.34-2.44, dL/dX onto 48 channels 2.53-2.60 -> 2.16-2.31, 24x28x28->40
+    k5 s2 dL/dW 4.64-4.73 -> 4.13-4.18). A strided forward splits its input by phases for the narrow tile
+    (planes_stride), which cost more than the idle lanes: 24x28x28->40 k5 s2 forward 4.07 on the wide tile
+    against 4.55."""
     vector = lanes(itemsize)
     if VECTOR_BYTES == 64 and channels <= vector // 2:
         return vector // 2
