@@ -142,14 +142,13 @@ def output_shifts(out_h, out_w, row_step, column_step=1):
     return np.concatenate([shifts, np.full(tiles * VECTORS - shifts.size, shifts[-1])]).astype(np.int64)
 
 
-def planes_stride(weight_shape, stride, groups, itemsize):
-    """The stride the forward splits its padded input by: the conv's own for narrow tiles (their 16 positions
-    read through one address only when consecutive), else (1, 1): a wide tile reads the padded input itself at
-    its strided positions, each with an address of its own, which beats splitting the input into phases in a
-    pass of its own (stride 2, 16x32x32->32 and 32x16x16->64 at batch 64, one thread: 2.15-2.29 -> 1.50-1.58 ms,
-    1.81 -> 1.06-1.27 ms)."""
-    narrow = tile_width(weight_shape[0] // groups, itemsize, tuple(stride) != (1, 1)) <= lanes(itemsize)
-    return tuple(stride) if narrow else (1, 1)
+def planes_stride(width, stride, itemsize):
+    """The stride the forward splits its padded input by, for tiles of `width` output channels: the conv's own
+    for narrow tiles (their 16 positions read through one address only when consecutive), else (1, 1): a wide
+    tile reads the padded input itself at its strided positions, each with an address of its own, which beats
+    splitting the input into phases in a pass of its own (stride 2, 16x32x32->32 and 32x16x16->64 at batch 64,
+    one thread: 2.15-2.29 -> 1.50-1.58 ms, 1.81 -> 1.06-1.27 ms)."""
+    return tuple(stride) if width <= lanes(itemsize) else (1, 1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -209,11 +208,11 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, transpose
     else:
         weight_shape = weight.shape
     out_channels = weight_shape[0]
-    split = planes_stride(weight_shape, stride, groups, x.itemsize)
+    width = tile_width(out_channels // groups, x.itemsize, tuple(stride) != (1, 1))
+    split = planes_stride(width, stride, x.itemsize)
     geometry, sample_size, pitch = _geometry(x, split, padding)
     offsets = _tap_offsets(tuple(weight_shape), tuple(split), tuple(dilation), int(geometry[8]), int(pitch))
     shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
-    width = tile_width(out_channels // groups, x.itemsize, tuple(stride) != (1, 1))
     plane = out.shape[2] * out.shape[3]
     forward_tiles(x.reshape(-1), sample_size, _packed_weights(weight, groups, width, transposed),
                   np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts,
