@@ -7,6 +7,7 @@
     python benchmarks/conv.py --algorithms    # each kernel algorithm per direction (direct, gemm, blocked)
     python benchmarks/conv.py --startup       # fresh-process time to the first conv result, cold and warm cache
     python benchmarks/conv.py --threads 1 --cpu-time   # one thread, CPU time: steadiest on a shared machine
+    python benchmarks/conv.py --sweep --isa avx2       # ours and PyTorch held to AVX2 on an AVX-512 CPU (isa.py)
 
 Times are medians over --repeats back-to-back runs after warm-up, ours and PyTorch's measured one after the
 other in the same process; that is done --rounds times, and each time and ratio printed is the median over the
@@ -22,7 +23,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+import isa
+
+isa.restrict()  # before NumPy, Numba and PyTorch are imported
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -218,8 +223,7 @@ def main_table(args):
     clock = "process CPU time" if args.cpu_time else "wall time"
     print(f"batch {BATCH}, float32, {threads} threads, {mode}; median {clock} of {args.repeats} runs, median of "
           f"{args.rounds} rounds (ms)")
-    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
-          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
+    print(isa.describe())
     header = f"{'shape':<28}{'fwd':>8}{'GFLOP/s':>9}{'fwd+bwd':>9}"
     if torch is not None:
         header += f"{'torch fwd':>11}{'torch f+b':>11}{'ratio fwd':>10}{'ratio f+b':>10}"
@@ -277,6 +281,7 @@ def print_machine(threads):
     peak, width = fma_peak(threads)
     print(f"CPU: {model}, {os.cpu_count()} logical CPUs; AVX-512F {'present' if 'avx512f' in flags else 'absent'}, "
           f"AVX2 {'present' if 'avx2' in flags else 'absent'}")
+    print(isa.describe())
     print(f"FMA peak {peak:.0f} GFLOP/s on {threads} thread(s): {12} independent {width}-lane float32 FMAs per "
           f"loop iteration, registers only (LLVM IR via llvmlite, one loop per thread; best of 0.3 s)")
     return peak
@@ -433,6 +438,8 @@ if __name__ == "__main__":
                         help="measure process CPU time instead of wall time: steadier on a shared machine "
                              "(meaningful with --threads 1)")
     parser.add_argument("--no-record", action="store_true", help="do not append the results to benchmarks/RESULTS.md")
+    parser.add_argument("--isa", choices=("native", "avx2"), default="native",
+                        help="avx2: hold our kernels and PyTorch to AVX2 on an AVX-512 CPU (benchmarks/isa.py)")
     arguments = parser.parse_args()
     if arguments.cpu_time:
         CLOCK = time.process_time

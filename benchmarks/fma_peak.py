@@ -6,6 +6,7 @@ rather than Numba: a Numba loop over an array keeps its accumulators in memory. 
 Python threads, each calling the compiled loop through ctypes, which releases the GIL).
 """
 import ctypes
+import os
 import threading
 import time
 
@@ -41,7 +42,8 @@ def _vector_width(features: str) -> int:
 def _compile():
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    features = llvm.get_host_cpu_features().flatten()
+    # the ISA Numba compiles our kernels for (benchmarks/isa.py may hold it below the host's)
+    features = os.environ.get("NUMBA_CPU_FEATURES") or llvm.get_host_cpu_features().flatten()
     width = _vector_width(features)
     vec = f"<{width} x float>"
     start = "<" + ", ".join(["float 1.0"] * width) + ">"
@@ -54,7 +56,7 @@ def _compile():
     ir = _IR.format(phis=phis, fmas=fmas, sum="\n".join(sums), w=width, last=ACCUMULATORS - 2)
     module = llvm.parse_assembly(ir)
     target = llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+        cpu=os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name(), features=features, opt=3)
     engine = llvm.create_mcjit_compiler(module, target)
     engine.finalize_object()
     function = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.POINTER(ctypes.c_float))(
