@@ -333,14 +333,17 @@ def _packed_plainly(rows, width):
     return padded.reshape(groups * blocks, width, taps).transpose(0, 2, 1)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("out_channels, in_channels, kernel, groups, width", [
-    (8, 3, (3, 3), 1, 8), (40, 33, (3, 2), 1, 32), (6, 70, (1, 1), 2, 16), (4, 4, (2, 3), 4, 8)])
-def test_the_blocked_kernels_weight_packing(out_channels, in_channels, kernel, groups, width):
+    (8, 3, (3, 3), 1, 8), (40, 33, (3, 2), 1, 32), (6, 70, (1, 1), 2, 16), (4, 4, (2, 3), 4, 8),
+    (64, 20, (3, 3), 1, 32), (32, 7, (5, 5), 2, 16)])
+def test_the_blocked_kernels_weight_packing(out_channels, in_channels, kernel, groups, width, dtype):
     """The blocked forward packs W (packed[block, t, lane] = W[block's first channel + lane, t]) and, for dL/dX,
     W's 180° rotation transposed per group straight from W: tap t = (m, kh, kw) of output channel c holds
-    W[g·M/groups + m, c, K_h−1−kh, K_w−1−kw]; zero past a group's channels, on a cache line."""
+    W[g·M/groups + m, c, K_h−1−kh, K_w−1−kw]; zero past a group's channels, on a cache line; and a chosen set of
+    taps in their order (a strided dL/dX's phase)."""
     from tinygrad_cnn.ops.kernels.conv_blocked import _packed_weights
-    weight = np.random.default_rng(3).standard_normal((out_channels, in_channels // groups, *kernel))
+    weight = np.random.default_rng(3).standard_normal((out_channels, in_channels // groups, *kernel)).astype(dtype)
     group_out, group_in = out_channels // groups, in_channels // groups
     rotated = np.zeros((groups, group_in, group_out, *kernel))
     for g in range(groups):
@@ -353,6 +356,13 @@ def test_the_blocked_kernels_weight_packing(out_channels, in_channels, kernel, g
         expected = _packed_plainly(rows, width)
         assert packed.ctypes.data % 64 == 0
         np.testing.assert_array_equal(packed.reshape(expected.shape), expected)
+    # a phase of dL/dX at a stride: only the taps given, in their order, not rotated
+    taps = ((kernel[0] - 1, 0), (kernel[1] - 1,))
+    chosen = weight[:, :, list(taps[0])][:, :, :, list(taps[1])]
+    rows = chosen.reshape(groups, group_out, group_in, -1).transpose(0, 2, 1, 3).reshape(groups, group_in, -1)
+    expected = _packed_plainly(rows, width)
+    packed = _packed_weights(weight, groups, width, True, taps=taps)
+    np.testing.assert_array_equal(packed.reshape(expected.shape), expected)
 
 
 @pytest.mark.parametrize("dtype, width, channels, plane", [

@@ -162,28 +162,79 @@ def _tap_offsets(weight_shape, stride, dilation, q_h, q_w):
     return ((np.arange(group_in)[:, None] * phases + tap_phase) * q_h * q_w + tap_shift).reshape(-1)
 
 
-def _packed_weights(weight, groups, width, transposed, out=None):
-    """The weights packed for forward_tiles (packed[mb, t, l], module docstring, flat) in one copy, starting on a cache
-    line (NumPy's arrays start on 16 bytes: 32x16x16->32 forward at batch 64, one thread, 2.08 -> 1.94 ms). With
-    `transposed`, the filter's 180° rotation transposed per group (what dL/dX convolves with): output c of group g
-    takes tap (m, kh, kw) = W[g·M/groups + m, c, K_h−1−kh, K_w−1−kw], read straight from W (reversing a tap's
-    flat index kh·K_w + kw rotates it), where rotating first cost a second pass over a filter that no longer fit
-    in cache (512x4x4->512, batch 32: dL/dX 15.2 -> 11 ms). Into `out` (flat, as long, aligned) when given."""
-    out_channels, group_in, kernel_h, kernel_w = weight.shape
-    rows = weight.reshape(groups, out_channels // groups, group_in, kernel_h, kernel_w)  # a view, however strided
-    if transposed:
-        rows = rows[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)
-    outputs, inputs = rows.shape[1:3]
-    full, rest = divmod(outputs, width)
+def _packed_weights(weight, groups, width, transposed, out=None, taps=None):
+    """The weights packed for forward_tiles (packed[mb, t, l], module docstring, flat) by pack_weights, starting
+    on a cache line (NumPy's arrays start on 16 bytes: 32x16x16->32 forward at batch 64, one thread, 2.08 -> 1.94
+    ms). With `transposed`, the filter's 180° rotation transposed per group (what dL/dX convolves with). `taps`:
+    the (kernel rows, kernel columns) of W to pack, in tap order; by default all of them, reversed when
+    `transposed` (reversing a tap's rows and columns rotates it). Into `out` (flat, as long, aligned) when
+    given."""
+    kernel_h, kernel_w = weight.shape[2:]
+    if taps is None:
+        taps = (range(kernel_h - 1, -1, -1), range(kernel_w - 1, -1, -1)) if transposed else (range(kernel_h),
+                                                                                              range(kernel_w))
+    rows, columns = tuple(taps[0]), tuple(taps[1])
     if out is None:
-        out = _aligned_empty(packed_size(weight.shape, groups, width, transposed), weight.dtype)
-    blocks = out.reshape(groups, -1, inputs, kernel_h, kernel_w, width)
-    whole = rows[:, :full * width].reshape(groups, full, width, inputs, kernel_h, kernel_w)
-    np.copyto(blocks[:, :full], whole.transpose(0, 1, 3, 4, 5, 2))
-    if rest:  # zeros for the last block's missing channels
-        blocks[:, full, ..., rest:] = 0
-        np.copyto(blocks[:, full, ..., :rest], rows[:, full * width:].transpose(0, 2, 3, 4, 1))
+        out = _aligned_empty(packed_size((*weight.shape[:2], len(rows), len(columns)), groups, width, transposed),
+                             weight.dtype)
+    pack_weights(np.ascontiguousarray(weight), _window_taps(kernel_w, rows, columns), groups, width, transposed, out)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _window_taps(kernel_w, rows, columns):
+    """Each tap's flat index r·K_w + c in its K_h × K_w window, for the kernel rows × columns given, in order.
+    Remembered (the kernel only reads it), as output_shifts."""
+    return (np.array(rows, np.int64)[:, None] * kernel_w + np.array(columns, np.int64)).reshape(-1)
+
+
+def _pack_tasks(weight, window_taps, groups, width, transposed, out):
+    return groups * -(-(weight.shape[1] if transposed else weight.shape[0] // groups) // width)
+
+
+@parallel_kernel(tasks=_pack_tasks, elements=lambda weight, *rest: rest[-1].size)
+def pack_weights(weight, window_taps, groups, width, transposed, out, start, stop):
+    """out[((g·blocks + b)·T + t)·width + l] = W[g·M/groups + b·width + l, c, k_t] for tap t = (c, k) of group g's
+    T = C/groups·|window_taps| (k_t = window_taps[k], a flat index into the K_h × K_w window), zero past the
+    group's M/groups channels; a task is one block b of one group. With `transposed` the packed conv's output
+    channels are W's input channels: output c = b·width + l of group g takes tap (m, k) = W[g·M/groups + m, c,
+    window_taps[k]] (dL/dX's filter, straight from W). A whole block of all the window's taps in order goes in
+    squares of one vector, transposed in registers (transpose_rows); other blocks one run of channels per tap.
+    NumPy's copy through transposed views ran on one thread (2 threads, batch 32: 512x4x4->512 forward
+    9.3-9.7 -> 8.6-8.9 ms, dL/dX 9.7-10.2 -> 9.0-9.6; 256x8x8->512 s2 forward 4.9-5.2 -> 4.7)."""
+    out_channels, group_in, kernel_h, kernel_w = weight.shape
+    window, taps_per = kernel_h * kernel_w, window_taps.size
+    group_out = out_channels // groups
+    outputs, inputs = (group_in, group_out) if transposed else (group_out, group_in)
+    taps, per_group = inputs * taps_per, -(-outputs // width)
+    w = weight.reshape(weight.size)
+    vector = VECTOR_BYTES // out.itemsize
+    square = min(width, vector)  # half a vector for the half tile
+    zero = out.dtype.type(0)
+    for task in range(start, stop):
+        group, block = task // per_group, task % per_group
+        channels = min(width, outputs - block * width)
+        base = task * taps * width
+        if not transposed and channels == width and taps_per == window:  # rows of W are the taps in order
+            first_row = (group * group_out + block * width) * taps  # W[block's first channel, 0, 0, 0]
+            whole = taps - taps % square
+            for t in range(0, whole, square):
+                for lane in range(0, width, square):
+                    transpose_rows(out, base + t * width + lane, width, w, first_row + lane * taps + t, taps,
+                                   square < vector)
+            for lane in range(width):
+                copy_strided(out, base + whole * width + lane, width, w, first_row + lane * taps + whole, 1,
+                             taps - whole)
+            continue
+        first = block * width  # of the packed conv's outputs in the group
+        step = window if transposed else group_in * window  # from one of its channels to the next in W
+        for i in range(inputs):
+            corner = ((group * group_out + i) * group_in + first if transposed else
+                      (group * group_out + first) * group_in + i) * window
+            for k in range(taps_per):
+                target = base + (i * taps_per + k) * width
+                copy_strided(out, target, 1, w, corner + window_taps[k], step, channels)
+                fill(out, target + channels, width - channels, zero)
 
 
 def packed_size(weight_shape, groups, width, transposed):
@@ -229,11 +280,6 @@ def _phase_taps(phase, stride, padding, dilation, kernel):
     return taps, [(phase + padding - k * dilation) // stride for k in taps]
 
 
-def _every(taps):
-    """The slice of an ascending run of equally spaced taps."""
-    return slice(taps[0], taps[-1] + 1, taps[1] - taps[0] if len(taps) > 1 else 1)
-
-
 def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
     """dL/dX at a stride S > 1 into `grad_in`, one input phase (positions (S·a + r_h, S·b + r_w)) at a time: the
     full convolution of dL/dO dilated by S meets the rotated filter at a phase's positions only through the taps
@@ -252,7 +298,7 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
     plane = int(geometry[8]) * pitch
     group_out = out_channels // groups
     tile = tile_width(channels // groups, grad_out.itemsize)
-    offsets, shifts, targets, filters, counts_of_positions = [], [], [], [], []
+    offsets, shifts, targets, taps_of_phases, counts_of_positions = [], [], [], [], []
     for r_h, ((taps_h, d_h), count_h) in enumerate(zip(axes[0], counts[0])):
         for r_w, ((taps_w, d_w), count_w) in enumerate(zip(axes[1], counts[1])):
             if count_h <= 0 or count_w <= 0:
@@ -260,22 +306,22 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
             if not taps_h or not taps_w:
                 grad_in[:, :, r_h::stride[0], r_w::stride[1]] = 0
                 continue
-            # the phase's taps of W (every S/gcd(S, D)-th), reversed: _packed_weights' rotation restores their order
-            filters.append(weight[:, :, _every(taps_h), _every(taps_w)][..., ::-1, ::-1])
+            taps_of_phases.append((taps_h, taps_w))  # the phase's taps of W, in the order of its offsets
             offsets.append((np.arange(group_out)[:, None, None] * plane + (np.array(d_h)[:, None] + pads[0]) * pitch
                             + np.array(d_w) + pads[1]).reshape(-1))
             shifts.append(output_shifts(count_h, count_w, pitch))
             targets.append(((r_h + stride[0] * np.arange(count_h))[:, None] * width + r_w
                             + stride[1] * np.arange(count_w)).reshape(-1))
             counts_of_positions.append(count_h * count_w)
-    if not filters:
+    if not taps_of_phases:
         return
-    sizes = [packed_size(f.shape, groups, tile, True) for f in filters]
+    sizes = [packed_size((*weight.shape[:2], len(rows), len(columns)), groups, tile, True)
+             for rows, columns in taps_of_phases]
     packed = _aligned_empty(sum(sizes), grad_out.dtype)
     starts = [np.cumsum([0] + [len(a) for a in arrays[:-1]]) for arrays in (offsets, shifts, targets)]
     weight_starts = np.cumsum([0] + sizes[:-1])
-    for sub_filter, first, size in zip(filters, weight_starts, sizes):
-        _packed_weights(sub_filter, groups, tile, True, packed[first:first + size])
+    for taps, first, size in zip(taps_of_phases, weight_starts, sizes):
+        _packed_weights(weight, groups, tile, True, packed[first:first + size], taps)
     phases = np.array([[tap, len(tap_offsets), shift, count, target, first] for tap, tap_offsets, shift, count, target,
                        first in zip(starts[0], offsets, starts[1], counts_of_positions, starts[2], weight_starts)],
                       np.int64)
