@@ -211,11 +211,14 @@ def pack_weights(weight, window_taps, groups, width, transposed, out, start, sto
     vector = VECTOR_BYTES // out.itemsize
     square = min(width, vector)  # half a vector for the half tile
     zero = out.dtype.type(0)
+    in_order = taps_per == window
+    for k in range(taps_per):
+        in_order = in_order and window_taps[k] == k
     for task in range(start, stop):
         group, block = task // per_group, task % per_group
         channels = min(width, outputs - block * width)
         base = task * taps * width
-        if not transposed and channels == width and taps_per == window:  # rows of W are the taps in order
+        if not transposed and channels == width and in_order:  # rows of W are the taps in order
             first_row = (group * group_out + block * width) * taps  # W[block's first channel, 0, 0, 0]
             whole = taps - taps % square
             for t in range(0, whole, square):
