@@ -109,8 +109,8 @@ def _pad_sample(x_flat, n, first, last, geometry, padded, start):
     """Input planes first … last−1 (channel·phases + phase; whole channels) of sample n of the unpadded input,
     zero-padded and split into their stride phases, into padded[start + plane·Q_h·Q_w], `geometry` as
     forward_tiles': only what comes from X is copied (padding.copy_phase_interior), onto a buffer whose padding
-    is already zero. Writing
-    the zeros again for every sample cost more than the copy on small planes (64x8x8->64, one thread: 20%)."""
+    is already zero. Writing the zeros again for every sample cost more than the copy on small planes (64x8x8->64,
+    one thread: 20%)."""
     in_channels, height, width = geometry[1], geometry[2], geometry[3]
     stride_h, stride_w, pad_h, pad_w, q_h, q_w = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8], geometry[9]
     phases = stride_h * stride_w
