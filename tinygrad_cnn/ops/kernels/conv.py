@@ -50,13 +50,14 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
     planes of 16×16 or less or when 16 fill whole tiles; with AVX-512 also 5 to 8, in the half tile, from 9 taps
     on: batch 64, LeNet's 6x14x14->16 k5 dL/dX 0.69 -> 0.63 ms, its 1x28x28->6 forward 0.24 -> 0.19, and at
     stride 2 8x32x32->8 1.12 -> 0.32, its dL/dW 2.22 -> 0.47, where the GEMM took them) and have 64 or more taps
-    per output (the forward with AVX-512 from 9: one input channel at 3×3, where the direct kernel's passes are
-    no faster; with AVX2 they are, by 15-20% on 1x28x28->32 and 3x32x32->64), except:
-      forward      on planes under 8×8 from 2304 taps per output or 384 output channels, and on 8×8 with 512
-                   output channels, where a GEMM that large runs nearer the peak: with AVX2 code, and with
-                   AVX-512 under 8×8 at batches under 8 only (its tasks take up to 8 samples: a block's weights
-                   serve them all from the L2 cache; 256x4x4->512 at batch 32 4.1 against the GEMM's 4.6 ms,
-                   512x8x8->512 26.5 against 29.6; at batch 1 1.06 against 0.65 ms);
+    per output (the forward from 9: one input channel at 3×3, where the direct kernel's passes are no faster;
+    on Zen 3 with AVX2, batch 64, 1x28x28->32 0.63 against the direct kernel's 1.11 ms), except:
+      forward      with AVX-512 on planes under 8×8 from 2304 taps per output or 384 output channels at batches
+                   under 8, where a GEMM that large runs nearer the peak (its tasks take up to 8 samples: a
+                   block's weights serve them all from the L2 cache; 256x4x4->512 at batch 32 4.1 against the
+                   GEMM's 4.6 ms, 512x8x8->512 26.5 against 29.6; at batch 1 1.06 against 0.65 ms). With AVX2
+                   (Zen 3) the blocked kernels win those too (batch 32: 256x8x8->512 s2 8.6 against 9.8 ms; batch
+                   4, 512x4x4->512 3.0 against 5.3);
       grad_input   (their forward on dL/dO, C_in outputs from C_out inputs, C_out·K² taps; at a stride S > 1
                    phase by phase of the input, each on only its taps of dL/dO, without the dilation's zeros) at
                    S > 1 on input planes of 16×16 and more with C_in ≤ 64, with AVX-512 ≤ 128 and any on 32×32
@@ -81,7 +82,8 @@ def choose_algorithm(weight_shape, stride, padding, groups, direction, positions
                    at stride 2 on output planes of 8×8 and more (64x32x32->128 7.2 against 8.3) or up to 144
                    taps.
     The AVX2 limits were measured with the kernels compiled for Haswell and OpenBLAS's Haswell kernels on an
-    AVX-512 machine (both sides' AVX2 code on the same cores); the depthwise ones on an AVX2 machine (Zen 3).
+    AVX-512 machine (both sides' AVX2 code on the same cores); the forward's and the depthwise ones on an AVX2
+    machine (Zen 3).
     The direct kernels compute every stride-1 position, so at S > 1 the GEMM takes what the blocked do not.
     Close calls stay direct: the direct kernels give the same bits on any thread count (a GEMM split over
     threads does not), so the MNIST models train identically on one and two threads.
@@ -138,9 +140,8 @@ def _blocked_wins(direction, group_in, group_out, taps_in, taps_out, stride, pla
         return (taps_out if direction == "grad_input" else taps_in) >= 9 and (
             direction != "grad_input" or stride == (1, 1) or plane >= 256)
     if direction == "forward":
-        wide_gemm = plane < 64 and (taps_in >= 2304 or group_out >= 384) and (VECTOR_BYTES < 64 or batch < 8) or \
-            plane == 64 and group_out >= 512 and VECTOR_BYTES < 64
-        return filled(group_out) and taps_in >= (9 if VECTOR_BYTES == 64 else 64) and not wide_gemm
+        wide_gemm = VECTOR_BYTES == 64 and plane < 64 and (taps_in >= 2304 or group_out >= 384) and batch < 8
+        return filled(group_out) and taps_in >= 9 and not wide_gemm
     if direction == "grad_input":
         if not filled(group_in) or taps_out < 64:
             return False
