@@ -168,12 +168,15 @@ def _fills_tiles(channels):
 def _depthwise_algorithm(weight_shape, stride, padding, positions, dilation):
     """The depthwise pick: with AVX-512 'depthwise_same' where it fits (its masked loads take a bit mask
     directly; with AVX2 a mask must be widened to a vector per load, and it loses to both others); else planes
-    at stride 1 on planes of 32×32 and more, where a row is long enough to fill the vectors, and channels-last
-    below that and at any stride 2 (on Zen 3 with AVX2, batch 32: 64x32x32 s1 forward 1.88 on planes against
-    2.23 channels-last, 128x16x16 s1 1.69 against 1.15, 64x32x32 s2 2.54 against 1.14 ms)."""
+    at stride 1 where rows are long enough to fill the vectors (32×32 and more with AVX-512; with AVX2 more than
+    16×16), and channels-last below that and at any stride 2 (on Zen 3 with AVX2, batch 32: 128x20x20 s1
+    forward 2.35 on planes against 3.25 channels-last, 128x16x16 s1 dL/dW 1.63 against 1.29, 64x32x32 s2
+    forward 2.54 against 1.14 ms)."""
     if VECTOR_BYTES == 64 and conv_depthwise_same.fits(weight_shape, stride, padding, dilation):
         return "depthwise_same"
-    return "depthwise_planes" if stride == (1, 1) and (positions is None or positions >= 1024) else "depthwise"
+    longest_short_plane = 1023 if VECTOR_BYTES == 64 else 256
+    long_rows = positions is None or positions > longest_short_plane
+    return "depthwise_planes" if stride == (1, 1) and long_rows else "depthwise"
 
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward", dilation=(1, 1)):
