@@ -14,6 +14,7 @@ the outputs of one channel block for one sample or a few (sample_chunks), and ev
 order: the same bits on any thread count.
 """
 import functools
+import math
 
 import numpy as np
 from numba import njit
@@ -121,12 +122,14 @@ def _pad_sample(x_flat, n, first, last, geometry, padded, start):
                             phases * q_h * q_w)
 
 
-def _geometry(x, stride, padding):
-    """(geometry, sample size, phase-plane pitch) for kernels that pad each sample themselves: geometry =
-    (pad?, C, H, W, S_h, S_w, P_h, P_w, Q_h, Q_w) with Q = ⌈(H + 2P)/S⌉ per axis, 'pad?' 0 when x is its own
-    single phase plane (no padding, stride 1): then it is read in place."""
-    batch, channels, height, width = x.shape
-    q_h, q_w = phase_shape(x.shape, stride, padding)
+@functools.lru_cache(maxsize=64)
+def _geometry(shape, stride, padding):
+    """(geometry, sample size, phase-plane pitch) for kernels that pad each sample of an input of `shape`
+    themselves: geometry = (pad?, C, H, W, S_h, S_w, P_h, P_w, Q_h, Q_w) with Q = ⌈(H + 2P)/S⌉ per axis, 'pad?' 0
+    when the input is its own single phase plane (no padding, stride 1): then it is read in place. Remembered
+    per geometry, as output_shifts (the kernels only read it)."""
+    batch, channels, height, width = shape
+    q_h, q_w = phase_shape(shape, stride, padding)
     fused = (tuple(stride), q_h, q_w) != ((1, 1), height, width)
     geometry = np.array([fused, channels, height, width, *stride, *padding, q_h, q_w], np.int64)
     return geometry, channels * stride[0] * stride[1] * q_h * q_w, q_w
@@ -243,7 +246,7 @@ def pack_weights(weight, window_taps, groups, width, transposed, out, start, sto
 def packed_size(weight_shape, groups, width, transposed):
     """The length of _packed_weights' array for a filter of `weight_shape`."""
     outputs = weight_shape[1] if transposed else weight_shape[0] // groups
-    return groups * -(-outputs // width) * width * int(np.prod(weight_shape)) // (groups * outputs)
+    return groups * -(-outputs // width) * width * math.prod(weight_shape) // (groups * outputs)
 
 
 def _aligned_empty(count, dtype):
@@ -265,7 +268,7 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, transpose
     out_channels = weight_shape[0]
     width = tile_width(out_channels // groups, x.itemsize, tuple(stride) != (1, 1))
     split = planes_stride(width, stride, x.itemsize)
-    geometry, sample_size, pitch = _geometry(x, split, padding)
+    geometry, sample_size, pitch = _geometry(x.shape, tuple(split), tuple(padding))
     offsets = _tap_offsets(tuple(weight_shape), tuple(split), tuple(dilation), int(geometry[8]), int(pitch))
     shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
     plane = out.shape[2] * out.shape[3]
@@ -290,26 +293,49 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
     zeros (3×3 at stride 2: 1, 2, 2 and 4 taps per input channel of dL/dO against 9). forward_tiles sums every
     phase of a task (a row of `phases` each) into its output planes, each position at its place; a phase
     without taps is zero."""
-    batch, out_channels, out_h, out_w = grad_out.shape
-    channels, height, width = grad_in.shape[1:]
-    axes = [[_phase_taps(r, stride[i], padding[i], dilation[i], weight.shape[2 + i]) for r in range(stride[i])]
+    plan = _grad_input_plan(grad_out.shape, weight.shape, grad_in.shape[1:], tuple(stride), tuple(padding),
+                            tuple(dilation), groups, grad_out.itemsize)
+    geometry, sample_size, tile, empty_phases, taps_of_phases, weight_starts, size, tables, chunks = plan
+    for r_h, r_w in empty_phases:
+        grad_in[:, :, r_h::stride[0], r_w::stride[1]] = 0
+    if not taps_of_phases:
+        return
+    packed = _aligned_empty(size, grad_out.dtype)
+    ends = [*weight_starts[1:], size]
+    for taps, first, last in zip(taps_of_phases, weight_starts, ends):
+        _packed_weights(weight, groups, tile, True, packed[first:last], taps)
+    offsets, shifts, phases, targets = tables
+    forward_tiles(grad_out.reshape(-1), sample_size, packed, np.zeros(grad_in.shape[1], grad_out.dtype), grad_in,
+                  offsets, shifts, phases, targets, tile, groups, chunks, geometry)
+
+
+@functools.lru_cache(maxsize=64)
+def _grad_input_plan(grad_shape, weight_shape, input_chw, stride, padding, dilation, groups, itemsize):
+    """What grad_input's sums take from the geometry alone: (geometry, sample size, tile width, the phases
+    without taps, each other phase's (rows, columns) of W, where its packed weights start, their total size,
+    forward_tiles' (offsets, shifts, phases, targets), sample chunks). Remembered per geometry, as output_shifts
+    (the kernels only read it): built anew, its tables cost a third of a small layer's dL/dX (32x16x16->64 s2 at
+    batch 32: 0.29 of 1.14 ms)."""
+    batch, out_channels, out_h, out_w = grad_shape
+    channels, height, width = input_chw
+    axes = [[_phase_taps(r, stride[i], padding[i], dilation[i], weight_shape[2 + i]) for r in range(stride[i])]
             for i in range(2)]
     counts = [[-(-(size - r) // stride[i]) for r in range(stride[i])] for i, size in enumerate((height, width))]
     pads = [max([0] + [max(-d, count - 1 + d - (size - 1)) for (_, shifts), count in zip(axes[i], counts[i])
                        for d in shifts]) for i, size in enumerate((out_h, out_w))]  # every phase reads inside
-    geometry, sample_size, pitch = _geometry(grad_out, (1, 1), pads)
+    geometry, sample_size, pitch = _geometry(grad_shape, (1, 1), tuple(pads))
     plane = int(geometry[8]) * pitch
     group_out = out_channels // groups
-    tile = tile_width(channels // groups, grad_out.itemsize)
-    offsets, shifts, targets, taps_of_phases, counts_of_positions = [], [], [], [], []
+    tile = tile_width(channels // groups, itemsize)
+    offsets, shifts, targets, taps_of_phases, counts_of_positions, empty_phases = [], [], [], [], [], []
     for r_h, ((taps_h, d_h), count_h) in enumerate(zip(axes[0], counts[0])):
         for r_w, ((taps_w, d_w), count_w) in enumerate(zip(axes[1], counts[1])):
             if count_h <= 0 or count_w <= 0:
                 continue
             if not taps_h or not taps_w:
-                grad_in[:, :, r_h::stride[0], r_w::stride[1]] = 0
+                empty_phases.append((r_h, r_w))
                 continue
-            taps_of_phases.append((taps_h, taps_w))  # the phase's taps of W, in the order of its offsets
+            taps_of_phases.append((tuple(taps_h), tuple(taps_w)))  # the phase's taps of W, in its offsets' order
             offsets.append((np.arange(group_out)[:, None, None] * plane + (np.array(d_h)[:, None] + pads[0]) * pitch
                             + np.array(d_w) + pads[1]).reshape(-1))
             shifts.append(output_shifts(count_h, count_w, pitch))
@@ -317,20 +343,17 @@ def grad_input(grad_out, weight, grad_in, stride, padding, dilation, groups=1):
                             + stride[1] * np.arange(count_w)).reshape(-1))
             counts_of_positions.append(count_h * count_w)
     if not taps_of_phases:
-        return
-    sizes = [packed_size((*weight.shape[:2], len(rows), len(columns)), groups, tile, True)
+        return geometry, sample_size, tile, tuple(empty_phases), (), (), 0, None, 0
+    sizes = [packed_size((*weight_shape[:2], len(rows), len(columns)), groups, tile, True)
              for rows, columns in taps_of_phases]
-    packed = _aligned_empty(sum(sizes), grad_out.dtype)
     starts = [np.cumsum([0] + [len(a) for a in arrays[:-1]]) for arrays in (offsets, shifts, targets)]
-    weight_starts = np.cumsum([0] + sizes[:-1])
-    for taps, first, size in zip(taps_of_phases, weight_starts, sizes):
-        _packed_weights(weight, groups, tile, True, packed[first:first + size], taps)
+    weight_starts = [int(start) for start in np.cumsum([0] + sizes[:-1])]
     phases = np.array([[tap, len(tap_offsets), shift, count, target, first] for tap, tap_offsets, shift, count, target,
                        first in zip(starts[0], offsets, starts[1], counts_of_positions, starts[2], weight_starts)],
                       np.int64)
-    forward_tiles(grad_out.reshape(-1), sample_size, packed, np.zeros(channels, grad_out.dtype), grad_in,
-                  np.concatenate(offsets), np.concatenate(shifts), phases, np.concatenate(targets), tile, groups,
-                  sample_chunks(min(counts_of_positions), batch), geometry)
+    tables = (np.concatenate(offsets), np.concatenate(shifts), phases, np.concatenate(targets))
+    return (geometry, sample_size, tile, tuple(empty_phases), tuple(taps_of_phases), tuple(weight_starts),
+            sum(sizes), tables, sample_chunks(min(counts_of_positions), batch))
 
 
 def sample_chunks(plane, batch):
@@ -469,26 +492,11 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     """dL/dW = X ⋆ dL/dO into `grad_w`: every tap t of group g as dW[m, t] = Σ_n,q dL/dO[n, m, q] · planes[n,
     g·sample_size/groups + offsets[t] + oh·pitch + ow] over the output positions q = (oh, ow), the planes X's
     zero-padded phase planes (grad_weight_tiles pads them and copies dL/dO channel-blocked)."""
-    batch, out_channels, out_h, out_w = grad_out.shape
-    geometry, sample_size, pitch = _geometry(x, stride, padding)
-    offsets = _tap_offsets(grad_w.shape, tuple(stride), tuple(dilation), int(geometry[8]), int(pitch))
-    group_out = out_channels // groups
-    width = tile_width(group_out, x.itemsize)
-    pixels = tile_positions(width, x.itemsize)
-    per_group = -(-group_out // width)
-    blocks = groups * per_group
-    span = out_h * out_w
-    tiles = -(-offsets.size // pixels)
-    shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
-    shifts[:offsets.size] = offsets
-    group = max(1, min(batch, GROUP_BYTES // (span * width * x.itemsize)))
-    parts = min(PARTS, -(-batch // group))
-    out = np.empty((parts, blocks, width, tiles, pixels), x.dtype)
-    on_planes = plane_positions(out_h, out_w, int(pitch))  # oh·pitch + ow
-    positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1)
-    block_sets = max(1, min(blocks, -(-TASKS // parts)))
+    geometry, sample_size, positions, shifts, shape, block_sets, pad_first = _grad_weight_plan(
+        x.shape, grad_out.shape, grad_w.shape, tuple(stride), tuple(padding), tuple(dilation), groups, x.itemsize)
+    out = np.empty(shape, x.dtype)
     planes = x
-    if geometry[0] and group * sample_size * x.itemsize > PADDED_BYTES:
+    if pad_first:
         planes, geometry = phase_planes(x, stride, padding), geometry.copy()
         geometry[0] = 0  # read in place
     grad_weight_tiles(planes.reshape(-1), sample_size, grad_out, positions, shifts, out, groups, block_sets,
@@ -496,5 +504,29 @@ def grad_weight(x, grad_out, grad_w, stride, padding, dilation, groups=1):
     summed = out[0]
     for part in out[1:]:
         summed += part
-    by_channel = summed.reshape(groups, per_group * width, tiles * pixels)
-    grad_w.reshape(groups, group_out, -1)[...] = by_channel[:, :group_out, :offsets.size]
+    group_out = grad_w.shape[0] // groups
+    by_channel = summed.reshape(groups, -1, shape[3] * shape[4])
+    grad_w.reshape(groups, group_out, -1)[...] = by_channel[:, :group_out, :grad_w[0].size]
+
+
+@functools.lru_cache(maxsize=64)
+def _grad_weight_plan(x_shape, grad_shape, weight_shape, stride, padding, dilation, groups, itemsize):
+    """What grad_weight takes from the geometry alone: (geometry, sample size, positions, shifts, the shape of
+    grad_weight_tiles' `out`, block sets, whether the input is padded first). Remembered per geometry, as
+    output_shifts (the kernel only reads it)."""
+    batch, out_channels, out_h, out_w = grad_shape
+    geometry, sample_size, pitch = _geometry(x_shape, stride, padding)
+    offsets = _tap_offsets(weight_shape, stride, dilation, int(geometry[8]), int(pitch))
+    width = tile_width(out_channels // groups, itemsize)
+    pixels = tile_positions(width, itemsize)
+    blocks = groups * -(-(out_channels // groups) // width)
+    tiles = -(-offsets.size // pixels)
+    shifts = np.zeros(tiles * pixels, np.int64)  # the taps past the last are tap 0 again, and dropped
+    shifts[:offsets.size] = offsets
+    group = max(1, min(batch, GROUP_BYTES // (out_h * out_w * width * itemsize)))
+    parts = min(PARTS, -(-batch // group))
+    on_planes = plane_positions(out_h, out_w, int(pitch))  # oh·pitch + ow
+    positions = (np.arange(group)[:, None] * sample_size + on_planes).reshape(-1)
+    block_sets = max(1, min(blocks, -(-TASKS // parts)))
+    pad_first = bool(geometry[0]) and group * sample_size * itemsize > PADDED_BYTES
+    return geometry, sample_size, positions, shifts, (parts, blocks, width, tiles, pixels), block_sets, pad_first
