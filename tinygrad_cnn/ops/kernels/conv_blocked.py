@@ -261,21 +261,28 @@ def forward(x, weight, bias, out, stride, padding, dilation, groups=1, transpose
     (x is read in place when it needs no padding and no split). With `transposed`, `weight` is the (M, C/groups,
     K_h, K_w) filter of a conv whose dL/dX this is, and the forward convolves with its rotation transposed per
     group ((C, M/groups, K_h, K_w): _packed_weights)."""
-    if transposed:
-        weight_shape = (groups * weight.shape[1], weight.shape[0] // groups, *weight.shape[2:])
-    else:
-        weight_shape = weight.shape
-    out_channels = weight_shape[0]
-    width = tile_width(out_channels // groups, x.itemsize, tuple(stride) != (1, 1))
-    split = planes_stride(width, stride, x.itemsize)
-    geometry, sample_size, pitch = _geometry(x.shape, tuple(split), tuple(padding))
-    offsets = _tap_offsets(tuple(weight_shape), tuple(split), tuple(dilation), int(geometry[8]), int(pitch))
-    shifts = output_shifts(*out.shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
-    plane = out.shape[2] * out.shape[3]
+    width, geometry, sample_size, offsets, shifts, phases, chunks = _forward_plan(
+        x.shape, weight.shape, out.shape, tuple(stride), tuple(padding), tuple(dilation), groups, transposed,
+        x.itemsize)
     forward_tiles(x.reshape(-1), sample_size, _packed_weights(weight, groups, width, transposed),
-                  np.zeros(out_channels, x.dtype) if bias is None else bias, out, offsets, shifts,
-                  np.array([[0, offsets.size, 0, plane, -1, 0]], np.int64), NO_TARGETS, width, groups,
-                  sample_chunks(plane, out.shape[0]), geometry)
+                  np.zeros(out.shape[1], x.dtype) if bias is None else bias, out, offsets, shifts, phases, NO_TARGETS,
+                  width, groups, chunks, geometry)
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_plan(x_shape, weight_shape, out_shape, stride, padding, dilation, groups, transposed, itemsize):
+    """What forward takes from the geometry alone: (tile width, geometry, sample size, offsets, shifts, phases,
+    sample chunks). Remembered per geometry, as output_shifts (the kernel only reads it)."""
+    if transposed:
+        weight_shape = (groups * weight_shape[1], weight_shape[0] // groups, *weight_shape[2:])
+    width = tile_width(weight_shape[0] // groups, itemsize, stride != (1, 1))
+    split = planes_stride(width, stride, itemsize)
+    geometry, sample_size, pitch = _geometry(x_shape, split, padding)
+    offsets = _tap_offsets(weight_shape, split, dilation, int(geometry[8]), int(pitch))
+    shifts = output_shifts(*out_shape[2:], pitch * (stride[0] // split[0]), stride[1] // split[1])
+    plane = out_shape[2] * out_shape[3]
+    phases = np.array([[0, offsets.size, 0, plane, -1, 0]], np.int64)
+    return width, geometry, sample_size, offsets, shifts, phases, sample_chunks(plane, out_shape[0])
 
 
 def _phase_taps(phase, stride, padding, dilation, kernel):
