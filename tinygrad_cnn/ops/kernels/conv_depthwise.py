@@ -15,32 +15,40 @@ import numpy as np
 from numba import njit
 
 from tinygrad_cnn.ops.kernels import parallel_kernel
-from tinygrad_cnn.ops.kernels.vector_taps import LANES as BLOCK, dot_taps
+from tinygrad_cnn.ops.kernels.vector_taps import (LANES as BLOCK, dot_taps, strip_outputs, strip_taps,
+                                                  transpose_block, vector_elements)
 
 
 @njit(cache=True)
 def move_block(flat, plane, step, count, height, width, buf, pitch, off_h, off_w, into_buffer):
     """Between the `count` height × width planes (plane + k·step) of the flat NCHW array and the channels-last
-    buffer: buf[((r + off_h)·pitch + q + off_w)·BLOCK + k] = plane[r, q] when into_buffer, else the reverse
-    (unsigned indices, see inner_loops.copy_strided). Into the buffer row by row, one plane's row at a time: each
-    row is read whole before the next, so planes a multiple of 4 KiB apart, whose rows share a few L1 cache sets,
-    evict nothing still to be read (reading the planes in step, position by position, was 1.4-1.6× slower on 32×32
-    planes), while the buffer's row being filled stays in L1. Out of it plane by plane (each plane written in
-    order)."""
-    size, lanes, w, planes = np.uint64(height * width), np.uint64(BLOCK), np.uint64(width), np.uint64(count)
+    buffer: buf[((r + off_h)·pitch + q + off_w)·BLOCK + k] = plane[r, q] when into_buffer, else the reverse.
+    V planes (one vector's width, vector_elements) at a time, row by row, each row of V planes moved in V × V
+    blocks transposed in registers (transpose_block); the positions and planes short of a whole block one
+    element at a time (unsigned indices, see inner_loops.copy_strided). The V planes' row is read whole before
+    the next: planes a multiple of 4 KiB apart share a few L1 cache sets, and reading more planes at a time
+    would evict lines still to be read."""
+    size, lanes, w = np.uint64(height * width), np.uint64(BLOCK), np.uint64(width)
     first, gap = np.uint64(plane) * size, np.uint64(step) * size
-    for r in range(np.uint64(height)):
-        row = (np.uint64(off_h) + r) * np.uint64(pitch) + np.uint64(off_w)
-        if into_buffer:
+    vector = np.uint64(vector_elements(flat.itemsize))
+    whole_planes, whole_columns = np.uint64(count) // vector * vector, w // vector * vector
+    for k0 in range(np.uint64(0), np.uint64(count), vector):
+        planes = min(vector, np.uint64(count) - k0)
+        for r in range(np.uint64(height)):
+            row = (np.uint64(off_h) + r) * np.uint64(pitch) + np.uint64(off_w)
+            at = first + k0 * gap + r * w
+            columns = whole_columns if k0 < whole_planes else np.uint64(0)
+            for q in range(np.uint64(0), columns, vector):
+                if into_buffer:
+                    transpose_block(buf, (row + q) * lanes + k0, lanes, flat, at + q, gap)
+                else:
+                    transpose_block(flat, at + q, gap, buf, (row + q) * lanes + k0, lanes)
             for k in range(planes):
-                at, to = first + k * gap + r * w, row * lanes + k
-                for q in range(w):
-                    buf[to + q * lanes] = flat[at + q]
-        else:
-            for k in range(planes):
-                at = first + k * gap + r * w
-                for q in range(w):
-                    flat[at + q] = buf[(row + q) * lanes + k]
+                for q in range(columns, w):
+                    if into_buffer:
+                        buf[(row + q) * lanes + k0 + k] = flat[at + k * gap + q]
+                    else:
+                        flat[at + k * gap + q] = buf[(row + q) * lanes + k0 + k]
 
 
 @njit(cache=True)
@@ -87,6 +95,7 @@ def _forward(x, weights, biases, out, stride_h, stride_w, pad_h, pad_w, dil_h, d
     padded = np.zeros((height + 2 * pad_h) * pitch * BLOCK, x.dtype)
     result = np.empty(out_h * out_w * BLOCK, out.dtype)
     offsets = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch)
+    strip = strip_outputs(x.itemsize)
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
@@ -96,7 +105,10 @@ def _forward(x, weights, biases, out, stride_h, stride_w, pad_h, pad_w, dil_h, d
         for r in range(multiplier):
             w_at, b_at = (block * multiplier + r) * taps * BLOCK, (block * multiplier + r) * BLOCK
             for i in range(out_h):
-                for j in range(out_w):
+                for j in range(0, out_w - strip + 1, strip):
+                    strip_taps(result, (i * out_w + j) * BLOCK, BLOCK, biases, b_at, weights, w_at, padded,
+                               (i * stride_h * pitch + j * stride_w) * BLOCK, stride_w * BLOCK, offsets, taps)
+                for j in range(out_w - out_w % strip, out_w):
                     dot_taps(result, (i * out_w + j) * BLOCK, biases, b_at, weights, w_at, padded,
                              (i * stride_h * pitch + j * stride_w) * BLOCK, offsets, taps)
             move_block(out_flat, n * out_channels + first * multiplier + r, multiplier, count, out_h, out_w, result,

@@ -12,12 +12,18 @@ All arrays are flat and C-contiguous; the caller keeps every index in range. Num
 change to this file in the kernels that inline it: after editing, delete their cache files
 (`__pycache__/conv_depthwise*.nb*`).
 
+transpose_block moves a square block of one vector's width between two layouts: the vectors at
+src[src_at + r·src_step] (r < width) become the vectors at dst[dst_at + c·dst_step], element (r, c) moving to
+(c, r), in registers (conv_depthwise.py's channels-last buffers).
+
 masked_taps and masked_correlate do the same for one chunk of LANES consecutive positions of an NCHW plane,
 with masked loads and stores (conv_depthwise_same.py).
 """
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
+
+from tinygrad_cnn.ops.kernels.vector_width import VECTOR_BYTES as MACHINE_VECTOR_BYTES
 
 LANES = 16  # elements per sum: one 512-bit vector of float32, two of float64
 VECTOR_BYTES = 64
@@ -28,10 +34,10 @@ class _Vectors:
     """The vector type of one element size, its fma and masked load/store, and the codegen arguments: arrays
     as data pointers, integers as int64."""
 
-    def __init__(self, context, builder, sig, args):
+    def __init__(self, context, builder, sig, args, vector_bytes=VECTOR_BYTES):
         self.builder, dtype = builder, sig.args[0].dtype
         self.itemsize = dtype.bitwidth // 8
-        self.width = min(LANES, VECTOR_BYTES // self.itemsize)
+        self.width = min(LANES, vector_bytes // self.itemsize)
         self.parts = LANES // self.width
         self.vector = ir.VectorType(context.get_value_type(dtype), self.width)
         bits, name = ir.VectorType(ir.IntType(1), self.width), f"v{self.width}f{self.itemsize * 8}"
@@ -109,6 +115,24 @@ class _Vectors:
         return finals
 
 
+def _sum_taps(v, outputs, acc, acc_at, acc_step, init, init_at, a, a_at, b, b_at, b_step, offsets, count):
+    """The codegen of dot_taps and strip_taps: `outputs` sums from one start, each term's `a` loaded once for all."""
+    builder, parts = v.builder, v.parts
+
+    def step(term, sums):
+        a_here = builder.add(a_at, builder.mul(term, ir.Constant(I64, LANES)))
+        b_here = builder.add(b_at, v.element(offsets, term))
+        weights = [v.load(a, a_here, part) for part in range(parts)]
+        return [v.fma(weights[part], v.load(b, builder.add(b_here, builder.mul(b_step, ir.Constant(I64, o))), part),
+                      sums[o * parts + part]) for o in range(outputs) for part in range(parts)]
+
+    finals = v.loop(count, [v.load(init, init_at, part) for part in range(parts)] * outputs, step)
+    for o in range(outputs):
+        for part in range(parts):
+            v.store(finals[o * parts + part], acc, builder.add(acc_at, builder.mul(acc_step, ir.Constant(I64, o))),
+                    part)
+
+
 @intrinsic
 def dot_taps(typingctx, acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count):
     signature = types.void(acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count)
@@ -116,15 +140,30 @@ def dot_taps(typingctx, acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, c
     def codegen(context, builder, sig, args):
         v = _Vectors(context, builder, sig, args)
         acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count = v.args
+        zero = ir.Constant(I64, 0)
+        _sum_taps(v, 1, acc, acc_at, zero, init, init_at, a, a_at, b, b_at, zero, offsets, count)
+        return context.get_dummy_value()
 
-        def step(term, sums):
-            a_here = builder.add(a_at, builder.mul(term, ir.Constant(I64, LANES)))
-            b_here = builder.add(b_at, v.element(offsets, term))
-            return [v.fma(v.load(a, a_here, part), v.load(b, b_here, part), sums[part]) for part in range(v.parts)]
+    return signature, codegen
 
-        finals = v.loop(count, [v.load(init, init_at, part) for part in range(v.parts)], step)
-        for part, final in enumerate(finals):
-            v.store(final, acc, acc_at, part)
+
+@njit(cache=True, inline="always")
+def strip_outputs(itemsize):
+    """How many outputs strip_taps sums at once: four float32 sums of LANES (eight 256-bit registers), two of
+    float64."""
+    return 4 // (LANES // min(LANES, VECTOR_BYTES // itemsize))  # 4 // _Vectors.parts
+
+
+@intrinsic
+def strip_taps(typingctx, acc, acc_at, acc_step, init, init_at, a, a_at, b, b_at, b_step, offsets, count):
+    """dot_taps for strip_outputs(itemsize) outputs o at once: acc[acc_at + o·acc_step + l] = init[init_at + l] +
+    Σ_s a[a_at + s·LANES + l] · b[b_at + o·b_step + offsets[s] + l]. Each term's `a` (the taps' weights) is
+    loaded once for the strip, not once per output: fewer loads per multiply-add, which bound dot_taps."""
+    signature = types.void(acc, acc_at, acc_step, init, init_at, a, a_at, b, b_at, b_step, offsets, count)
+
+    def codegen(context, builder, sig, args):
+        v = _Vectors(context, builder, sig, args)
+        _sum_taps(v, 4 // v.parts, *v.args)
         return context.get_dummy_value()
 
     return signature, codegen
@@ -180,6 +219,41 @@ def masked_correlate(typingctx, sums, sums_at, src, src_at, other, other_at, off
             return []
 
         v.loop(taps, [], step)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@njit(cache=True, inline="always")
+def vector_elements(itemsize):
+    """Elements of size `itemsize` (bytes) in one of this CPU's vector registers: transpose_block's width (a
+    block of 16 × 16 float32 held as 512-bit vectors would not fit AVX2's 16 registers)."""
+    return min(LANES, MACHINE_VECTOR_BYTES // itemsize)
+
+
+@intrinsic
+def transpose_block(typingctx, dst, dst_at, dst_step, src, src_at, src_step):
+    """dst[dst_at + c·dst_step + r] = src[src_at + r·src_step + c] for r, c < vector_elements(itemsize): one load
+    and one store per vector, the transpose by swapping the off-diagonal b × b blocks of every 2b × 2b block for
+    b = width/2, width/4, … 1 (each swap one two-vector shuffle per vector)."""
+    signature = types.void(dst, dst_at, dst_step, src, src_at, src_step)
+
+    def codegen(context, builder, sig, args):
+        v = _Vectors(context, builder, sig, args, MACHINE_VECTOR_BYTES)
+        dst, dst_at, dst_step, src, src_at, src_step = v.args
+        width = v.width
+        rows = [v.load(src, builder.add(src_at, builder.mul(src_step, ir.Constant(I64, r))), 0) for r in range(width)]
+        half = width // 2
+        while half:
+            low = ir.Constant(ir.VectorType(I32, width), [c if c & half == 0 else width + c - half for c in range(width)])
+            high = ir.Constant(ir.VectorType(I32, width), [c + half if c & half == 0 else width + c for c in range(width)])
+            for r in range(width):
+                if r & half == 0:
+                    a, b = rows[r], rows[r + half]
+                    rows[r], rows[r + half] = builder.shuffle_vector(a, b, low), builder.shuffle_vector(a, b, high)
+            half //= 2
+        for c, row in enumerate(rows):
+            v.store(row, dst, builder.add(dst_at, builder.mul(dst_step, ir.Constant(I64, c))), 0)
         return context.get_dummy_value()
 
     return signature, codegen
