@@ -96,6 +96,7 @@ def _forward(x, weights, biases, out, stride_h, stride_w, pad_h, pad_w, dil_h, d
     result = np.empty(out_h * out_w * BLOCK, out.dtype)
     offsets = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch)
     strip = strip_outputs(x.itemsize)
+    neighbours = np.arange(strip) * (stride_w * BLOCK)  # where each output of a strip starts reading
     x_flat, out_flat = x.reshape(x.size), out.reshape(out.size)
     for task in range(start, stop):
         n, block = task // blocks, task % blocks
@@ -106,8 +107,8 @@ def _forward(x, weights, biases, out, stride_h, stride_w, pad_h, pad_w, dil_h, d
             w_at, b_at = (block * multiplier + r) * taps * BLOCK, (block * multiplier + r) * BLOCK
             for i in range(out_h):
                 for j in range(0, out_w - strip + 1, strip):
-                    strip_taps(result, (i * out_w + j) * BLOCK, BLOCK, biases, b_at, weights, w_at, padded,
-                               (i * stride_h * pitch + j * stride_w) * BLOCK, stride_w * BLOCK, offsets, taps)
+                    strip_taps(result, (i * out_w + j) * BLOCK, BLOCK, biases, b_at, 0, weights, w_at, padded,
+                               (i * stride_h * pitch + j * stride_w) * BLOCK, neighbours, offsets, taps)
                 for j in range(out_w - out_w % strip, out_w):
                     dot_taps(result, (i * out_w + j) * BLOCK, biases, b_at, weights, w_at, padded,
                              (i * stride_h * pitch + j * stride_w) * BLOCK, offsets, taps)
@@ -121,7 +122,17 @@ def grad_input(grad_out, weight, grad_in, stride_h, stride_w, pad_h, pad_w, dil_
     Z[q + P + u·D] = Σ_k W[k]·dL/dO[o] over the taps k and outputs o with o·S + k·D − P = q (Z is zero
     elsewhere): each tap adds W[m, k]·dL/dO[n, m, o] where the forward read, into a padded buffer whose interior
     is dX[n, c], summed over the R output channels of c in order. No multiply-add meets the zeros that padding
-    and dilating insert."""
+    and dilating insert.
+
+    At stride 1 with one output channel per input channel (R = 1) and P ≤ D·(K−1) that full convolution is
+    `forward` itself, run on dL/dO zero-padded by D·(K−1)−P with the rotated filter: each output's sum held in
+    registers over its taps, where the scatter above loads and stores dX once per tap."""
+    kernel_h, kernel_w = weight.shape[2], weight.shape[3]
+    full_h, full_w = dil_h * (kernel_h - 1) - pad_h, dil_w * (kernel_w - 1) - pad_w
+    if (stride_h, stride_w) == (1, 1) and weight.shape[0] == grad_in.shape[1] and min(full_h, full_w) >= 0:
+        forward(grad_out, weight[:, :, ::-1, ::-1], np.zeros(weight.shape[0], grad_in.dtype), grad_in, 1, 1, full_h,
+                full_w, dil_h, dil_w)
+        return
     _grad_input(grad_out, blocked(weight.reshape(weight.shape[0], -1), grad_in.shape[1]), grad_in, stride_h,
                 stride_w, pad_h, pad_w, dil_h, dil_w, weight.shape[2], weight.shape[3])
 
@@ -187,6 +198,7 @@ def _grad_weight(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, 
     padded = np.zeros((height + 2 * pad_h) * pitch * BLOCK, x.dtype)
     grad = np.empty(out_h * out_w * BLOCK, x.dtype)
     offsets, positions = tap_offsets(kernel_h, kernel_w, dil_h, dil_w, pitch), np.empty(out_h * out_w, np.int64)
+    strip = strip_outputs(x.itemsize)
     for p in range(out_h * out_w):  # where output position p's first tap reads
         positions[p] = ((p // out_w) * stride_h * pitch + (p % out_w) * stride_w) * BLOCK
     x_flat, grad_flat, sums = x.reshape(x.size), grad_out.reshape(grad_out.size), partial.reshape(partial.size)
@@ -199,6 +211,10 @@ def _grad_weight(x, grad_out, partial, stride_h, stride_w, pad_h, pad_w, dil_h, 
             for r in range(multiplier):
                 move_block(grad_flat, n * out_channels + first * multiplier + r, multiplier, count, out_h, out_w,
                            grad, out_w, 0, 0, True)
-                for t in range(taps):
-                    at = ((task * multiplier + r) * taps + t) * BLOCK
-                    dot_taps(sums, at, sums, at, grad, 0, padded, offsets[t], positions, out_h * out_w)
+                at = (task * multiplier + r) * taps * BLOCK
+                for t in range(0, taps - strip + 1, strip):  # `strip` taps at a time, dL/dO loaded once for them
+                    strip_taps(sums, at + t * BLOCK, BLOCK, sums, at + t * BLOCK, BLOCK, grad, 0, padded, 0,
+                               offsets[t:], positions, out_h * out_w)
+                for t in range(taps - taps % strip, taps):
+                    dot_taps(sums, at + t * BLOCK, sums, at + t * BLOCK, grad, 0, padded, offsets[t], positions,
+                             out_h * out_w)

@@ -115,22 +115,26 @@ class _Vectors:
         return finals
 
 
-def _sum_taps(v, outputs, acc, acc_at, acc_step, init, init_at, a, a_at, b, b_at, b_step, offsets, count):
-    """The codegen of dot_taps and strip_taps: `outputs` sums from one start, each term's `a` loaded once for all."""
+def _sum_taps(v, outputs, acc, acc_at, acc_step, init, init_at, init_step, a, a_at, b, b_at, shifts, offsets, count):
+    """The codegen of dot_taps and strip_taps: `outputs` sums (output o's input shifted by shifts[o], an LLVM
+    value), each term's `a` loaded once for all of them."""
     builder, parts = v.builder, v.parts
+
+    def at(base, step, o):
+        return builder.add(base, builder.mul(step, ir.Constant(I64, o)))
 
     def step(term, sums):
         a_here = builder.add(a_at, builder.mul(term, ir.Constant(I64, LANES)))
         b_here = builder.add(b_at, v.element(offsets, term))
         weights = [v.load(a, a_here, part) for part in range(parts)]
-        return [v.fma(weights[part], v.load(b, builder.add(b_here, builder.mul(b_step, ir.Constant(I64, o))), part),
-                      sums[o * parts + part]) for o in range(outputs) for part in range(parts)]
+        return [v.fma(weights[part], v.load(b, builder.add(b_here, shifts[o]), part), sums[o * parts + part])
+                for o in range(outputs) for part in range(parts)]
 
-    finals = v.loop(count, [v.load(init, init_at, part) for part in range(parts)] * outputs, step)
+    starts = [v.load(init, at(init_at, init_step, o), part) for o in range(outputs) for part in range(parts)]
+    finals = v.loop(count, starts, step)
     for o in range(outputs):
         for part in range(parts):
-            v.store(finals[o * parts + part], acc, builder.add(acc_at, builder.mul(acc_step, ir.Constant(I64, o))),
-                    part)
+            v.store(finals[o * parts + part], acc, at(acc_at, acc_step, o), part)
 
 
 @intrinsic
@@ -141,7 +145,7 @@ def dot_taps(typingctx, acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, c
         v = _Vectors(context, builder, sig, args)
         acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, count = v.args
         zero = ir.Constant(I64, 0)
-        _sum_taps(v, 1, acc, acc_at, zero, init, init_at, a, a_at, b, b_at, zero, offsets, count)
+        _sum_taps(v, 1, acc, acc_at, zero, init, init_at, zero, a, a_at, b, b_at, [zero], offsets, count)
         return context.get_dummy_value()
 
     return signature, codegen
@@ -149,21 +153,27 @@ def dot_taps(typingctx, acc, acc_at, init, init_at, a, a_at, b, b_at, offsets, c
 
 @njit(cache=True, inline="always")
 def strip_outputs(itemsize):
-    """How many outputs strip_taps sums at once: four float32 sums of LANES (eight 256-bit registers), two of
+    """How many sums strip_taps computes at once: four of LANES float32 (eight 256-bit registers), two of
     float64."""
     return 4 // (LANES // min(LANES, VECTOR_BYTES // itemsize))  # 4 // _Vectors.parts
 
 
 @intrinsic
-def strip_taps(typingctx, acc, acc_at, acc_step, init, init_at, a, a_at, b, b_at, b_step, offsets, count):
-    """dot_taps for strip_outputs(itemsize) outputs o at once: acc[acc_at + o·acc_step + l] = init[init_at + l] +
-    Σ_s a[a_at + s·LANES + l] · b[b_at + o·b_step + offsets[s] + l]. Each term's `a` (the taps' weights) is
-    loaded once for the strip, not once per output: fewer loads per multiply-add, which bound dot_taps."""
-    signature = types.void(acc, acc_at, acc_step, init, init_at, a, a_at, b, b_at, b_step, offsets, count)
+def strip_taps(typingctx, acc, acc_at, acc_step, init, init_at, init_step, a, a_at, b, b_at, shifts, offsets, count):
+    """dot_taps for the strip_outputs(itemsize) sums o at once: acc[acc_at + o·acc_step + l] =
+    init[init_at + o·init_step + l] + Σ_s a[a_at + s·LANES + l] · b[b_at + shifts[o] + offsets[s] + l]. Each
+    term's `a` is loaded once for the strip, not once per sum: fewer loads per multiply-add, which bound
+    dot_taps. The forward's strip is four neighbouring outputs (a: the taps' weights), dL/dW's four taps (a:
+    dL/dO over the positions)."""
+    signature = types.void(acc, acc_at, acc_step, init, init_at, init_step, a, a_at, b, b_at, shifts, offsets, count)
 
     def codegen(context, builder, sig, args):
         v = _Vectors(context, builder, sig, args)
-        _sum_taps(v, 4 // v.parts, *v.args)
+        acc, acc_at, acc_step, init, init_at, init_step, a, a_at, b, b_at, shifts, offsets, count = v.args
+        outputs = 4 // v.parts
+        shifts = [v.element(shifts, ir.Constant(I64, o)) for o in range(outputs)]
+        _sum_taps(v, outputs, acc, acc_at, acc_step, init, init_at, init_step, a, a_at, b, b_at, shifts, offsets,
+                  count)
         return context.get_dummy_value()
 
     return signature, codegen
