@@ -11,7 +11,8 @@
 
 Times are medians over --repeats back-to-back runs after warm-up, ours and PyTorch's measured one after the
 other in the same process; that is done --rounds times, and each time and ratio printed is the median over the
-rounds, so that a burst of load from elsewhere during one side's turn does not decide a ratio. Ratio = ours /
+rounds, so that a burst of load from elsewhere during one side's turn does not decide a ratio (in --sweep and
+--beyond each round goes over every row, so a burst lasting seconds hits one round of a few rows). Ratio = ours /
 PyTorch (below 1 is faster). On a shared machine, rerun: load from
 other processes moves both columns.
 """
@@ -314,19 +315,27 @@ def main_sweep(args):
     def chosen(name):
         return not args.only or any(part in name for part in args.only.split(","))
 
-    conv_rows = 0
-    rows = BEYOND_SHAPES if args.beyond else [(*shape, SWEEP_BATCH) for shape in SWEEP_SHAPES]
-    for net, c, h, w, m, k, s, p, g, n in rows:
+    rows = []  # (name, calls, flops)
+    for net, c, h, w, m, k, s, p, g, n in BEYOND_SHAPES if args.beyond else [(*shape, SWEEP_BATCH)
+                                                                            for shape in SWEEP_SHAPES]:
         name = f"{net} {c}x{h}x{w}->{m} k{k} s{s} p{p}" + (f" g{g}" if g > 1 else "")
         name += f" b{n}" if args.beyond else ""
         if chosen(name):
-            calls, flops = conv_calls((c, h, w, m, k, s, p), False, rng, n, g)
-            report(name, *round_medians(calls, args.repeats, args.rounds), flops)
-            conv_rows += 1
+            rows.append((name, *conv_calls((c, h, w, m, k, s, p), False, rng, n, g)))
+    conv_rows = len(rows)
     for pool in [] if args.beyond else SWEEP_POOLS:
         name = f"pool {pool[0]} {pool[1]}x{pool[2]}x{pool[3]}"
         if chosen(name):
-            report(name, *round_medians(sweep_pool_calls(pool, rng), args.repeats, args.rounds), 0)
+            rows.append((name, sweep_pool_calls(pool, rng), 0))
+    # Each round times every row once, so a stretch of seconds in which the host takes a core slows one round
+    # of several rows, which their medians discard, rather than every round of one row.
+    per_round = [[] for _ in rows]
+    for round_number in range(args.rounds):
+        print(f"round {round_number + 1} of {args.rounds} over {len(rows)} rows", file=sys.stderr, flush=True)
+        for row, (_, calls, _) in zip(per_round, rows):
+            row.append(median_times(calls, args.repeats))
+    for (name, _, flops), rounds in zip(rows, per_round):
+        report(name, [float(np.median(column)) for column in zip(*rounds)], rounds, flops)
     if torch is not None:
         values = [r for r, _ in ratios]
         worst = max(ratios)

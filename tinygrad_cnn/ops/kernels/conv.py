@@ -166,17 +166,16 @@ def _fills_tiles(channels):
 
 
 def _depthwise_algorithm(weight_shape, stride, padding, positions, dilation):
-    """The depthwise pick: with AVX-512 'depthwise_same' where it fits (its masked loads take a bit mask
-    directly; with AVX2 a mask must be widened to a vector per load, and it loses to both others); else planes
-    at stride 1 where rows are long enough to fill the vectors (32×32 and more with AVX-512; with AVX2 more than
-    16×16), and channels-last below that and at any stride 2 (on Zen 3 with AVX2, batch 32: 128x20x20 s1
-    forward 2.35 on planes against 3.25 channels-last, 128x16x16 s1 dL/dW 1.63 against 1.29, 64x32x32 s2
-    forward 2.54 against 1.14 ms)."""
+    """The depthwise pick. With AVX-512 'depthwise_same' where it fits (its masked loads take a bit mask
+    directly; with AVX2 a mask must be widened to a vector per load, and it loses to both others), else planes
+    at stride 1 on planes of 32×32 and more, where rows fill the vectors, and channels-last below that and at
+    stride 2. With AVX2 channels-last everywhere: with its moves transposed in registers and its sums taken in
+    strips it wins or ties on every shape measured (Zen 3, each direction, planes of 4×4 to 112×112, stride 1
+    and 2, 3×3 and 5×5; benchmarks/RESULTS.md). The AVX-512 rule predates those two changes."""
     if VECTOR_BYTES == 64 and conv_depthwise_same.fits(weight_shape, stride, padding, dilation):
         return "depthwise_same"
-    longest_short_plane = 1023 if VECTOR_BYTES == 64 else 256
-    long_rows = positions is None or positions > longest_short_plane
-    return "depthwise_planes" if stride == (1, 1) and long_rows else "depthwise"
+    long_rows = positions is None or positions > 1023
+    return "depthwise_planes" if VECTOR_BYTES == 64 and stride == (1, 1) and long_rows else "depthwise"
 
 
 def supports(algorithm, weight_shape, stride, padding, groups, direction="forward", dilation=(1, 1)):

@@ -1,12 +1,11 @@
-"""Depthwise convolution (C_in/groups = 1) plane by plane, for planes of 16×16 and more, where a plane's rows are
-long enough for vector loops and the channels-last layout of conv_depthwise.py would cost more to build than
-it saves.
+"""Depthwise convolution (C_in/groups = 1) plane by plane, for planes whose rows are long enough for vector loops
+along them (the pick with AVX-512 on planes of 32×32 and more at stride 1, where 'depthwise_same' does not fit).
 
 Same "wide rows" as the GEMM path (conv_gemm.py): each input plane is zero-padded and split into its stride
 phases Q (padding.split_phase, in a buffer of the thread's own); tap t reads phase plane tap_phase[t] shifted by
 tap_shift[t], so on a plane laid out on the phase planes' pitch every tap is one contiguous multiply-add over
 the whole plane, whatever the stride and dilation. The few wide positions that straddle a row end are never
-read (forward) or are zero in dL/dO (both backward directions). A a task owns one sample (for dL/dW one input
+read (forward) or are zero in dL/dO (both backward directions). A task owns one sample (for dL/dW one input
 channel) and every sum runs in one fixed order: the same bits on any thread count.
 """
 import numpy as np
