@@ -119,14 +119,16 @@ def _blocked_one_by_one(direction, channels, out_channels, stride, plane, bias):
     sample are short (512x4x4->512 1.60 -> 1.17 ms; with AVX2 code 128x8x8->256 1.17 -> 0.89, 512x4x4->512 a
     tie), and with AVX-512 to 16×16 (64x16x16->128 at batch 64 1.39 -> 1.22; on 32×32 the products win:
     64x32x32->128 6.0 against 11.4). dL/dW with AVX-512 at stride 1 on planes to 8×8 (512x4x4->512 1.55 ->
-    1.23 ms, 128x8x8->256 1.10 -> 0.85; with AVX2 code they tie or lose, 1.34 -> 2.10)."""
+    1.23 ms, 128x8x8->256 1.10 -> 0.85), and with AVX2 on planes to 16×16 (on Zen 3 they win or tie there and
+    lose on 32×32; benchmarks/RESULTS.md)."""
     def fills(count):
         return count >= 32 or _fills_tiles(count)
     if direction == "grad_input":  # the forward of dL/dO: C outputs from M inputs
         return stride == (1, 1) and plane <= (256 if VECTOR_BYTES == 64 else 64) and fills(channels) and \
             out_channels >= 32
     if direction == "grad_weight":
-        return VECTOR_BYTES == 64 and stride == (1, 1) and plane <= 64 and fills(out_channels) and channels >= 32
+        return stride == (1, 1) and plane <= (64 if VECTOR_BYTES == 64 else 256) and fills(out_channels) and \
+            channels >= 32
     wide = VECTOR_BYTES == 64 and (stride != (1, 1) or plane <= 64)
     return fills(out_channels) and channels >= 9 and (bias or wide)
 
